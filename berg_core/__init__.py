@@ -1,0 +1,54 @@
+"""berg: in silico neural responses from pretrained encoding models.
+
+``from berg_core import BERG`` gives BERG 2.0's API; models come from plugins
+registered under the entry-point group ``berg.plugins``.
+"""
+
+from ._version import __version__
+from .errors import (
+    BERGError,
+    CardError,
+    IntegrityError,
+    InvalidParameterError,
+    ModelLoadError,
+    ModelNotFoundError,
+    PluginError,
+    StimulusError,
+    StoreError,
+)
+from .hookspecs import hookimpl, hookspec
+
+__all__ = [
+    "BERG",
+    "BERGError",
+    "CardError",
+    "EncodingModel",
+    "IntegrityError",
+    "InvalidParameterError",
+    "ModelCard",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "PluginError",
+    "StimulusError",
+    "StoreError",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+]
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # Lazy: importing berg_core (e.g. for hookimpl in a plugin) must stay cheap.
+    if name == "BERG":
+        from .api import BERG
+
+        return BERG
+    if name == "EncodingModel":
+        from .model import EncodingModel
+
+        return EncodingModel
+    if name == "ModelCard":
+        from .cards import ModelCard
+
+        return ModelCard
+    raise AttributeError(f"module 'berg_core' has no attribute {name!r}")

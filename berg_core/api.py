@@ -1,0 +1,292 @@
+"""The ``BERG`` facade: BERG 2.0's API, call for call, on top of the plugins."""
+
+from __future__ import annotations
+
+import os
+import pprint
+from typing import Any
+
+import numpy as np
+
+from .cards import ModelCard
+from .device import resolve_device
+from .errors import InvalidParameterError, PluginError
+from .model import EncodingModel
+from .plugins import PluginManager, get_plugin_manager
+from .stimuli import as_stimuli
+from .store import Store, resolve_store
+
+__all__ = ["BERG", "check_subject", "describe_card"]
+
+
+def check_subject(card: ModelCard, subject: Any) -> int:
+    """Validate ``subject`` against the card; the error lists the valid subjects."""
+    valid = card.subjects
+    if subject is None:
+        raise InvalidParameterError(f"{card.id} needs subject=..., one of {valid}")
+    if isinstance(subject, bool) or not isinstance(subject, (int, np.integer)):
+        if isinstance(subject, str) and subject.strip().isdigit():
+            subject = int(subject)
+        else:
+            raise InvalidParameterError(
+                f"subject must be an integer, one of {valid}, got {type(subject).__name__} {subject!r}"
+            )
+    subject = int(subject)
+    if subject not in valid:
+        raise InvalidParameterError(f"subject {subject} is not available for {card.id}; valid subjects: {valid}")
+    return subject
+
+
+def describe_card(card: ModelCard) -> dict[str, Any]:
+    """BERG 2.0's ``describe`` dict for a card."""
+    by_function: dict[str, list[str]] = {}
+    for p in card.parameters:
+        by_function.setdefault(p.function, []).append(p.name)
+    params = {
+        p.name if p.name not in {q.name for q in card.parameters if q is not p} else f"{p.function}.{p.name}": {
+            "type": p.type,
+            "required": p.required,
+            "default": p.default,
+            "valid_values": p.valid_values,
+            "description": p.description,
+            "example": p.example,
+            "function": p.function,
+        }
+        for p in card.parameters
+    }
+    return {
+        "model_id": card.id,
+        "model_info": {
+            "modality": card.modality,
+            "training_dataset": card.training_dataset,
+            "species": card.species,
+            "stimuli": card.stimuli,
+            "architecture": card.architecture,
+            "creator": card.creator,
+            "subjects": list(card.subjects),
+            "backbone": card.backbone,
+            "units": card.units,
+            "template_space": card.template_space,
+            "license": card.license,
+            "references": [r.model_dump(exclude_none=True) for r in card.references],
+            "selection_keys": {k.name: k.description for k in card.selection_keys},
+            "preprocessing": dict(card.preprocessing),
+        },
+        "description": card.description,
+        "input": card.input.model_dump(exclude_none=True),
+        "output": card.output.model_dump(exclude_none=True),
+        "parameters": params,
+        "parameters_by_function": by_function,
+        "performance": card.accuracy.model_dump(exclude_none=True) if card.accuracy else {},
+        "example_usage": card.example_usage,
+    }
+
+
+class BERG:
+    """Entry point to every installed encoding model.
+
+    Parameters
+    ----------
+    berg_dir
+        The BERG store: a local folder or fsspec URL. ``None`` uses ``$BERG_DIR``,
+        else the public bucket ``s3://brain-encoding-response-generator`` (anonymous).
+    storage_options
+        fsspec options for the store (for S3: ``anon``, ``endpoint_url``...).
+    plugin_manager
+        For tests and embedding; defaults to the process-wide manager.
+
+    Examples
+    --------
+    >>> berg = BERG(berg_dir="/data/brain-encoding-response-generator")  # doctest: +SKIP
+    >>> model = berg.get_encoding_model("eeg-things_eeg_2-vit_b_32", subject=1)  # doctest: +SKIP
+    >>> responses = berg.encode(model, images)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        berg_dir: str | os.PathLike[str] | Store | None = None,
+        storage_options: dict[str, Any] | None = None,
+        plugin_manager: PluginManager | None = None,
+    ) -> None:
+        self.store = resolve_store(berg_dir, storage_options)
+        self.berg_dir = self.store.url
+        self._pm = plugin_manager or get_plugin_manager()
+
+    def __repr__(self) -> str:
+        return f"BERG(berg_dir={self.berg_dir!r}, models={len(self._pm.registry)})"
+
+    @property
+    def plugin_manager(self) -> PluginManager:
+        return self._pm
+
+    # ---- discovery --------------------------------------------------------------------------
+    def list_models(self) -> list[str]:
+        """Ids of every model the installed plugins provide, sorted."""
+        return self._pm.registry.ids()
+
+    def get_model_catalog(self, print_format: bool = False) -> dict[str, list[str]]:
+        """Training datasets per modality, as BERG 2.0 returns it.
+
+        Parameters
+        ----------
+        print_format
+            Also print the catalogue as a tree.
+        """
+        catalog: dict[str, set[str]] = {}
+        for reg in self._pm.registry:
+            catalog.setdefault(reg.card.modality, set()).add(reg.card.training_dataset)
+        result = {m: sorted(ds) for m, ds in sorted(catalog.items())}
+        if print_format:
+            print("Available Modalities and Datasets:")
+            print("=================================")
+            for modality, datasets in result.items():
+                print(f"• {modality.upper()}")
+                for ds in datasets:
+                    print(f"  └─ {ds}")
+                print()
+        return result
+
+    def get_card(self, model_id: str) -> ModelCard:
+        """The validated model card of ``model_id``."""
+        return self._pm.registry.get(model_id).card
+
+    def describe(self, model_id: str, print_output: bool = True) -> dict[str, Any]:
+        """Print and return the model's description (BERG 2.0's keys)."""
+        info = describe_card(self.get_card(model_id))
+        if print_output:
+            print(format_description(info))
+        return info
+
+    # ---- loading ----------------------------------------------------------------------------
+    def get_encoding_model(
+        self,
+        model_id: str,
+        subject: int | None = None,
+        selection: dict[str, Any] | None = None,
+        device: Any = "auto",
+        **options: Any,
+    ) -> EncodingModel:
+        """Load a model for one subject, optionally restricted to a selection of outputs.
+
+        Parameters
+        ----------
+        model_id
+            One of :meth:`list_models`.
+        subject
+            Subject number (see ``describe(model_id)``).
+        selection
+            Which outputs to keep, e.g. ``{"roi": "V1"}`` or ``{"channels": ["Oz"]}``.
+            Only the selected outputs' weights are kept in memory.
+        device
+            ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        **options
+            Model options, e.g. ``preprocessing="berg-2.0"`` or ``backbone_weights=PATH``.
+        """
+        reg = self._pm.registry.get(model_id)
+        subj = check_subject(reg.card, subject) if reg.card.subjects else None
+        if selection is not None and not isinstance(selection, dict):
+            raise InvalidParameterError(
+                f"selection must be a dict such as {{'roi': 'V1'}} or None, got {type(selection).__name__}"
+            )
+        dev = resolve_device(device)
+        model = self._pm.owner_hook("berg_load_model", reg.plugin_name)(
+            card=reg.card, subject=subj, selection=selection, store=self.store, device=dev, options=dict(options)
+        )
+        if not isinstance(model, EncodingModel):
+            raise PluginError(f"plugin {reg.plugin_name!r} did not return a model for {model_id!r} (got {type(model).__name__})")
+        model.plugin_name = reg.plugin_name
+        return model
+
+    def get_model_metadata(self, model_id: str, subject: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Metadata of a model for a subject (and e.g. ``roi=``) without loading weights."""
+        reg = self._pm.registry.get(model_id)
+        subj = check_subject(reg.card, subject) if reg.card.subjects else None
+        meta = self._pm.owner_hook("berg_model_metadata", reg.plugin_name)(
+            card=reg.card, subject=subj, store=self.store, options=dict(kwargs)
+        )
+        if meta is None:
+            raise PluginError(f"plugin {reg.plugin_name!r} gave no metadata for {model_id!r}")
+        return meta  # type: ignore[no-any-return]
+
+    # ---- encoding ---------------------------------------------------------------------------
+    def encode(
+        self,
+        model: EncodingModel,
+        stimulus: Any,
+        return_metadata: bool = False,
+        show_progress: bool = True,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """Encode stimuli into in silico responses.
+
+        Parameters
+        ----------
+        model
+            A model from :meth:`get_encoding_model`.
+        stimulus
+            Images: see :func:`berg_core.stimuli.as_stimuli` for the accepted forms.
+        return_metadata
+            Also return the model's metadata, as ``(responses, metadata)``.
+        show_progress
+            Show a progress bar (images/s, time left).
+        batch_size
+            Images per batch; defaults to the model's ``default_batch_size``.
+
+        Returns
+        -------
+        xarray.DataArray or (xarray.DataArray, dict)
+            ``stimulus`` first; ``.values`` has BERG 2.0's shape for the same call
+            but never drops a dimension of size 1.
+        """
+        from .encoding import run_encode
+
+        if not isinstance(model, EncodingModel):
+            raise InvalidParameterError(
+                f"model must be an encoding model from BERG.get_encoding_model, got {type(model).__name__}"
+            )
+        model.check_open()
+        unknown = set(options) - set(model.encode_options)
+        if unknown:
+            allowed = sorted(model.encode_options) or "none"
+            raise InvalidParameterError(f"unknown encode option(s) {sorted(unknown)} for {model.model_id}; accepted: {allowed}")
+        stimuli = as_stimuli(stimulus)
+        bs = _check_batch_size(batch_size, model.default_batch_size)
+        result = run_encode(self._pm, model, stimuli, bs, show_progress)
+        if return_metadata:
+            return result, model.get_metadata()
+        return result
+
+
+def _check_batch_size(batch_size: Any, default: int) -> int:
+    if batch_size is None:
+        return default
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InvalidParameterError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    return int(batch_size)
+
+
+def format_description(info: dict[str, Any]) -> str:
+    """Human-readable text of a ``describe`` dict."""
+    lines = [f"Model: {info['model_id']}", "=" * (7 + len(info["model_id"])), info["description"].strip(), ""]
+    mi = info["model_info"]
+    for key in ("modality", "training_dataset", "species", "stimuli", "architecture", "creator", "subjects", "units", "template_space", "license"):
+        lines.append(f"{key:>17}: {mi[key]}")
+    lines += ["", "Input:", "  " + info["input"]["description"].strip()]
+    lines.append("  dims: " + ", ".join(f"{d['name']}" + (f"={d['size']}" if d.get("size") else "") for d in info["input"]["dims"]))
+    lines += ["", "Output:", "  " + info["output"]["description"].strip()]
+    lines.append("  dims: " + ", ".join(f"{d['name']}" + (f"={d['size']}" if d.get("size") else "") for d in info["output"]["dims"]))
+    lines += ["", "Parameters:"]
+    for name, p in info["parameters"].items():
+        req = "required" if p["required"] else f"default {p['default']!r}"
+        lines.append(f"  {name} ({p['type']}, {p['function']}, {req}): {p['description'].strip()}")
+        if p.get("valid_values"):
+            vv = p["valid_values"]
+            shown = vv if len(vv) <= 12 else [*vv[:12], "..."]
+            lines.append(f"      valid: {shown}")
+    if info["performance"]:
+        lines += ["", "Performance:", "  " + pprint.pformat(info["performance"])]
+    if info["example_usage"]:
+        lines += ["", "Example:", *("  " + ln for ln in info["example_usage"].rstrip().splitlines())]
+    return "\n".join(lines)
+

@@ -1,0 +1,154 @@
+"""The base class of loaded encoding models.
+
+Plugins subclass :class:`EncodingModel`; core drives it through the hooks.
+The base class gives every model the same life cycle: a context manager,
+a ``cleanup()`` that really frees weights, and metadata on the instance.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import torch
+    import xarray as xr
+
+    from .cards import ModelCard
+    from .stimuli import Stimuli
+    from .store import Store
+
+__all__ = ["EncodingModel"]
+
+
+class EncodingModel:
+    """A model ready to encode stimuli.
+
+    Subclasses implement :meth:`preprocess`, :meth:`encode_batch`,
+    :meth:`get_metadata` and :meth:`_release`, and keep all large tensors as
+    attributes that ``_release`` drops.
+
+    Attributes
+    ----------
+    card : ModelCard
+    subject : int or None
+    selection : dict
+        The normalised selection the model was built with.
+    device : torch.device
+    preprocessing : str or None
+    """
+
+    #: Batch size used when ``encode(batch_size=None)``.
+    default_batch_size: int = 32
+    #: Names of keyword options ``encode`` accepts for this model.
+    encode_options: frozenset[str] = frozenset()
+
+    def __init__(
+        self,
+        card: ModelCard,
+        subject: int | None,
+        selection: dict[str, Any] | None,
+        store: Store,
+        device: torch.device,
+        preprocessing: str | None = None,
+    ) -> None:
+        self.card = card
+        self.subject = subject
+        self.selection: dict[str, Any] = dict(selection or {})
+        self.store = store
+        self.device = device
+        if preprocessing is None:
+            preprocessing = card.default_preprocessing
+        if card.preprocessing and preprocessing not in card.preprocessing:
+            raise InvalidParameterError(
+                f"preprocessing={preprocessing!r} is not available for {card.id}; "
+                f"expected one of {sorted(card.preprocessing)}"
+            )
+        self.preprocessing = preprocessing
+        self.plugin_name: str | None = None
+        self._closed = False
+
+    # ---- identity -------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        return self.card.id
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else str(self.device)
+        sel = f", selection={self.selection}" if self.selection else ""
+        return f"<{type(self).__name__} {self.model_id} subject={self.subject}{sel} [{state}]>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise InvalidParameterError(f"{self.model_id} (subject {self.subject}) was cleaned up; load it again to encode")
+
+    def base_attrs(self) -> dict[str, Any]:
+        """attrs every result carries (JSON-friendly, so they survive Zarr and NetCDF)."""
+        import json
+
+        return {
+            "model_id": self.model_id,
+            "subject": -1 if self.subject is None else int(self.subject),
+            "selection": json.dumps(self.selection, default=_jsonable, sort_keys=True),
+            "units": self.card.units,
+            "template_space": self.card.template_space,
+            "preprocessing": self.preprocessing or "",
+            "berg_version": __version__,
+        }
+
+    # ---- to implement -------------------------------------------------------------------
+    def preprocess(self, stimuli: Stimuli) -> torch.Tensor:
+        """Turn a batch of stimuli into the model's input tensor on ``self.device``."""
+        raise NotImplementedError
+
+    def encode_batch(self, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
+        """Encode one preprocessed batch (see the ``berg_encode_batch`` hook)."""
+        raise NotImplementedError
+
+    def get_metadata(self) -> dict[str, Any]:
+        """BERG 2.0's metadata dict for this model's subject (and ROI)."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Drop every reference to weights and buffers."""
+
+    # ---- life cycle ---------------------------------------------------------------------
+    def cleanup(self) -> None:
+        """Free the model's weights (CPU and GPU memory). The model cannot encode afterwards."""
+        if self._closed:
+            return
+        self._release()
+        self._closed = True
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover
+            pass
+
+    def __enter__(self) -> EncodingModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def _jsonable(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, slice):
+        return {"start": obj.start, "stop": obj.stop, "step": obj.step}
+    return str(obj)
