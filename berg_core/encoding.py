@@ -1,13 +1,15 @@
 """The batch loop behind ``BERG.encode``.
 
 Each batch goes through the ``berg_preprocess`` and ``berg_encode_batch``
-hooks; the labelled batch results are written into one preallocated array
-(never grown by appending), so memory is the result plus one batch.
+hooks; the labelled batch results go to a *sink*. The default
+:class:`MemorySink` writes into one preallocated array (never grown by
+appending), so memory is the result plus one batch; other sinks (Zarr on
+disk or S3) stream batches out instead.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import xarray as xr
@@ -20,7 +22,49 @@ if TYPE_CHECKING:
     from .plugins import PluginManager
     from .stimuli import Stimuli
 
-__all__ = ["check_batch_result", "run_encode"]
+__all__ = ["run_encode", "check_batch_result", "ResultSink", "MemorySink", "assemble"]
+
+
+class ResultSink(Protocol):
+    """Where encoded batches go."""
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        """Called once with the first batch's result (its non-stimulus dims and coords are final)."""
+
+    def write(self, start: int, batch: xr.DataArray) -> None:
+        """Store ``batch`` at stimulus offset ``start``."""
+
+    def finish(self) -> Any:
+        """Called after the last batch; returns what ``encode`` returns."""
+
+
+def assemble(values: Any, template: xr.DataArray, stimulus_ids: list[Any]) -> xr.DataArray:
+    """A full result with ``template``'s labels and ``values`` for all stimuli."""
+    coords = {k: v for k, v in template.coords.items() if "stimulus" not in v.dims}
+    coords["stimulus"] = ("stimulus", np.asarray(stimulus_ids))
+    return xr.DataArray(values, dims=template.dims, coords=coords, attrs=dict(template.attrs), name=template.name)
+
+
+class MemorySink:
+    """Collects the result in memory, in one preallocated array."""
+
+    def __init__(self) -> None:
+        self._out: np.ndarray | None = None
+        self._template: xr.DataArray | None = None
+        self._ids: list[Any] = []
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        self._template = template
+        self._ids = list(stimulus_ids)
+        self._out = np.empty((len(stimulus_ids), *template.shape[1:]), dtype=template.dtype)
+
+    def write(self, start: int, batch: xr.DataArray) -> None:
+        assert self._out is not None
+        self._out[start : start + batch.shape[0]] = batch.values
+
+    def finish(self) -> xr.DataArray:
+        assert self._out is not None and self._template is not None
+        return assemble(self._out, self._template, self._ids)
 
 
 def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: xr.DataArray | None) -> xr.DataArray:
@@ -36,23 +80,32 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
     return da
 
 
-def run_encode(pm: PluginManager, model: EncodingModel, stimuli: Stimuli, batch_size: int, show_progress: bool) -> xr.DataArray:
-    """Encode all of ``stimuli`` with ``model``, batch by batch."""
+def run_encode(
+    pm: PluginManager,
+    model: EncodingModel,
+    stimuli: Stimuli,
+    batch_size: int,
+    show_progress: bool,
+    sink: ResultSink | None = None,
+    skip: int = 0,
+) -> Any:
+    """Encode ``stimuli`` with ``model`` batch by batch into ``sink`` (memory by default).
+
+    ``skip`` stimuli at the start are not encoded (a resumed run whose sink
+    already holds them).
+    """
+    sink = sink if sink is not None else MemorySink()
     n = len(stimuli)
-    out: np.ndarray | None = None
     template: xr.DataArray | None = None
-    start = 0
-    with tqdm(total=n, unit="img", desc=model.model_id, disable=not show_progress, leave=False) as bar:
-        for batch in stimuli.batches(batch_size):
+    start = skip
+    with tqdm(total=n, initial=skip, unit="img", desc=model.model_id, disable=not show_progress, leave=False) as bar:
+        for batch in stimuli[skip:].batches(batch_size):
             x = pm.hook.berg_preprocess(model=model, stimuli=batch)
             da = check_batch_result(model, pm.hook.berg_encode_batch(model=model, batch=x, stimulus_ids=batch.ids), batch.ids, template)
-            if out is None:
+            if template is None:
                 template = da
-                out = np.empty((n, *da.shape[1:]), dtype=da.dtype)
-            out[start : start + len(batch)] = da.values
+                sink.begin(template, stimuli.ids)
+            sink.write(start, da)
             start += len(batch)
             bar.update(len(batch))
-    assert out is not None and template is not None  # stimuli are never empty
-    coords = {k: v for k, v in template.coords.items() if "stimulus" not in v.dims}
-    coords["stimulus"] = ("stimulus", np.asarray(stimuli.ids))
-    return xr.DataArray(out, dims=template.dims, coords=coords, attrs=dict(template.attrs), name=template.name)
+    return sink.finish()
