@@ -19,7 +19,7 @@ from .errors import IntegrityError
 from .io.safe_pickle import load_pickled_npy
 from .store import Store
 
-__all__ = ["PickledNpyFile", "WeightFile", "flatten_keys", "open_weight_file", "read_npy_dict"]
+__all__ = ["PickledNpyFile", "WeightFile", "flatten_keys", "open_weight_file", "read_folded_projection", "read_metadata"]
 
 
 class WeightFile(Protocol):
@@ -106,6 +106,23 @@ def open_weight_file(store: Store, relpath: str) -> WeightFile:
     return PickledNpyFile(store, relpath)
 
 
-def read_npy_dict(store: Store, relpath: str) -> dict[str, Any]:
-    """Read a whole pickled ``.npy`` dict (metadata files), safely."""
+def read_metadata(store: Store, relpath: str) -> dict[str, Any]:
+    """Read a whole metadata dict (BERG 2.0's pickled ``.npy``), safely."""
     return PickledNpyFile(store, relpath).data
+
+
+def read_folded_projection(wf: WeightFile, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The scaler + PCA of a ViT-feature model folded into ``(W, c)`` (see :mod:`berg_core.readout`).
+
+    Reads ``scaler_param/{mean_,scale_}`` and ``pca_param/{mean_,components_}``.
+    Layouts that store the folded projection directly can return it without folding.
+    """
+    from .readout import fold_scaler_pca
+
+    return fold_scaler_pca(
+        wf.read("scaler_param/mean_"),
+        wf.read("scaler_param/scale_"),
+        wf.read("pca_param/mean_"),
+        wf.read("pca_param/components_"),
+        source=source or wf.source,
+    )
