@@ -4,7 +4,7 @@ Cards are YAML files shipped inside each plugin and validated by the pydantic
 models below. Reading a card never imports torch, so ``berg models`` and
 ``berg describe`` stay fast and work on machines without a GPU stack.
 The JSON Schema in ``specs/model_card.schema.json`` is generated from
-:class:`ModelCard` (``python -m berg_core.cards``); a test fails when it is stale.
+:class:`ModelCard` (``python -m berg_core.specs``); a test fails when it is stale.
 """
 
 from __future__ import annotations
@@ -231,10 +231,3 @@ def render_card_json_schema() -> str:
     """The schema serialised exactly as it is committed."""
     return json.dumps(card_json_schema(), indent=2, sort_keys=True) + "\n"
 
-
-if __name__ == "__main__":  # pragma: no cover - maintenance entry point
-    import sys
-
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("specs/model_card.schema.json")
-    target.write_text(render_card_json_schema(), encoding="utf-8")
-    print(f"wrote {target}")

@@ -68,6 +68,8 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self._registry: Registry | None = None
+        #: entry-point name -> distribution that provided it
+        self.plugin_distributions: dict[str, str] = {}
         from . import _defaults
 
         self.register(_defaults, name=CORE_PLUGIN_NAME)
@@ -91,8 +93,10 @@ class PluginManager(pluggy.PluginManager):
             if self.is_blocked(ep.name) or self.has_plugin(ep.name):
                 continue
             try:
-                # pluggy's own loader keeps dist info (list_plugin_distinfo)
-                self.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP, name=ep.name)
+                # not pluggy's load_setuptools_entrypoints(name=...): it takes whichever entry point of
+                # that name comes first on sys.path, and the choice must not depend on install order
+                self.register(ep.load(), name=ep.name)
+                self.plugin_distributions[ep.name] = ep.dist.name if ep.dist is not None else "?"
             except Exception as exc:
                 _plugin_failure(f"berg plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}")
         self.check_pending()

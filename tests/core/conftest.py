@@ -1,0 +1,198 @@
+"""Source of a third-party berg plugin, written to a temp folder by the tests.
+
+It implements every hook with a real (tiny) torch model, so the tests prove
+a plugin outside this repository is discovered, listed, described and used
+without any change to core.
+"""
+
+import importlib
+import sys
+
+import pytest
+
+PLUGIN_SOURCE = '''
+"""A third-party berg plugin: mean-luminance 'retina' model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from berg_core import EncodingModel, InvalidParameterError, hookimpl
+from berg_core.cards import cards_in
+from berg_core.transforms import square_crop_resize
+
+CARDS = Path(__file__).parent / "cards"
+CALLS = []  # hook names, so tests can see each hook was used
+
+
+class ToyModel(EncodingModel):
+    default_batch_size = 2
+
+    def __init__(self, card, subject, selection, store, device, options):
+        opts = dict(options)
+        super().__init__(card, subject, selection, store, device, opts.pop("preprocessing", None))
+        if opts:
+            raise InvalidParameterError(f"unknown options {sorted(opts)}; accepted: ['preprocessing']")
+        units = list((selection or {}).get("units", range(4)))
+        bad = [u for u in units if u not in range(4)]
+        if bad:
+            raise InvalidParameterError(f"units {bad} are not valid; valid units: [0, 1, 2, 3]")
+        with store.open(f"{card.store_path}/weights_subject-{subject:02d}.json") as fh:
+            w = np.asarray(json.load(fh)["w"], dtype=np.float32)
+        self.units = units
+        self.weight = torch.from_numpy(w[units]).to(device)  # (U, 3*4*4)
+
+    def preprocess(self, stimuli):
+        return square_crop_resize(stimuli.tensors(), 4).to(self.device)
+
+    def encode_batch(self, batch, stimulus_ids):
+        y = batch.reshape(batch.shape[0], -1) @ self.weight.T
+        return xr.DataArray(
+            y.cpu().numpy(), dims=("stimulus", "unit"),
+            coords={"stimulus": stimulus_ids, "unit": self.units}, attrs=self.base_attrs(),
+        )
+
+    def get_metadata(self):
+        return {"toy": {"subject": self.subject, "units": self.units}}
+
+    def _release(self):
+        del self.weight
+
+
+@hookimpl
+def berg_model_cards():
+    CALLS.append("berg_model_cards")
+    return cards_in(CARDS)
+
+
+@hookimpl
+def berg_load_model(card, subject, selection, store, device, options):
+    CALLS.append("berg_load_model")
+    return ToyModel(card, subject, selection, store, device, options)
+
+
+@hookimpl
+def berg_model_metadata(card, subject, store, options):
+    CALLS.append("berg_model_metadata")
+    return {"toy": {"subject": subject, "units": [0, 1, 2, 3]}}
+
+
+@hookimpl
+def berg_preprocess(model, stimuli):
+    CALLS.append("berg_preprocess")
+    return None  # fall through to the model's own preprocess
+
+
+@hookimpl
+def berg_encode_batch(model, batch, stimulus_ids):
+    CALLS.append("berg_encode_batch")
+    return None
+
+
+@hookimpl
+def berg_write_synthetic_store(card, root, subjects, seed, options):
+    CALLS.append("berg_write_synthetic_store")
+    rng = np.random.default_rng(seed)
+    written = []
+    for s in subjects:
+        rel = f"{card.store_path}/weights_subject-{s:02d}.json"
+        path = Path(root) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"w": rng.normal(size=(4, 48)).round(6).tolist()}))
+        written.append(rel)
+    return written
+'''
+
+CARD_YAML = '''
+id: toy-retina-luminance
+modality: toy
+training_dataset: retina
+species: simulated
+stimuli: images
+architecture: 4x4 luminance pooling and a linear read-out
+creator: A third party
+description: A toy model proving plugins need no change to core.
+input:
+  description: images
+  dims: [{name: stimulus}, {name: channel, size: 3}, {name: height}, {name: width}]
+output:
+  description: four units
+  dims: [{name: stimulus}, {name: unit, size: 4}]
+subjects: [1, 2]
+parameters:
+  - {name: subject, function: get_encoding_model, type: int, required: true, valid_values: [1, 2], description: subject}
+selection_keys:
+  - {name: units, description: unit indices}
+preprocessing: {train: "centre crop, resize to 4x4"}
+default_preprocessing: train
+store_path: encoding_models/modality-toy/train_dataset-retina/model-luminance
+units: a.u.
+template_space: none
+license: MIT
+'''
+
+
+def write_plugin(root, dist_name="berg-toy", package="berg_toy", ep_name="toy"):
+    """Write an importable package plus its dist-info with a berg.plugins entry point."""
+    pkg = root / package
+    (pkg / "cards").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "plugin.py").write_text(PLUGIN_SOURCE)
+    (pkg / "cards" / "toy.yaml").write_text(CARD_YAML)
+    dist = root / f"{dist_name.replace('-', '_')}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[berg.plugins]\n{ep_name} = {package}.plugin\n")
+    return root
+
+
+
+@pytest.fixture
+def toy_plugin_dir(tmp_path, monkeypatch):
+    """A third-party plugin installed only by being on sys.path (dist-info + entry point)."""
+    root = write_plugin(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(root))
+    importlib.invalidate_caches()
+    yield root
+    for name in [m for m in sys.modules if m == "berg_toy" or m.startswith("berg_toy.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def fresh_pm(monkeypatch):
+    """A plugin manager built from the entry points visible now (not the process-wide one)."""
+    from berg_core.plugins import PluginManager
+
+    monkeypatch.delenv("BERG_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+
+    def make():
+        pm = PluginManager()
+        pm.load_entrypoint_plugins()
+        return pm
+
+    return make
+
+
+@pytest.fixture
+def toy_store(tmp_path, toy_plugin_dir, fresh_pm):
+    """A store with the toy model's synthetic weights, written through its hook."""
+    from berg_core import BERG
+
+    pm = fresh_pm()
+    berg = BERG(tmp_path / "store", plugin_manager=pm)
+    card = berg.get_card("toy-retina-luminance")
+    reg = pm.registry.get(card.id)
+    pm.owner_hook("berg_write_synthetic_store", reg.plugin_name)(
+        card=card, root=str(tmp_path / "store"), subjects=[1, 2], seed=0, options={}
+    )
+    return berg
+
+
+@pytest.fixture
+def plugin_writer():
+    """``write_plugin(root, dist_name, package, ep_name)``, for tests that need a second plugin."""
+    return write_plugin

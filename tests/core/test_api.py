@@ -1,0 +1,145 @@
+"""The BERG facade: BERG 2.0's calls, labelled results, life cycle and errors (toy plugin)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from berg_core import BERG, InvalidParameterError, ModelNotFoundError, StimulusError, __version__
+
+MODEL = "toy-retina-luminance"
+
+
+def _images(n, h=10, w=14, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 3, h, w), dtype=np.uint8)
+
+
+def _reference(berg, images, subject=1, units=(0, 1, 2, 3)):
+    """The toy model's math, independently: centre crop, 4x4 resize, dot with the stored weights."""
+    import json
+
+    import torch
+    from torchvision.transforms import functional as F
+
+    card = berg.get_card(MODEL)
+    w = np.asarray(json.loads(berg.store.fs.cat(berg.store.path(f"{card.store_path}/weights_subject-{subject:02d}.json")))["w"], dtype=np.float32)
+    x = torch.from_numpy(images)
+    side = min(x.shape[-2:])
+    x = F.resize(F.center_crop(x, [side, side]), [4, 4], antialias=True).float() / 255
+    return x.reshape(len(images), -1).numpy() @ w[list(units)].T
+
+
+def test_encode_returns_a_labelled_dataarray_equal_to_the_model_math(toy_store):
+    berg = toy_store
+    model = berg.get_encoding_model(MODEL, subject=1, device="cpu")
+    images = _images(7)
+    out = berg.encode(model, images, show_progress=False)
+    assert isinstance(out, xr.DataArray)
+    assert out.dims[0] == "stimulus" and list(out.stimulus.values) == list(range(7))
+    np.testing.assert_allclose(out.values, _reference(berg, images), rtol=1e-5, atol=1e-5)
+    assert out.attrs["berg_version"] == __version__ and out.attrs["units"] == "a.u."
+    assert out.attrs["preprocessing"] == "train"
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7, 100])
+def test_results_do_not_depend_on_batch_size(toy_store, batch_size):
+    model = toy_store.get_encoding_model(MODEL, subject=1, device="cpu")
+    images = _images(7)
+    ref = toy_store.encode(model, images, show_progress=False, batch_size=7)
+    out = toy_store.encode(model, images, show_progress=False, batch_size=batch_size)
+    # BLAS blocks differently per batch shape: equal to float32 rounding, not bit for bit
+    np.testing.assert_allclose(out.values, ref.values, rtol=1e-5, atol=1e-6)
+    assert out.shape == ref.shape and list(out.stimulus.values) == list(ref.stimulus.values)
+
+
+def test_one_image_and_one_unit_keep_every_dimension(toy_store):
+    model = toy_store.get_encoding_model(MODEL, subject=1, selection={"units": [2]}, device="cpu")
+    out = toy_store.encode(model, _images(1), show_progress=False)
+    assert out.shape == (1, 1)
+
+
+def test_return_metadata_and_instance_metadata(toy_store):
+    model = toy_store.get_encoding_model(MODEL, subject=2, device="cpu")
+    out, meta = toy_store.encode(model, _images(2), return_metadata=True, show_progress=False)
+    assert meta == model.get_metadata() == {"toy": {"subject": 2, "units": [0, 1, 2, 3]}}
+    assert out.shape == (2, 4)
+
+
+def test_context_manager_and_cleanup_free_the_weights(toy_store):
+    with toy_store.get_encoding_model(MODEL, subject=1, device="cpu") as model:
+        toy_store.encode(model, _images(1), show_progress=False)
+    assert model.closed and not hasattr(model, "weight")
+    with pytest.raises(InvalidParameterError, match="was cleaned up"):
+        toy_store.encode(model, _images(1), show_progress=False)
+    model.cleanup()  # idempotent
+
+
+def test_progress_bar_reports_images(toy_store, capsys):
+    model = toy_store.get_encoding_model(MODEL, subject=1, device="cpu")
+    toy_store.encode(model, _images(3), batch_size=1, show_progress=True)
+    assert "img" in capsys.readouterr().err
+
+
+def test_user_errors_are_berg_errors_with_valid_values(toy_store):
+    berg = toy_store
+    with pytest.raises(ModelNotFoundError, match=r"unknown model 'toy-retina-luminanse'.*Did you mean 'toy-retina-luminance'"):
+        berg.get_encoding_model("toy-retina-luminanse", subject=1)
+    with pytest.raises(InvalidParameterError, match=r"subject 3 is not available.*valid subjects: \[1, 2\]"):
+        berg.get_encoding_model(MODEL, subject=3)
+    with pytest.raises(InvalidParameterError, match=r"needs subject=\.\.\., one of \[1, 2\]"):
+        berg.get_encoding_model(MODEL)
+    with pytest.raises(InvalidParameterError, match=r"subject must be an integer.*got float"):
+        berg.get_encoding_model(MODEL, subject=1.5)
+    with pytest.raises(InvalidParameterError, match=r"subject must be an integer.*got bool"):
+        berg.get_encoding_model(MODEL, subject=True)
+    with pytest.raises(InvalidParameterError, match=r"selection must be a dict"):
+        berg.get_encoding_model(MODEL, subject=1, selection=["V1"])
+    with pytest.raises(InvalidParameterError, match=r"device='tpu' is not"):
+        berg.get_encoding_model(MODEL, subject=1, device="tpu")
+    with pytest.raises(InvalidParameterError, match=r"device must be a string"):
+        berg.get_encoding_model(MODEL, subject=1, device=3)
+    with pytest.raises(InvalidParameterError, match=r"valid units: \[0, 1, 2, 3\]"):
+        berg.get_encoding_model(MODEL, subject=1, selection={"units": [9]})
+    with pytest.raises(InvalidParameterError, match=r"preprocessing='fast' is not available.*\['train'\]"):
+        berg.get_encoding_model(MODEL, subject=1, preprocessing="fast")
+    model = berg.get_encoding_model(MODEL, subject=1, device="cpu")
+    for bad in (0, -1, 1.5, "8", True):
+        with pytest.raises(InvalidParameterError, match="batch_size must be a positive integer"):
+            berg.encode(model, _images(1), batch_size=bad)
+    with pytest.raises(InvalidParameterError, match=r"unknown encode option\(s\) \['temperature'\]"):
+        berg.encode(model, _images(1), temperature=3)
+    with pytest.raises(InvalidParameterError, match="model must be an encoding model"):
+        berg.encode("toy-retina-luminance", _images(1))
+    with pytest.raises(StimulusError):
+        berg.encode(model, np.zeros((2, 3, 4), np.uint8))
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(toy_store):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(InvalidParameterError, match="CUDA is not available"):
+        toy_store.get_encoding_model(MODEL, subject=1, device="cuda")
+
+
+def test_auto_device_is_cpu_without_cuda(toy_store):
+    import torch
+
+    model = toy_store.get_encoding_model(MODEL, subject=1)
+    assert model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_catalog_matches_berg_2_format(capsys):
+    cat = BERG("/tmp").get_model_catalog(print_format=True)
+    assert cat["eeg"] == ["things_eeg_2"] and cat["fmri"] == ["nsd", "nsd_fsaverage"]
+    assert "• FMRI" in capsys.readouterr().out
+
+
+def test_missing_weights_file_is_a_store_error_naming_the_url(tmp_path, toy_plugin_dir, fresh_pm):
+    from berg_core import StoreError
+
+    berg = BERG(tmp_path / "empty-store", plugin_manager=fresh_pm())
+    with pytest.raises(StoreError, match=r"missing file in store: .*empty-store/encoding_models/.*weights_subject-01.json"):
+        berg.get_encoding_model(MODEL, subject=1, device="cpu")
