@@ -135,8 +135,8 @@ class Registry:
         models: dict[str, RegisteredModel] = {}
         for impl in pm.hook.berg_model_cards.get_hookimpls():
             try:
-                cards = impl.function()
-                cards = list(cards or [])
+                answer: Any = impl.function()
+                cards = list(answer or [])
                 bad = [c for c in cards if not isinstance(c, ModelCard)]
                 if bad:
                     raise TypeError(f"berg_model_cards returned {type(bad[0]).__name__}, expected ModelCard")

@@ -218,14 +218,14 @@ def as_stimuli(stimulus: Any) -> Stimuli:
                     raise StimulusError(f"stimulus list mixes PIL images with other objects: item {i} is {_describe(item)}")
             return Stimuli(ids=list(range(len(stimulus))), pil=[_pil_to_rgb(im) for im in stimulus], kind="pil")
         if isinstance(first, (str, os.PathLike)):
-            paths: list[Path] = []
+            files: list[Path] = []
             for i, item in enumerate(stimulus):
                 if not isinstance(item, (str, os.PathLike)):
                     raise StimulusError(f"stimulus list mixes file paths with other objects: item {i} is {_describe(item)}")
                 expanded = _expand_path(item)
                 if len(expanded) != 1 or Path(item).is_dir():
                     raise StimulusError(f"item {i} of the stimulus list is a folder ({str(item)!r}); list image files, or pass the folder alone")
-                paths.extend(expanded)
-            return Stimuli(ids=_ids_for(paths), paths=paths, kind="paths")
+                files.extend(expanded)
+            return Stimuli(ids=_ids_for(files), paths=files, kind="paths")
         raise StimulusError(f"stimulus list items must be PIL images or file paths; item 0 is {_describe(first)}")
     raise StimulusError(f"unsupported stimulus: got {_describe(stimulus)}; expected {ACCEPTED}")

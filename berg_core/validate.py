@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .cards import ModelCard, load_card
 from .errors import BERGError, CardError
@@ -60,7 +61,8 @@ def validate_target(target: str) -> list[ValidationReport]:
         if impl.plugin_name != target:
             continue
         try:
-            cards = list(impl.function() or [])
+            answer: Any = impl.function()
+            cards = list(answer or [])
         except BERGError as exc:
             return [ValidationReport(target, None, str(exc))]
         for c in cards:

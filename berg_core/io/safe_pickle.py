@@ -114,7 +114,7 @@ def load_pickled_npy(fh: IO[bytes], source: str) -> Any:
         count = int(np.prod(shape)) if shape else 1
         arr = np.empty(count, dtype=dtype)
         # readinto fills the array in place: no second copy of a large weight file
-        got = _read_into(fh, memoryview(arr).cast("B"))
+        got = _read_into(fh, arr.data.cast("B"))
         if got != arr.nbytes:
             raise IntegrityError(f"{source} is truncated: expected {arr.nbytes} bytes of data, found {got}")
         return arr.reshape(shape, order="F" if fortran else "C")

@@ -1,0 +1,44 @@
+"""Quality gates: ``nox -s tests``, ``nox -s lint``, ``nox -s types``.
+
+Sessions reuse the current interpreter's site-packages for torch (``--system-site-packages``
+is not needed: ``venv_backend="none"`` runs in the active environment, which is how CI
+installs torch from local wheels without a multi-GB download per session).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "types", "tests"]
+INSTALL = ["-e", ".[test]", "-e", "plugins/berg_fmri_nsd", "-e", "plugins/berg_eeg_things"]
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The test suite, exactly as the README runs it."""
+    session.env["BERG_STRICT_PLUGINS"] = "1"
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff on the whole tree."""
+    session.run("ruff", "check", ".")
+
+
+@nox.session(venv_backend="none")
+def types(session: nox.Session) -> None:
+    """mypy on berg_core."""
+    session.run("mypy", "berg_core")
+
+
+@nox.session(venv_backend="none")
+def install(session: nox.Session) -> None:
+    """Install berg-core, both plugins and the test tools into the active environment."""
+    session.run("python", "-m", "pip", "install", *INSTALL)
+
+
+@nox.session(venv_backend="none")
+def specs(session: nox.Session) -> None:
+    """Regenerate specs/ from the code."""
+    session.run("python", "-m", "berg_core.specs")
