@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pprint
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from .plugins import PluginManager, get_plugin_manager
 from .stimuli import as_stimuli
 from .store import Store, resolve_store
 
-__all__ = ["BERG", "check_subject", "describe_card"]
+__all__ = ["BERG", "check_subject", "describe_card", "model_labels"]
 
 
 def check_subject(card: ModelCard, subject: Any) -> int:
@@ -211,7 +212,7 @@ class BERG:
     # ---- encoding ---------------------------------------------------------------------------
     def encode(
         self,
-        model: EncodingModel,
+        model: EncodingModel | Sequence[EncodingModel],
         stimulus: Any,
         return_metadata: bool = False,
         show_progress: bool = True,
@@ -223,7 +224,9 @@ class BERG:
         Parameters
         ----------
         model
-            A model from :meth:`get_encoding_model`.
+            A model from :meth:`get_encoding_model`, or a list of models: all are then
+            computed in one pass over the stimuli, and models sharing a backbone (every
+            ViT-B/32 model, whatever its subject or plugin) compute its features once per batch.
         stimulus
             Images: see :func:`berg_core.stimuli.as_stimuli` for the accepted forms.
         return_metadata
@@ -231,31 +234,53 @@ class BERG:
         show_progress
             Show a progress bar (images/s, time left).
         batch_size
-            Images per batch; defaults to the model's ``default_batch_size``.
+            Images per batch; defaults to the model's ``default_batch_size``
+            (the smallest among several models).
 
         Returns
         -------
         xarray.DataArray or (xarray.DataArray, dict)
             ``stimulus`` first; ``.values`` has BERG 2.0's shape for the same call
-            but never drops a dimension of size 1.
+            but never drops a dimension of size 1. For a list of models, a dict
+            ``{model.label: DataArray}`` (and a dict of metadata).
         """
-        from .encoding import run_encode
+        from .encoding import MemorySink, run_encode_many
 
-        if not isinstance(model, EncodingModel):
-            raise InvalidParameterError(
-                f"model must be an encoding model from BERG.get_encoding_model, got {type(model).__name__}"
-            )
-        model.check_open()
-        unknown = set(options) - set(model.encode_options)
-        if unknown:
-            allowed = sorted(model.encode_options) or "none"
-            raise InvalidParameterError(f"unknown encode option(s) {sorted(unknown)} for {model.model_id}; accepted: {allowed}")
+        many = isinstance(model, (list, tuple))
+        models: list[Any] = list(model) if isinstance(model, (list, tuple)) else [model]
+        if not models:
+            raise InvalidParameterError("encode got an empty list of models; expected at least one model")
+        for m in models:
+            if not isinstance(m, EncodingModel):
+                raise InvalidParameterError(
+                    f"model must be an encoding model from BERG.get_encoding_model (or a list of them), got {type(m).__name__}"
+                )
+            m.check_open()
+            unknown = set(options) - set(m.encode_options)
+            if unknown:
+                allowed = sorted(m.encode_options) or "none"
+                raise InvalidParameterError(f"unknown encode option(s) {sorted(unknown)} for {m.model_id}; accepted: {allowed}")
+        labels = model_labels(models)
         stimuli = as_stimuli(stimulus)
-        bs = _check_batch_size(batch_size, model.default_batch_size)
-        result = run_encode(self._pm, model, stimuli, bs, show_progress)
+        bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))
+        results = run_encode_many(self._pm, models, stimuli, bs, show_progress, [MemorySink() for _ in models])
+        if not many:
+            return (results[0], models[0].get_metadata()) if return_metadata else results[0]
+        out = dict(zip(labels, results, strict=True))
         if return_metadata:
-            return result, model.get_metadata()
-        return result
+            return out, {label: m.get_metadata() for label, m in zip(labels, models, strict=True)}
+        return out
+
+
+def model_labels(models: Sequence[EncodingModel]) -> list[str]:
+    """Unique, readable keys for several models: ``model_id/subject-SS``, numbered if repeated."""
+    base = [m.model_id + ("" if m.subject is None else f"/subject-{m.subject:02d}") for m in models]
+    counts: dict[str, int] = {}
+    labels = []
+    for b in base:
+        counts[b] = counts.get(b, 0) + 1
+        labels.append(b if base.count(b) == 1 else f"{b}#{counts[b]}")
+    return labels
 
 
 def _check_batch_size(batch_size: Any, default: int) -> int:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .plugins import PluginManager
     from .stimuli import Stimuli
 
-__all__ = ["run_encode", "check_batch_result", "ResultSink", "MemorySink", "assemble"]
+__all__ = ["MemorySink", "ResultSink", "assemble", "check_batch_result", "run_encode", "run_encode_many"]
 
 
 class ResultSink(Protocol):
@@ -80,6 +80,19 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
     return da
 
 
+def _group_by_features(models: list[EncodingModel]) -> list[list[int]]:
+    """Indices of models that can share one preprocessing and feature pass."""
+    groups: dict[Any, list[int]] = {}
+    singles: list[list[int]] = []
+    for i, m in enumerate(models):
+        key = m.feature_key
+        if key is None:
+            singles.append([i])
+        else:
+            groups.setdefault(key, []).append(i)
+    return [*groups.values(), *singles]
+
+
 def run_encode(
     pm: PluginManager,
     model: EncodingModel,
@@ -94,18 +107,49 @@ def run_encode(
     ``skip`` stimuli at the start are not encoded (a resumed run whose sink
     already holds them).
     """
-    sink = sink if sink is not None else MemorySink()
+    return run_encode_many(pm, [model], stimuli, batch_size, show_progress, [sink or MemorySink()], skip)[0]
+
+
+def run_encode_many(
+    pm: PluginManager,
+    models: list[EncodingModel],
+    stimuli: Stimuli,
+    batch_size: int,
+    show_progress: bool,
+    sinks: list[ResultSink],
+    skip: int = 0,
+) -> list[Any]:
+    """Encode ``stimuli`` with several models in one pass over the stimuli.
+
+    Models with the same :attr:`~berg_core.model.EncodingModel.feature_key` (for example
+    every subject of the ViT-B/32 models) share preprocessing and the backbone forward
+    pass: each batch is decoded once (ahead, in a background thread), run through the
+    backbone once per group, and read out by every model of the group.
+    """
+    from .prefetch import prefetch
+
     n = len(stimuli)
-    template: xr.DataArray | None = None
+    groups = _group_by_features(models)
+    templates: list[xr.DataArray | None] = [None] * len(models)
     start = skip
-    with tqdm(total=n, initial=skip, unit="img", desc=model.model_id, disable=not show_progress, leave=False) as bar:
-        for batch in stimuli[skip:].batches(batch_size):
-            x = pm.hook.berg_preprocess(model=model, stimuli=batch)
-            da = check_batch_result(model, pm.hook.berg_encode_batch(model=model, batch=x, stimulus_ids=batch.ids), batch.ids, template)
-            if template is None:
-                template = da
-                sink.begin(template, stimuli.ids)
-            sink.write(start, da)
+    desc = models[0].model_id if len(models) == 1 else f"{len(models)} models"
+    batches = prefetch(stimuli[skip:].batches(batch_size), lambda b: b.decoded(), depth=2)
+    with tqdm(total=n, initial=skip, unit="img", desc=desc, disable=not show_progress, leave=False) as bar:
+        for batch in batches:
+            for group in groups:
+                lead = models[group[0]]
+                x = pm.hook.berg_preprocess(model=lead, stimuli=batch)
+                if len(group) == 1:
+                    outs = {group[0]: pm.hook.berg_encode_batch(model=lead, batch=x, stimulus_ids=batch.ids)}
+                else:
+                    feats = lead.feature_extractor(x)
+                    outs = {i: models[i].encode_features(feats, batch.ids) for i in group}
+                for i, da in outs.items():
+                    da = check_batch_result(models[i], da, batch.ids, templates[i])
+                    if templates[i] is None:
+                        templates[i] = da
+                        sinks[i].begin(da, stimuli.ids)
+                    sinks[i].write(start, da)
             start += len(batch)
             bar.update(len(batch))
-    return sink.finish()
+    return [sink.finish() for sink in sinks]

@@ -45,6 +45,9 @@ class EncodingModel:
     default_batch_size: int = 32
     #: Names of keyword options ``encode`` accepts for this model.
     encode_options: frozenset[str] = frozenset()
+    #: A shared feature extractor (torch module) whose output :meth:`encode_features` reads out,
+    #: or ``None`` for models that map input to responses in one step.
+    feature_extractor: Any = None
 
     def __init__(
         self,
@@ -109,8 +112,28 @@ class EncodingModel:
         raise NotImplementedError
 
     def encode_batch(self, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
-        """Encode one preprocessed batch (see the ``berg_encode_batch`` hook)."""
+        """Encode one preprocessed batch (see the ``berg_encode_batch`` hook).
+
+        The default runs :attr:`feature_extractor` then :meth:`encode_features`.
+        """
+        if self.feature_extractor is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement encode_batch or set feature_extractor")
+        return self.encode_features(self.feature_extractor(batch), stimulus_ids)
+
+    def encode_features(self, features: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
+        """Read out responses from :attr:`feature_extractor`'s output for one batch."""
         raise NotImplementedError
+
+    @property
+    def feature_key(self) -> Any:
+        """Models with equal, non-None keys share preprocessing and features in a multi-model pass.
+
+        The default key is the shared extractor instance plus the preprocessing mode and device:
+        two subjects of ViT-B/32 models then compute the backbone once per batch.
+        """
+        if self.feature_extractor is None:
+            return None
+        return (id(self.feature_extractor), type(self).preprocess, self.preprocessing, str(self.device))
 
     def get_metadata(self) -> dict[str, Any]:
         """BERG 2.0's metadata dict for this model's subject (and ROI)."""

@@ -55,6 +55,7 @@ class Stimuli:
     pil: list[Any] | None = None
     paths: list[Path] | None = None
     kind: str = field(default="array")
+    _decoded: list[Any] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,8 +76,16 @@ class Stimuli:
         for start in range(0, len(self), batch_size):
             yield self[start : start + batch_size]
 
+    def decoded(self) -> Stimuli:
+        """This batch with its images decoded now (used to decode ahead in a background thread)."""
+        if self._decoded is None:
+            self._decoded = self.tensors()
+        return self
+
     def tensors(self) -> list[Any]:
         """The images as ``(3, H, W)`` torch tensors: uint8, or float32 in [0, 1]."""
+        if self._decoded is not None:
+            return self._decoded
         torch = _torch()
         if self.array is not None:
             return list(torch.from_numpy(np.ascontiguousarray(self.array)).unbind(0))
@@ -86,7 +95,7 @@ class Stimuli:
     def stacked(self) -> Any | None:
         """The batch as one ``(B, 3, H, W)`` tensor when all images share a size, else ``None``."""
         torch = _torch()
-        if self.array is not None:
+        if self.array is not None and self._decoded is None:
             return torch.from_numpy(np.ascontiguousarray(self.array))
         ts = self.tensors()
         if len({tuple(t.shape) for t in ts}) == 1:

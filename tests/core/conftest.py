@@ -29,6 +29,19 @@ CARDS = Path(__file__).parent / "cards"
 CALLS = []  # hook names, so tests can see each hook was used
 
 
+class Flatten(torch.nn.Module):
+    """The toy 'backbone', shared by every toy model; counts its forward passes."""
+
+    calls = 0
+
+    def forward(self, x):
+        Flatten.calls += 1
+        return x.reshape(x.shape[0], -1)
+
+
+SHARED = Flatten()
+
+
 class ToyModel(EncodingModel):
     default_batch_size = 2
 
@@ -49,8 +62,10 @@ class ToyModel(EncodingModel):
     def preprocess(self, stimuli):
         return square_crop_resize(stimuli.tensors(), 4).to(self.device)
 
-    def encode_batch(self, batch, stimulus_ids):
-        y = batch.reshape(batch.shape[0], -1) @ self.weight.T
+    feature_extractor = SHARED
+
+    def encode_features(self, features, stimulus_ids):
+        y = features @ self.weight.T
         return xr.DataArray(
             y.cpu().numpy(), dims=("stimulus", "unit"),
             coords={"stimulus": stimulus_ids, "unit": self.units}, attrs=self.base_attrs(),

@@ -143,3 +143,31 @@ def test_missing_weights_file_is_a_store_error_naming_the_url(tmp_path, toy_plug
     berg = BERG(tmp_path / "empty-store", plugin_manager=fresh_pm())
     with pytest.raises(StoreError, match=r"missing file in store: .*empty-store/encoding_models/.*weights_subject-01.json"):
         berg.get_encoding_model(MODEL, subject=1, device="cpu")
+
+
+def test_many_models_in_one_pass_share_the_backbone_and_match_single_runs(toy_store):
+    import berg_toy.plugin as toy
+
+    berg = toy_store
+    m1 = berg.get_encoding_model(MODEL, subject=1, device="cpu")
+    m2 = berg.get_encoding_model(MODEL, subject=2, selection={"units": [3]}, device="cpu")
+    images = _images(5)
+    toy.Flatten.calls = 0
+    out = berg.encode([m1, m2], images, batch_size=2, show_progress=False)
+    assert toy.Flatten.calls == 3  # one backbone pass per batch, not per model
+    assert list(out) == [f"{MODEL}/subject-01", f"{MODEL}/subject-02"]
+    np.testing.assert_allclose(out[f"{MODEL}/subject-01"].values, berg.encode(m1, images, show_progress=False).values, rtol=1e-6)
+    np.testing.assert_allclose(out[f"{MODEL}/subject-02"].values, _reference(berg, images, subject=2, units=[3]), rtol=1e-5, atol=1e-5)
+    _, meta = berg.encode([m1, m1], images, return_metadata=True, show_progress=False)
+    assert list(meta) == [f"{MODEL}/subject-01#1", f"{MODEL}/subject-01#2"]
+    with pytest.raises(InvalidParameterError, match="empty list of models"):
+        berg.encode([], images)
+    with pytest.raises(InvalidParameterError, match=r"or a list of them\), got str"):
+        berg.encode([m1, "m2"], images)
+
+
+def test_decoding_errors_in_the_background_loader_reach_the_caller(toy_store, tmp_path):
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    model = toy_store.get_encoding_model(MODEL, subject=1, device="cpu")
+    with pytest.raises(StimulusError, match=r"a.png.*not a readable image"):
+        toy_store.encode(model, tmp_path, show_progress=False)
