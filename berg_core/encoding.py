@@ -93,6 +93,20 @@ def _group_by_features(models: list[EncodingModel]) -> list[list[int]]:
     return [*groups.values(), *singles]
 
 
+_AUTOCAST = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def _features(model: EncodingModel, x: Any, precision: str) -> Any:
+    """The shared backbone's output, under autocast for reduced precision; read-outs get float32."""
+    import torch
+
+    if precision == "fp32":
+        return model.feature_extractor(x)
+    with torch.autocast(device_type=model.device.type, dtype=getattr(torch, _AUTOCAST[precision])):
+        feats = model.feature_extractor(x)
+    return feats.float()
+
+
 def run_encode(
     pm: PluginManager,
     model: EncodingModel,
@@ -118,6 +132,7 @@ def run_encode_many(
     show_progress: bool,
     sinks: list[ResultSink],
     skip: int = 0,
+    precision: str = "fp32",
 ) -> list[Any]:
     """Encode ``stimuli`` with several models in one pass over the stimuli.
 
@@ -139,10 +154,10 @@ def run_encode_many(
             for group in groups:
                 lead = models[group[0]]
                 x = pm.hook.berg_preprocess(model=lead, stimuli=batch)
-                if len(group) == 1:
+                if len(group) == 1 and (precision == "fp32" or lead.feature_extractor is None):
                     outs = {group[0]: pm.hook.berg_encode_batch(model=lead, batch=x, stimulus_ids=batch.ids)}
                 else:
-                    feats = lead.feature_extractor(x)
+                    feats = _features(lead, x, precision)
                     outs = {i: models[i].encode_features(feats, batch.ids) for i in group}
                 for i, da in outs.items():
                     da = check_batch_result(models[i], da, batch.ids, templates[i])

@@ -171,3 +171,27 @@ def test_decoding_errors_in_the_background_loader_reach_the_caller(toy_store, tm
     model = toy_store.get_encoding_model(MODEL, subject=1, device="cpu")
     with pytest.raises(StimulusError, match=r"a.png.*not a readable image"):
         toy_store.encode(model, tmp_path, show_progress=False)
+
+
+def test_bf16_autocast_runs_the_backbone_in_bf16_and_stays_close(toy_store):
+    model = toy_store.get_encoding_model(MODEL, subject=1, device="cpu")
+    images = _images(3)
+    exact = toy_store.encode(model, images, show_progress=False)
+    low = toy_store.encode(model, images, show_progress=False, precision="bf16")
+    assert low.dtype == exact.dtype == np.float32
+    np.testing.assert_allclose(low.values, exact.values, rtol=0.05, atol=0.05)
+    with pytest.raises(InvalidParameterError, match=r"precision must be one of \['fp32', 'bf16', 'fp16'\], got 'int8'"):
+        toy_store.encode(model, images, precision="int8")
+    with pytest.raises(InvalidParameterError, match="fp16.*needs models on a CUDA device"):
+        toy_store.encode(model, images, precision="fp16")
+
+
+def test_cuda_encode_matches_cpu(toy_store):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    images = _images(4)
+    cpu = toy_store.encode(toy_store.get_encoding_model(MODEL, subject=1, device="cpu"), images, show_progress=False)
+    gpu = toy_store.encode(toy_store.get_encoding_model(MODEL, subject=1, device="cuda"), images, show_progress=False)
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-4, atol=1e-4)
