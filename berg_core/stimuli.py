@@ -8,7 +8,10 @@ was given and what is accepted):
 * other integer arrays with values in 0-255 (converted to uint8, never rescaled:
   BERG 2.0 silently produced near-zero features for int64 images);
 * a PIL image or a list of PIL images;
-* an image file path, a list of paths, or a folder of images.
+* an image file path, a list of paths, a folder of images, or a glob pattern
+  (``"images/**/*.jpg"``);
+* an on-disk array ``(N, 3, H, W)`` such as a Zarr or HDF5 array, read one
+  batch at a time (its values are checked as each batch is read).
 
 Images are kept as they are given (no resizing here): each model decides its
 own crop and resize in its preprocessing hook. Files are decoded lazily, one
@@ -32,7 +35,8 @@ __all__ = ["ACCEPTED", "IMAGE_EXTENSIONS", "Stimuli", "as_stimuli"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 ACCEPTED = (
     "a uint8 array (N, 3, H, W), a float array (N, 3, H, W) with values in [0, 1], an integer array with "
-    "values in 0-255, a PIL image or list of PIL images, or image file path(s) / a folder of images"
+    "values in 0-255, a PIL image or list of PIL images, image file path(s), a folder of images or a glob pattern, "
+    "or an on-disk (N, 3, H, W) array (Zarr, HDF5)"
 )
 
 
@@ -55,6 +59,9 @@ class Stimuli:
     pil: list[Any] | None = None
     paths: list[Path] | None = None
     kind: str = field(default="array")
+    #: an on-disk array (Zarr, HDF5...) read one batch at a time, and this batch's rows of it
+    lazy: Any = field(default=None, repr=False)
+    lazy_rows: tuple[int, int] = (0, 0)
     _decoded: list[Any] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -63,12 +70,15 @@ class Stimuli:
     def __getitem__(self, index: slice) -> Stimuli:
         if not isinstance(index, slice):
             raise TypeError("Stimuli are indexed by slices")
+        rows = range(*self.lazy_rows)[index]
         return Stimuli(
             ids=self.ids[index],
             array=None if self.array is None else self.array[index],
             pil=None if self.pil is None else self.pil[index],
             paths=None if self.paths is None else self.paths[index],
             kind=self.kind,
+            lazy=self.lazy,
+            lazy_rows=(rows.start, rows.stop) if self.lazy is not None else (0, 0),
         )
 
     def batches(self, batch_size: int) -> Iterator[Stimuli]:
@@ -87,6 +97,10 @@ class Stimuli:
         if self._decoded is not None:
             return self._decoded
         torch = _torch()
+        if self.lazy is not None:
+            start, stop = self.lazy_rows
+            block = _check_array(np.asarray(self.lazy[start:stop]), f"stimulus rows {start}-{stop - 1} of the array")
+            return list(torch.from_numpy(np.ascontiguousarray(block)).unbind(0))
         if self.array is not None:
             return list(torch.from_numpy(np.ascontiguousarray(self.array)).unbind(0))
         images = self.pil if self.pil is not None else [_open_image(p) for p in self.paths or []]
@@ -97,6 +111,8 @@ class Stimuli:
         torch = _torch()
         if self.array is not None and self._decoded is None:
             return torch.from_numpy(np.ascontiguousarray(self.array))
+        if self.lazy is not None and self._decoded is None:
+            self.decoded()
         ts = self.tensors()
         if len({tuple(t.shape) for t in ts}) == 1:
             return torch.stack(ts)
@@ -190,6 +206,46 @@ def _expand_path(p: str | os.PathLike[str]) -> list[Path]:
     return [path]
 
 
+def _is_glob(p: str | os.PathLike[str]) -> bool:
+    text = str(p)
+    return any(ch in text for ch in "*?[") and not Path(text).exists()
+
+
+def _expand_glob(pattern: str) -> list[Path]:
+    import glob
+
+    files = sorted(
+        Path(f) for f in glob.glob(os.path.expanduser(pattern), recursive=True)
+        if Path(f).is_file() and Path(f).suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if not files:
+        raise StimulusError(f"the pattern {pattern!r} matches no image files (ending in {', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+def _is_lazy_array(obj: Any) -> bool:
+    """Zarr, HDF5 and similar arrays: shape, dtype and slicing, read on demand."""
+    return (
+        not isinstance(obj, np.ndarray)
+        and hasattr(obj, "shape") and hasattr(obj, "dtype") and hasattr(obj, "__getitem__")
+        and not isinstance(obj, (str, bytes, list, tuple, dict))
+    )
+
+
+def _check_lazy_shape(arr: Any) -> None:
+    """Check rank, channels and dtype up front; values are checked as each batch is read."""
+    shape = tuple(int(d) for d in arr.shape)
+    probe = np.empty((0, *shape[1:]) if len(shape) == 4 else (0,), dtype=np.dtype(arr.dtype))
+    if len(shape) != 4:
+        raise StimulusError(f"the stimulus array must have 4 dimensions (N, 3, H, W), got shape {shape}")
+    if shape[0] == 0:
+        raise StimulusError(f"the stimulus array holds no images (shape {shape}); expected at least one image")
+    if shape[1] != 3:
+        raise StimulusError(f"the stimulus array must have 3 colour channels on axis 1 (N, 3, H, W), got shape {shape}")
+    if probe.dtype.kind not in "uif" or probe.dtype.kind == "b":
+        raise StimulusError(f"the stimulus array has dtype {probe.dtype}; expected uint8, another integer type in 0-255, or float in [0, 1]")
+
+
 def _ids_for(paths: Sequence[Path]) -> list[str]:
     names = [p.name for p in paths]
     if len(set(names)) == len(names):
@@ -215,8 +271,12 @@ def as_stimuli(stimulus: Any) -> Stimuli:
     if _is_pil(stimulus):
         return Stimuli(ids=[0], pil=[_pil_to_rgb(stimulus)], kind="pil")
     if isinstance(stimulus, (str, os.PathLike)):
-        paths = _expand_path(stimulus)
+        paths = _expand_glob(str(stimulus)) if _is_glob(stimulus) else _expand_path(stimulus)
         return Stimuli(ids=_ids_for(paths), paths=paths, kind="paths")
+    if _is_lazy_array(stimulus):
+        _check_lazy_shape(stimulus)
+        n = int(stimulus.shape[0])
+        return Stimuli(ids=list(range(n)), kind="lazy", lazy=stimulus, lazy_rows=(0, n))
     if isinstance(stimulus, (list, tuple)):
         if len(stimulus) == 0:
             raise StimulusError(f"the stimulus list is empty; expected {ACCEPTED}")

@@ -123,3 +123,44 @@ def test_missing_unreadable_and_non_image_files(tmp_path):
     st = as_stimuli(fake)  # decoding is lazy (per batch) ...
     with pytest.raises(StimulusError, match=r"fake.png.*not a readable image"):
         st.tensors()  # ... and the error names the file
+
+
+def test_glob_patterns_select_image_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ["x1.png", "sub/x2.png", "sub/y.jpg"]:
+        Image.fromarray(_rgb(5, 5).transpose(1, 2, 0)).save(tmp_path / name)
+    assert as_stimuli(str(tmp_path / "**" / "*.png")).ids == ["x2.png", "x1.png"]  # sorted by full path
+    assert as_stimuli(str(tmp_path / "sub" / "*")).ids == ["x2.png", "y.jpg"]
+    with pytest.raises(StimulusError, match=r"matches no image files"):
+        as_stimuli(str(tmp_path / "*.tiff"))
+
+
+def test_zarr_arrays_are_read_one_batch_at_a_time(tmp_path):
+    import zarr
+
+    data = np.stack([_rgb(6, 7, i) for i in range(5)])
+    z = zarr.create_array(store=str(tmp_path / "imgs.zarr"), shape=data.shape, chunks=(1, 3, 6, 7), dtype="uint8")
+    z[:] = data
+    st = as_stimuli(zarr.open_array(str(tmp_path / "imgs.zarr"), mode="r"))
+    assert len(st) == 5 and st.ids == [0, 1, 2, 3, 4]
+    batches = list(st.batches(2))
+    np.testing.assert_array_equal(batches[1].stacked().numpy(), data[2:4])
+    np.testing.assert_array_equal(batches[2].tensors()[0].numpy(), data[4])
+
+
+def test_bad_values_in_an_on_disk_array_are_found_when_their_batch_is_read(tmp_path):
+    import zarr
+
+    z = zarr.create_array(store=str(tmp_path / "f.zarr"), shape=(4, 3, 2, 2), dtype="float32")
+    z[:] = 0.5
+    z[3] = 7.0
+    st = as_stimuli(z)
+    assert len(st.batches(2).__next__().tensors()) == 2
+    with pytest.raises(StimulusError, match=r"stimulus rows 2-3 of the array has float values in \[0.5, 7\]"):
+        list(st.batches(2))[1].tensors()
+    bad_rank = zarr.create_array(store=str(tmp_path / "r.zarr"), shape=(3, 2, 2), dtype="uint8")
+    with pytest.raises(StimulusError, match=r"4 dimensions \(N, 3, H, W\), got shape \(3, 2, 2\)"):
+        as_stimuli(bad_rank)
+    bad_dtype = zarr.create_array(store=str(tmp_path / "b.zarr"), shape=(1, 3, 2, 2), dtype="bool")
+    with pytest.raises(StimulusError, match=r"dtype bool"):
+        as_stimuli(bad_dtype)
