@@ -18,6 +18,11 @@ from .errors import (
 )
 from .hookspecs import hookimpl, hookspec
 
+try:  # the .berg accessor on xarray objects (xarray is a dependency; guarded for card-only tools)
+    from . import accessor as _accessor  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
 __all__ = [
     "BERG",
     "BERGError",

@@ -11,9 +11,12 @@ The life of a call, and the hook answering each step:
 3. preprocess  -> :func:`berg_preprocess` (first non-None answer)
 4. encoding    -> :func:`berg_encode_batch` (first non-None answer)
 
-plus :func:`berg_model_metadata` for metadata without loading weights, and
+plus :func:`berg_model_metadata` for metadata without loading weights,
 :func:`berg_write_synthetic_store` so tests and ``berg demo`` can build a
-small store in the real formats for any plugin's models.
+small store in the real formats for any plugin's models, and
+:func:`berg_export_result` / :func:`berg_plot_result`, which the
+``result.berg`` xarray accessor calls to hand a result to domain tools
+(MNE, NIfTI, GIFTI) and to draw it.
 
 For loading and metadata, core calls only the plugin that contributed the
 card, so two plugins never compete for a model. Preprocess and encode are
@@ -172,4 +175,52 @@ def berg_write_synthetic_store(
     -------
     list of str or None
         Paths written, relative to ``root``.
+    """
+
+
+@hookspec(firstresult=True)
+def berg_export_result(result: xr.DataArray, fmt: str, path: str | None, options: dict[str, Any]) -> Any | None:
+    """Convert a result to a domain format, or write it to a file.
+
+    Called by the accessor (``result.berg.to_mne()``, ``.to_nifti(path)``,
+    ``.to_gifti(folder)``, ``.to_mgh(folder)``, ``.export(fmt, path)``).
+
+    Parameters
+    ----------
+    result
+        A result of ``encode`` (or one read back from Zarr); ``result.attrs["model_id"]``
+        says which model made it. Return ``None`` for results of other plugins' models.
+    fmt
+        Format name, e.g. ``"mne"``, ``"nifti"``, ``"gifti"``, ``"mgh"``.
+    path
+        Where to write, for file formats; ``None`` for in-memory conversions.
+    options
+        Format options (e.g. ``kind="evoked"`` for MNE).
+
+    Returns
+    -------
+    object or None
+        The converted object (e.g. ``mne.EpochsArray``) or the path(s) written.
+        Raise :class:`~berg_core.InvalidParameterError` for a format this plugin's
+        model cannot be exported to, listing the formats it supports.
+    """
+
+
+@hookspec(firstresult=True)
+def berg_plot_result(result: xr.DataArray, path: str | None, options: dict[str, Any]) -> Any | None:
+    """Draw a result (matplotlib, Agg backend; no display needed).
+
+    Parameters
+    ----------
+    result
+        A result of ``encode``; return ``None`` for other plugins' models.
+    path
+        Image file to write (PNG), or ``None``.
+    options
+        Plot options (e.g. ``times=[0.1, 0.2]`` for EEG topographies,
+        ``reliability=0.2`` to mask unreliable units).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
     """

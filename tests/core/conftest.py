@@ -108,6 +108,38 @@ def berg_encode_batch(model, batch, stimulus_ids):
     return None
 
 
+def _mine(result):
+    return result.attrs.get("model_id") == "toy-retina-luminance"
+
+
+@hookimpl
+def berg_export_result(result, fmt, path, options):
+    CALLS.append("berg_export_result")
+    if not _mine(result):
+        return None
+    if fmt != "csv":
+        raise InvalidParameterError(f"toy results export to ['csv'], not {fmt!r}")
+    np.savetxt(path, result.values, delimiter=",")
+    return path
+
+
+@hookimpl
+def berg_plot_result(result, path, options):
+    CALLS.append("berg_plot_result")
+    if not _mine(result):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.imshow(result.values, aspect="auto")
+    if path:
+        fig.savefig(path)
+    return fig
+
+
 @hookimpl
 def berg_write_synthetic_store(card, root, subjects, seed, options):
     CALLS.append("berg_write_synthetic_store")
