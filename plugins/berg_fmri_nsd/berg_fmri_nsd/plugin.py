@@ -1,15 +1,71 @@
-"""Hook implementations of the NSD fMRI plugin."""
+"""Hook implementations of the NSD fMRI plugin.
+
+Importing this module stays cheap (no torch): the model modules are imported
+only when a model is loaded or a store is written.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from berg_core import hookimpl
 from berg_core.cards import ModelCard, cards_in
 
+from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID
+
 CARDS_DIR = Path(__file__).parent / "cards"
+_MODELS = (FSAVERAGE_MODEL_ID, FWRF_MODEL_ID)
 
 
 @hookimpl
 def berg_model_cards() -> list[ModelCard]:
     return cards_in(CARDS_DIR)
+
+
+@hookimpl
+def berg_load_model(
+    card: ModelCard, subject: int | None, selection: dict[str, Any] | None, store: Any, device: Any, options: dict[str, Any]
+) -> Any:
+    if card.id == FSAVERAGE_MODEL_ID:
+        from .fsaverage_model import FsaverageViTModel
+
+        return FsaverageViTModel(card, subject, selection, store, device, options)  # type: ignore[arg-type]
+    if card.id == FWRF_MODEL_ID:
+        from .fwrf_model import FwrfModel
+
+        return FwrfModel(card, subject, selection, store, device, options)  # type: ignore[arg-type]
+    return None
+
+
+@hookimpl
+def berg_model_metadata(card: ModelCard, subject: int | None, store: Any, options: dict[str, Any]) -> dict[str, Any] | None:
+    from berg_core.errors import InvalidParameterError
+
+    from .params import check_options
+
+    if card.id == FSAVERAGE_MODEL_ID:
+        from .metadata import fsaverage_metadata
+
+        check_options(options, (), card.id, "get_model_metadata")
+        return fsaverage_metadata(store, subject)[0]  # type: ignore[arg-type]
+    if card.id == FWRF_MODEL_ID:
+        from .fwrf_model import fwrf_metadata_for
+        from .layout import FWRF_ROIS
+
+        check_options(options, ("roi",), card.id, "get_model_metadata")
+        if options.get("roi") is None:
+            raise InvalidParameterError(f"{card.id} metadata is per ROI: pass roi=..., one of {list(FWRF_ROIS)}")
+        return fwrf_metadata_for(store, subject, options["roi"])  # type: ignore[arg-type]
+    return None
+
+
+@hookimpl
+def berg_write_synthetic_store(
+    card: ModelCard, root: str, subjects: list[int], seed: int, options: dict[str, Any]
+) -> list[str] | None:
+    if card.id not in _MODELS:
+        return None
+    from .synthetic import write_synthetic
+
+    return write_synthetic(card.id, root, subjects, seed, options)

@@ -1,0 +1,174 @@
+"""Which fsaverage vertices a selection asks for.
+
+A selection is one of
+
+* ``{"roi": name or [names]}``: the union of the ROIs' vertices in both
+  hemispheres (``"V1"``, ``"V2"``, ``"V3"`` are the unions of their ventral
+  and dorsal parts);
+* ``{"lh_vertices": ..., "rh_vertices": ...}``: BERG 2.0's binary masks of
+  163,842 entries, or integer index arrays. As in BERG 2.0, a hemisphere whose
+  key is absent keeps all its vertices; an empty index list (``[]``) selects
+  none of that hemisphere. An all-zero mask is refused as a likely mistake.
+
+Vertices are always returned sorted (ascending fsaverage index), so the output
+order does not depend on how the selection was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from berg_core.errors import IntegrityError, InvalidParameterError
+
+from .layout import FSAVERAGE_MODEL_ID, FSAVERAGE_ROI_UNIONS, FSAVERAGE_ROIS, HEMISPHERES, N_VERTICES
+from .params import check_selection_keys, roi_names
+
+__all__ = ["SELECTION_KEYS", "VALID_ROIS", "VertexSelection", "parse_vertices", "resolve_vertex_selection"]
+
+SELECTION_KEYS = ("roi", "lh_vertices", "rh_vertices")
+VALID_ROIS = (*FSAVERAGE_ROI_UNIONS, *FSAVERAGE_ROIS)
+
+
+@dataclass(frozen=True)
+class VertexSelection:
+    """Sorted vertex indices per hemisphere and a short, JSON-friendly description."""
+
+    lh: np.ndarray
+    rh: np.ndarray
+    description: dict[str, Any]
+
+    def of(self, hemi: str) -> np.ndarray:
+        return self.lh if hemi == "lh" else self.rh
+
+    @property
+    def is_whole_brain(self) -> bool:
+        return self.lh.size == N_VERTICES and self.rh.size == N_VERTICES
+
+
+def parse_vertices(value: Any, key: str) -> np.ndarray:
+    """A binary mask (163,842 entries) or an index array -> sorted unique int64 indices.
+
+    Raises
+    ------
+    InvalidParameterError
+        Wrong length or dimensionality, non-binary mask, all-zero mask, indices
+        out of range or repeated, or an unsupported type.
+    """
+    expected = f"a binary mask of {N_VERTICES:,} entries or an array of vertex indices in 0-{N_VERTICES - 1}"
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise InvalidParameterError(f"selection[{key!r}] must be {expected}, got {type(value).__name__} {value!r}"[:300])
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"selection[{key!r}] must be {expected}; it could not be read as an array ({exc})") from None
+    if arr.ndim != 1:
+        raise InvalidParameterError(f"selection[{key!r}] must be one-dimensional ({expected}), got shape {arr.shape}")
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)  # explicit: none of this hemisphere
+    if arr.dtype.kind not in "biuf":
+        raise InvalidParameterError(f"selection[{key!r}] has dtype {arr.dtype}; expected {expected}")
+    if arr.dtype == bool or arr.size == N_VERTICES:
+        return _mask_indices(arr, key)
+    if arr.dtype.kind == "f":
+        raise InvalidParameterError(
+            f"selection[{key!r}] has {arr.size} float values; a mask must have exactly {N_VERTICES:,} entries "
+            "and vertex indices must be integers"
+        )
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= N_VERTICES:
+        bad = lo if lo < 0 else hi
+        raise InvalidParameterError(f"selection[{key!r}] holds vertex index {bad}, outside 0-{N_VERTICES - 1}")
+    idx = np.unique(arr.astype(np.int64))
+    if idx.size != arr.size:
+        values, counts = np.unique(arr, return_counts=True)
+        raise InvalidParameterError(f"selection[{key!r}] repeats vertex index {int(values[counts > 1][0])}; list each vertex once")
+    return idx
+
+
+def _mask_indices(arr: np.ndarray, key: str) -> np.ndarray:
+    if arr.size != N_VERTICES:
+        raise InvalidParameterError(
+            f"selection[{key!r}] is a boolean mask of {arr.size:,} entries; an fsaverage hemisphere has {N_VERTICES:,} vertices"
+        )
+    if arr.dtype != bool:
+        non_binary = ~np.isin(arr, (0, 1))
+        if non_binary.any():
+            first = int(np.flatnonzero(non_binary)[0])
+            raise InvalidParameterError(
+                f"selection[{key!r}] has {N_VERTICES:,} entries, so it is read as a binary mask, but entry {first} "
+                f"is {arr[first]!r}; a mask holds only 0/1 (or True/False). To select vertices by index, pass fewer "
+                "indices (omit the key to keep every vertex)"
+            )
+    idx = np.flatnonzero(arr).astype(np.int64)
+    if idx.size == 0:
+        raise InvalidParameterError(
+            f"selection[{key!r}] is an all-zero mask, which selects no vertex; to leave this hemisphere out pass "
+            f"an empty list ({key}=[]), to keep all its vertices omit the key"
+        )
+    return idx
+
+
+def _roi_vertices(metadata: Mapping[str, Any], names: list[str], hemi: str, source: str) -> np.ndarray:
+    try:
+        table = metadata["fmri"][f"{hemi}_fsaverage_rois"]
+    except (KeyError, TypeError):
+        raise IntegrityError(f"{source} has no entry fmri/{hemi}_fsaverage_rois (expected BERG 2.0's layout)") from None
+    parts: list[np.ndarray] = []
+    for name in names:
+        for part in FSAVERAGE_ROI_UNIONS.get(name, (name,)):
+            if part not in table:
+                raise IntegrityError(f"{source}: fmri/{hemi}_fsaverage_rois has no ROI {part!r}; it lists {sorted(table)}")
+            idx = np.asarray(table[part])
+            if idx.ndim != 1 or (idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= N_VERTICES)):
+                raise IntegrityError(
+                    f"{source}: fmri/{hemi}_fsaverage_rois[{part!r}] should be vertex indices in 0-{N_VERTICES - 1}"
+                )
+            parts.append(idx.astype(np.int64))
+    return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+
+
+def resolve_vertex_selection(
+    selection: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None = None, source: str = "metadata"
+) -> VertexSelection:
+    """Turn the user's selection into sorted vertex indices per hemisphere.
+
+    Parameters
+    ----------
+    selection
+        ``None`` (whole brain), ``{"roi": ...}`` or ``{"lh_vertices": ..., "rh_vertices": ...}``.
+    metadata
+        The subject's metadata dict; needed for a ROI selection.
+    source
+        Name of the metadata file, for messages.
+    """
+    everything = np.arange(N_VERTICES, dtype=np.int64)
+    if not selection:
+        return VertexSelection(everything, everything.copy(), {})
+    check_selection_keys(selection, SELECTION_KEYS, FSAVERAGE_MODEL_ID)
+    roi = selection.get("roi")
+    vertex_keys = [k for k in ("lh_vertices", "rh_vertices") if k in selection]
+    if roi is not None and vertex_keys:
+        raise InvalidParameterError(
+            f"selection gives both 'roi' and {vertex_keys}; choose vertices either by ROI or by "
+            "lh_vertices/rh_vertices, not both"
+        )
+    if roi is not None:
+        names = roi_names(roi, VALID_ROIS, FSAVERAGE_MODEL_ID)
+        if metadata is None:
+            raise ValueError("metadata is needed to resolve a ROI selection")
+        lh, rh = (_roi_vertices(metadata, names, hemi, source) for hemi in HEMISPHERES)
+        if lh.size == 0 and rh.size == 0:
+            raise InvalidParameterError(f"ROI {names} has no vertices in this subject's metadata; choose another ROI")
+        return VertexSelection(lh, rh, {"roi": roi if isinstance(roi, str) else names})
+    if not vertex_keys:
+        return VertexSelection(everything, everything.copy(), {})
+    chosen = {hemi: parse_vertices(selection[f"{hemi}_vertices"], f"{hemi}_vertices") if f"{hemi}_vertices" in selection
+              else everything for hemi in HEMISPHERES}
+    if chosen["lh"].size == 0 and chosen["rh"].size == 0:
+        raise InvalidParameterError("selection leaves out both hemispheres (lh_vertices=[] and rh_vertices=[]); select at least one vertex")
+    description = {f"{h}_vertices": f"{chosen[h].size} of {N_VERTICES} vertices" for h in HEMISPHERES}
+    return VertexSelection(chosen["lh"], chosen["rh"], description)
