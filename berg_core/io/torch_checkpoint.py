@@ -248,7 +248,13 @@ class TorchCheckpoint:
         self.source = source
         self._tensors: dict[str, torch.Tensor] = {}
         try:
-            self._zip = zipfile.ZipFile(fh)
+            try:
+                self._zip = zipfile.ZipFile(fh)
+            except zipfile.BadZipFile:
+                raise IntegrityError(
+                    f"{source} is not a torch checkpoint archive (the zip format torch.save writes since torch 1.6), "
+                    "or it is truncated"
+                ) from None
             names = self._zip.namelist()
             pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
             if len(pkl) != 1:

@@ -83,7 +83,8 @@ class FsaverageViTModel(EncodingModel):
         self._coords = self._vertex_coords(metadata, meta_source)
         del metadata  # only the selected vertices' coordinates are kept
 
-        self._backbone = get_vit_b_32(device, weights=options.get("backbone_weights"), store=store)
+        # shared with every model using the same weights and device: a multi-model encode runs it once per batch
+        self.feature_extractor = get_vit_b_32(device, weights=options.get("backbone_weights"), store=store)
         wf = open_weight_file(store, fsaverage_weights_path(subject))
         try:
             W, c = read_folded_projection(wf)
@@ -135,9 +136,10 @@ class FsaverageViTModel(EncodingModel):
         return x.to(self.device)
 
     @torch.inference_mode()
-    def encode_batch(self, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
+    def encode_features(self, features: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
+        """``(B, 460800)`` ViT-B/32 features -> ``(stimulus, vertex)`` responses."""
         assert self._projection is not None and self._heads is not None
-        z = self._projection(self._backbone(batch))
+        z = self._projection(features.float())
         out = torch.cat([head(z) for head in self._heads], dim=1)
         return xr.DataArray(
             out.to("cpu", torch.float32).numpy(),
@@ -153,6 +155,6 @@ class FsaverageViTModel(EncodingModel):
         return fsaverage_metadata(self.store, int(self.subject))[0]  # type: ignore[arg-type]
 
     def _release(self) -> None:
-        self._backbone = None  # type: ignore[assignment]
+        self.feature_extractor = None
         self._projection = None
         self._heads = None

@@ -49,7 +49,8 @@ def _load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], whe
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise IntegrityError(f"{source}: {where} does not match the documented fwRF architecture: {exc}") from None
+        detail = " ".join(str(exc).split())  # torch's message spans lines
+        raise IntegrityError(f"{source}: {where} does not match the documented fwRF architecture: {detail}") from None
 
 
 def load_fwrf_part(store: Store, relpath: str, subject: int) -> FwrfPart:

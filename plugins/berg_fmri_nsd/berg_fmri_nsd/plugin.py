@@ -69,3 +69,10 @@ def berg_write_synthetic_store(
     from .synthetic import write_synthetic
 
     return write_synthetic(card.id, root, subjects, seed, options)
+
+
+@hookimpl
+def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[str, Any]) -> Any:
+    from .result_export import export_result
+
+    return export_result(result, fmt, path, options)

@@ -98,12 +98,13 @@ def to_gifti(responses: Any, folder: str | os.PathLike[str], name: str = "berg")
         surface = full_surface(da, hemi)
         arrays = [
             nib.gifti.GiftiDataArray(
-                surface[i], intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32", meta={"Name": ids[i]}
+                surface[i], intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32",
+                meta=nib.gifti.GiftiMetaData({"Name": ids[i]}),
             )
             for i in range(surface.shape[0])
         ]
-        meta = {"AnatomicalStructurePrimary": "CortexLeft" if hemi == "lh" else "CortexRight",
-                "berg_model_id": str(da.attrs.get("model_id", FSAVERAGE_MODEL_ID))}
+        meta = nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary": "CortexLeft" if hemi == "lh" else "CortexRight",
+                                        "berg_model_id": str(da.attrs.get("model_id", FSAVERAGE_MODEL_ID))})
         path = _target(folder, hemi, name, ".func.gii")
         _save(nib.gifti.GiftiImage(darrays=arrays, meta=meta), path)
         paths.append(path)
