@@ -9,6 +9,7 @@ disk or S3) stream batches out instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -130,7 +131,7 @@ def run_encode_many(
     stimuli: Stimuli,
     batch_size: int,
     show_progress: bool,
-    sinks: list[ResultSink],
+    sinks: Sequence[ResultSink],
     skip: int = 0,
     precision: str = "fp32",
 ) -> list[Any]:

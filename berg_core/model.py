@@ -72,6 +72,8 @@ class EncodingModel:
             )
         self.preprocessing = preprocessing
         self.plugin_name: str | None = None
+        #: how to rebuild this model in another process (set by ``BERG.get_encoding_model``)
+        self.spec: Any = None
         self._closed = False
 
     # ---- identity -------------------------------------------------------------------------
