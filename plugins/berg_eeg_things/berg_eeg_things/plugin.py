@@ -1,11 +1,27 @@
-"""Hook implementations of the THINGS EEG2 plugin."""
+"""Hook implementations of the THINGS EEG2 plugin.
+
+Core asks this plugin only about the cards it contributed; the checks on
+``card.id`` keep each hook honest if a card is added here later.
+Preprocessing and encoding go through core's default hooks, which call the
+model's own methods.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from berg_core import hookimpl
 from berg_core.cards import ModelCard, cards_in
+from berg_core.errors import InvalidParameterError
+
+from .layout import MODEL_ID
+
+if TYPE_CHECKING:
+    import torch
+
+    from berg_core.model import EncodingModel
+    from berg_core.store import Store
 
 CARDS_DIR = Path(__file__).parent / "cards"
 
@@ -13,3 +29,43 @@ CARDS_DIR = Path(__file__).parent / "cards"
 @hookimpl
 def berg_model_cards() -> list[ModelCard]:
     return cards_in(CARDS_DIR)
+
+
+@hookimpl
+def berg_load_model(
+    card: ModelCard,
+    subject: int | None,
+    selection: dict[str, Any] | None,
+    store: Store,
+    device: torch.device,
+    options: dict[str, Any],
+) -> EncodingModel | None:
+    if card.id != MODEL_ID or subject is None:
+        return None
+    from .model import load_model  # torch and xarray only when a model is loaded
+
+    return load_model(card, subject, selection, store, device, options)
+
+
+@hookimpl
+def berg_model_metadata(
+    card: ModelCard, subject: int | None, store: Store, options: dict[str, Any]
+) -> dict[str, Any] | None:
+    if card.id != MODEL_ID or subject is None:
+        return None
+    if options:
+        raise InvalidParameterError(f"{card.id} metadata takes no options besides subject, got {sorted(options)}")
+    from .metadata import load_metadata
+
+    return load_metadata(card, subject, store)[0]
+
+
+@hookimpl
+def berg_write_synthetic_store(
+    card: ModelCard, root: str, subjects: list[int], seed: int, options: dict[str, Any]
+) -> list[str] | None:
+    if card.id != MODEL_ID:
+        return None
+    from .synthetic import write_synthetic_store
+
+    return write_synthetic_store(card, root, subjects, seed, options)

@@ -1,0 +1,81 @@
+"""Reading and checking a subject's metadata dict (BERG 2.0's nested layout).
+
+The dict holds ``eeg.ch_names`` and ``eeg.times`` (the labels of the outputs)
+and ``encoding_models.correlation_*`` (the per-channel, per-time accuracy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from berg_core.errors import IntegrityError
+from berg_core.weights import read_metadata
+
+from .layout import N_REPETITIONS, metadata_relpath
+
+if TYPE_CHECKING:
+    from berg_core.cards import ModelCard
+    from berg_core.store import Store
+
+__all__ = ["OutputLabels", "get_entry", "labels_from_metadata", "load_metadata"]
+
+
+def load_metadata(card: ModelCard, subject: int, store: Store) -> tuple[dict[str, Any], str]:
+    """The subject's metadata dict (read safely) and its URL, for messages."""
+    relpath = metadata_relpath(card, subject)
+    return read_metadata(store, relpath), store.url_of(relpath)
+
+
+def get_entry(meta: dict[str, Any], key: str, source: str) -> Any:
+    """``meta["a"]["b"]`` for ``key="a/b"``; a missing entry is an :class:`IntegrityError`."""
+    cur: Any = meta
+    for part in key.split("/"):
+        if not isinstance(cur, dict) or part not in cur:
+            raise IntegrityError(f"{source} has no entry {key!r}; expected BERG 2.0's THINGS EEG2 metadata layout")
+        cur = cur[part]
+    return cur
+
+
+@dataclass(frozen=True)
+class OutputLabels:
+    """The channel names and times of the full output, and its accuracy maps."""
+
+    ch_names: tuple[str, ...]
+    times: np.ndarray  # (n_times,) float64, seconds
+    corr_averaged: np.ndarray  # (n_channels, n_times)
+    corr_single: np.ndarray  # (n_repetitions, n_channels, n_times)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.ch_names) * len(self.times)
+
+
+def labels_from_metadata(meta: dict[str, Any], source: str) -> OutputLabels:
+    """Check the metadata's shapes and pull out what labelling the output needs."""
+    raw_names = get_entry(meta, "eeg/ch_names", source)
+    names = (
+        [str(n) for n in np.asarray(raw_names).ravel()] if not isinstance(raw_names, (list, tuple)) else list(raw_names)
+    )
+    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise IntegrityError(f"{source}: eeg.ch_names should be unique channel name strings, found {raw_names!r:.200}")
+    times = np.asarray(get_entry(meta, "eeg/times", source))
+    if times.ndim != 1 or times.size < 1 or times.dtype.kind not in "fiu":
+        raise IntegrityError(
+            f"{source}: eeg.times should be a 1-D array of seconds, found shape {times.shape} dtype {times.dtype}"
+        )
+    times = times.astype(np.float64)
+    if times.size > 1 and not np.all(np.diff(times) > 0):
+        raise IntegrityError(f"{source}: eeg.times should increase, found {times[:5]}...")
+    shape = (len(names), times.size)
+    avg = np.asarray(get_entry(meta, "encoding_models/correlation_averaged_repetitions", source))
+    single = np.asarray(get_entry(meta, "encoding_models/correlation_single_repetitions", source))
+    if avg.shape != shape:
+        raise IntegrityError(f"{source}: correlation_averaged_repetitions has shape {avg.shape}, expected {shape}")
+    if single.shape != (N_REPETITIONS, *shape):
+        raise IntegrityError(
+            f"{source}: correlation_single_repetitions has shape {single.shape}, expected {(N_REPETITIONS, *shape)}"
+        )
+    return OutputLabels(tuple(names), times, avg, single)

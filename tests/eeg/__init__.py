@@ -1,0 +1,1 @@
+"""Tests of the THINGS EEG2 plugin (a package, so module names never clash with other test folders)."""
