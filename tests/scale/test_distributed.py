@@ -10,19 +10,6 @@ MODEL = "fmri-nsd_fsaverage-vit_b_32"
 
 
 @pytest.fixture(scope="module")
-def fmri_store(tmp_path_factory):
-    from berg_core import BERG
-
-    root = tmp_path_factory.mktemp("store")
-    berg = BERG(root)
-    reg = berg.plugin_manager.registry.get(MODEL)
-    berg.plugin_manager.owner_hook("berg_write_synthetic_store", reg.plugin_name)(
-        card=reg.card, root=str(root), subjects=[1, 2], seed=3, options={"n_components": 8}
-    )
-    return root
-
-
-@pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:

@@ -1,0 +1,20 @@
+"""Fixtures of the scale tests: a seeded fsaverage store written by the plugin's own hook."""
+
+from __future__ import annotations
+
+import pytest
+
+MODEL = "fmri-nsd_fsaverage-vit_b_32"
+
+
+@pytest.fixture(scope="session")
+def fmri_store(tmp_path_factory):
+    from berg_core import BERG
+
+    root = tmp_path_factory.mktemp("store")
+    berg = BERG(root)
+    reg = berg.plugin_manager.registry.get(MODEL)
+    berg.plugin_manager.owner_hook("berg_write_synthetic_store", reg.plugin_name)(
+        card=reg.card, root=str(root), subjects=[1, 2], seed=3, options={"n_components": 8}
+    )
+    return root
