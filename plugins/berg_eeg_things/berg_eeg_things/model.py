@@ -17,10 +17,9 @@ import torch
 import xarray as xr
 
 from berg_core.backbones import VIT_B_32_N_FEATURES, get_vit_b_32
+from berg_core.backbones.vit_readout import ViTB32Readout
 from berg_core.errors import IntegrityError, InvalidParameterError
-from berg_core.model import EncodingModel
 from berg_core.readout import FoldedProjection, RegressionHeads
-from berg_core.transforms import IMAGENET_MEAN, IMAGENET_STD, berg2_imagenet_transform, square_crop_resize
 from berg_core.weights import WeightFile, open_weight_file
 
 from .layout import N_REPETITIONS, SFREQ, weights_relpath
@@ -30,14 +29,12 @@ from .selection import OutputSelection, parse_selection
 
 if TYPE_CHECKING:
     from berg_core.cards import ModelCard
-    from berg_core.stimuli import Stimuli
     from berg_core.store import Store
 
 __all__ = ["LOAD_OPTIONS", "ThingsEEGModel", "check_load_options", "load_model"]
 
 #: Keyword options ``get_encoding_model`` accepts for this model.
 LOAD_OPTIONS = ("preprocessing", "backbone_weights")
-INPUT_SIZE = 224
 REPETITIONS = np.arange(1, N_REPETITIONS + 1)
 DATA_DESCRIPTION = (
     "in silico THINGS EEG2 responses: CSD-transformed, baseline-corrected (pre-stimulus mean) EEG sampled at "
@@ -65,7 +62,7 @@ def check_load_options(model_id: str, options: dict[str, Any]) -> tuple[str | No
     return preprocessing, weights
 
 
-class ThingsEEGModel(EncodingModel):
+class ThingsEEGModel(ViTB32Readout):
     """THINGS EEG2 encoding model of one subject (see :func:`load_model`)."""
 
     default_batch_size = 32
@@ -134,16 +131,6 @@ class ThingsEEGModel(EncodingModel):
         return coefs, intercepts
 
     # ---- encoding -------------------------------------------------------------------------
-    def preprocess(self, stimuli: Stimuli) -> torch.Tensor:
-        """Crop/resize and normalise a batch as the ``preprocessing`` mode says; ``(B, 3, 224, 224)``."""
-        stacked = stimuli.stacked()
-        images = stacked if stacked is not None else stimuli.tensors()
-        if self.preprocessing == "berg-2.0":
-            x = berg2_imagenet_transform(images)
-        else:
-            x = square_crop_resize(images, INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD)
-        return x.to(self.device)
-
     def encode_batch(self, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
         """Responses of one preprocessed batch: ``(stimulus, repetition, channel, time)`` float32."""
         self.check_open()

@@ -14,13 +14,11 @@ import torch
 import xarray as xr
 
 from berg_core.backbones import VIT_B_32_N_FEATURES, get_vit_b_32
+from berg_core.backbones.vit_readout import ViTB32Readout
 from berg_core.cards import ModelCard
 from berg_core.errors import IntegrityError
-from berg_core.model import EncodingModel
 from berg_core.readout import FoldedProjection, RegressionHeads
-from berg_core.stimuli import Stimuli
 from berg_core.store import Store
-from berg_core.transforms import IMAGENET_MEAN, IMAGENET_STD, berg2_imagenet_transform, square_crop_resize
 from berg_core.weights import WeightFile, open_weight_file, read_folded_projection
 
 from .fsaverage_selection import VertexSelection, resolve_vertex_selection
@@ -31,7 +29,6 @@ from .params import check_options
 __all__ = ["FsaverageViTModel", "LOAD_OPTIONS"]
 
 LOAD_OPTIONS = ("preprocessing", "backbone_weights")
-IMAGE_SIZE = 224
 
 
 def _read_regression(wf: WeightFile, hemi: str, idx: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +47,7 @@ def _read_regression(wf: WeightFile, hemi: str, idx: np.ndarray, n_components: i
     return np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(intercept, dtype=np.float32)
 
 
-class FsaverageViTModel(EncodingModel):
+class FsaverageViTModel(ViTB32Readout):
     """NSD responses on the fsaverage surface from ViT-B/32 features.
 
     Output: ``(stimulus, vertex)``, left-hemisphere vertices first, each
@@ -125,16 +122,6 @@ class FsaverageViTModel(EncodingModel):
         return int(self.vertices.lh.size + self.vertices.rh.size)
 
     # ---- encoding -------------------------------------------------------------------------
-    def preprocess(self, stimuli: Stimuli) -> torch.Tensor:
-        images = stimuli.stacked()
-        if images is None:
-            images = stimuli.tensors()
-        if self.preprocessing == "berg-2.0":
-            x = berg2_imagenet_transform(images)
-        else:
-            x = square_crop_resize(images, IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)
-        return x.to(self.device)
-
     @torch.inference_mode()
     def encode_features(self, features: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
         """``(B, 460800)`` ViT-B/32 features -> ``(stimulus, vertex)`` responses."""
