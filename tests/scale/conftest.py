@@ -18,3 +18,21 @@ def fmri_store(tmp_path_factory):
         card=reg.card, root=str(root), subjects=[1, 2], seed=3, options={"n_components": 8}
     )
     return root
+
+
+EEG = "eeg-things_eeg_2-vit_b_32"
+
+
+@pytest.fixture(scope="session")
+def mixed_store(tmp_path_factory):
+    """EEG (subjects 1-2) and fsaverage (subjects 1-2) models in one store, small PCA."""
+    from berg_core import BERG
+
+    root = tmp_path_factory.mktemp("mixed")
+    berg = BERG(root)
+    for model_id in (EEG, MODEL):
+        reg = berg.plugin_manager.registry.get(model_id)
+        berg.plugin_manager.owner_hook("berg_write_synthetic_store", reg.plugin_name)(
+            card=reg.card, root=str(root), subjects=[1, 2], seed=5, options={"n_components": 8}
+        )
+    return root
