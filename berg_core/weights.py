@@ -15,11 +15,32 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import IntegrityError
+from .errors import IntegrityError, InvalidParameterError
 from .io.safe_pickle import load_pickled_npy
 from .store import Store
+from .zarr_layout import (
+    FOLDED_GROUP,
+    LAYOUT_ATTR,
+    ROW_ORDER_ATTR,
+    ROW_ORDER_GROUP,
+    VALUES_ATTR,
+    read_array,
+    read_tree,
+    stored_order,
+    zarr_twin,
+)
 
-__all__ = ["PickledNpyFile", "WeightFile", "flatten_keys", "open_weight_file", "read_folded_projection", "read_metadata"]
+__all__ = [
+    "PickledNpyFile",
+    "WeightFile",
+    "ZarrWeightFile",
+    "RowsOutOfRangeError",
+    "flatten_keys",
+    "has_folded_projection",
+    "open_weight_file",
+    "read_folded_projection",
+    "read_metadata",
+]
 
 
 class WeightFile(Protocol):
@@ -83,7 +104,7 @@ class PickledNpyFile:
         if not isinstance(arr, np.ndarray):
             raise IntegrityError(f"{self.source}: {key!r} should be an array, found {type(arr).__name__}")
         if rows is not None:
-            arr = arr[np.asarray(rows)]
+            arr = arr[_check_rows(rows, arr.shape[0] if arr.ndim else 0, key, self.source)]
         if dtype is not None:
             arr = arr.astype(dtype, copy=False)
         return arr
@@ -101,24 +122,222 @@ class PickledNpyFile:
         self.close()
 
 
+COMPONENTS_KEY = "pca_param/components_"
+
+
+class RowsOutOfRangeError(IntegrityError, IndexError):
+    """Rows asked for beyond the stored array: the file has fewer outputs than the model needs.
+
+    Also an ``IndexError``, which is what slicing BERG 2.0's arrays raised.
+    """
+
+
+def _check_rows(rows: Sequence[int] | np.ndarray, n: int, key: str, source: str) -> np.ndarray:
+    """``rows`` as int64 indices (a boolean mask of length ``n`` is accepted too)."""
+    idx = np.asarray(rows)
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise RowsOutOfRangeError(f"{source}: {key!r} has {n} rows, but a row mask of shape {idx.shape} was given")
+        return np.flatnonzero(idx)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise InvalidParameterError(f"rows for {key!r} of {source} must be a 1-D integer array or a boolean mask, got {idx.dtype} {idx.shape}")
+    idx = idx.astype(np.int64, copy=False)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RowsOutOfRangeError(f"{source}: {key!r} has {n} rows (0..{n - 1}), but rows {idx.min()}..{idx.max()} were asked for")
+    return np.where(idx < 0, idx + n, idx)
+
+
+def has_folded_projection(wf: WeightFile) -> bool:
+    """Whether ``wf`` stores the folded projection (then ``pca_param/components_`` is not stored:
+    use :func:`read_folded_projection`)."""
+    return isinstance(wf, ZarrWeightFile) and wf.folded
+
+
+class ZarrWeightFile:
+    """A weight file in berg's Zarr layout: reads only the chunks holding the rows asked for.
+
+    Parameters
+    ----------
+    store
+        The store.
+    relpath
+        The ``.zarr`` folder, relative to the store root.
+    """
+
+    def __init__(self, store: Store, relpath: str) -> None:
+        from .zarr_store import open_zarr_group
+
+        self.source = store.url_of(relpath)
+        self._group: Any = open_zarr_group(store, relpath)
+        if self._group.attrs.get(LAYOUT_ATTR) not in ("weights", "metadata"):
+            raise IntegrityError(f"{self.source} is a Zarr group but not a berg weight file (attribute {LAYOUT_ATTR!r} missing)")
+        self._inverse: dict[str, np.ndarray] = {}
+
+    @property
+    def folded(self) -> bool:
+        """Whether the file stores the folded projection ``folded/W``, ``folded/c``."""
+        return self._group_or_none(FOLDED_GROUP) is not None
+
+    def _group_or_none(self, key: str) -> Any:
+        import zarr
+
+        try:
+            node = self._group[key]
+        except KeyError:
+            return None
+        return node if isinstance(node, zarr.Group) else None
+
+    def keys(self) -> list[str]:
+        import zarr
+
+        out: list[str] = []
+
+        def walk(group: Any, prefix: str) -> None:
+            for name, node in group.members():
+                if not prefix and name == ROW_ORDER_GROUP:
+                    continue
+                if isinstance(node, zarr.Group):
+                    walk(node, f"{prefix}{name}/")
+                else:
+                    out.append(f"{prefix}{name}")
+            out.extend(f"{prefix}{name}" for name in (group.attrs.get(VALUES_ATTR) or {}))
+
+        walk(self._group, "")
+        return sorted(out)
+
+    def _array(self, key: str) -> Any:
+        import zarr
+
+        try:
+            node = self._group[key]
+        except KeyError:
+            node = None
+        if not isinstance(node, zarr.Array):
+            hint = ""
+            if key == COMPONENTS_KEY and self.folded:
+                hint = "; this layout stores the folded projection instead: use berg_core.weights.read_folded_projection"
+            raise IntegrityError(f"{self.source} has no array {key!r}{hint}")
+        return node
+
+    def _inverse_order(self, node: Any) -> np.ndarray | None:
+        order_key = node.attrs.get(ROW_ORDER_ATTR)
+        if not order_key:
+            return None
+        if order_key not in self._inverse:
+            order = stored_order(self._group[order_key][...])
+            inv = np.empty_like(order)
+            inv[order] = np.arange(order.size)
+            self._inverse[order_key] = inv
+        return self._inverse[order_key]
+
+    def read(self, key: str, rows: Sequence[int] | np.ndarray | None = None, dtype: Any = None) -> np.ndarray:
+        if key == COMPONENTS_KEY and self.folded and not self._has_array(key):
+            return self._unfolded_components(rows, dtype)
+        node = self._array(key)
+        if rows is None:
+            arr = read_array(node, self._group)
+        else:
+            if node.ndim == 0:
+                raise InvalidParameterError(f"{key!r} of {self.source} is a scalar; it has no rows")
+            idx = _check_rows(rows, node.shape[0], key, self.source)
+            inv = self._inverse_order(node)
+            pos = inv[idx] if inv is not None else idx
+            # sorted unique positions: zarr then reads each needed chunk once
+            uniq, back = np.unique(pos, return_inverse=True)
+            block = node.oindex[uniq] if uniq.size else np.empty((0, *node.shape[1:]), dtype=node.dtype)
+            arr = np.asarray(block)[back]
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
+        return arr
+
+    def _has_array(self, key: str) -> bool:
+        import zarr
+
+        try:
+            return isinstance(self._group[key], zarr.Array)
+        except KeyError:
+            return False
+
+    def _unfolded_components(self, rows: Sequence[int] | np.ndarray | None, dtype: Any) -> np.ndarray:
+        """``components_`` rebuilt from the folded ``W = components_ / scaler.scale_`` (float32 precision).
+
+        For readers written against BERG 2.0's keys; :func:`read_folded_projection`
+        avoids this extra pass.
+        """
+        W = self.read(f"{FOLDED_GROUP}/W", rows=rows)
+        comp = W.astype(np.float64) * self.read("scaler_param/scale_").astype(np.float64)
+        return comp if dtype is None else comp.astype(dtype, copy=False)
+
+    def value(self, key: str) -> Any:
+        parent, _, name = key.rpartition("/")
+        group = self._group_or_none(parent) if parent else self._group
+        values = (group.attrs.get(VALUES_ATTR) or {}) if group is not None else {}
+        if name in values:
+            return values[name]
+        node = self._array(key)
+        return read_array(node, self._group)[()] if node.ndim == 0 else self.read(key)
+
+    def folded_projection(self) -> tuple[np.ndarray, np.ndarray]:
+        """The stored ``(W, c)``: ``W`` (k, F) float32, ``c`` (k,) float32."""
+        W = self.read(f"{FOLDED_GROUP}/W", dtype=np.float32)
+        c = self.read(f"{FOLDED_GROUP}/c", dtype=np.float32)
+        if W.ndim != 2 or c.shape != (W.shape[0],):
+            raise IntegrityError(f"{self.source}: folded W {W.shape} and c {c.shape} do not fit together")
+        return W, c
+
+    def close(self) -> None:
+        self._inverse.clear()
+
+    def __enter__(self) -> ZarrWeightFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _zarr_path(store: Store, relpath: str) -> str | None:
+    """The Zarr folder holding ``relpath``'s content, if the store has one."""
+    if relpath.endswith(".zarr"):
+        return relpath
+    twin = zarr_twin(relpath)
+    if twin is not None and store.exists(f"{twin}/zarr.json"):
+        return twin
+    return None
+
+
 def open_weight_file(store: Store, relpath: str) -> WeightFile:
-    """Open a weight file of the store in whichever layout holds it."""
+    """Open a weight file of the store in whichever layout holds it.
+
+    ``relpath`` names BERG 2.0's file (``.../weights_subject-01.npy``); when the
+    store has its Zarr twin (``.../weights_subject-01.zarr``) that is used instead.
+    """
+    zpath = _zarr_path(store, relpath)
+    if zpath is not None:
+        return ZarrWeightFile(store, zpath)
     return PickledNpyFile(store, relpath)
 
 
 def read_metadata(store: Store, relpath: str) -> dict[str, Any]:
-    """Read a whole metadata dict (BERG 2.0's pickled ``.npy``), safely."""
+    """Read a whole metadata dict (the Zarr twin if present, else BERG 2.0's pickled ``.npy``), safely."""
+    zpath = _zarr_path(store, relpath)
+    if zpath is not None:
+        from .zarr_store import open_zarr_group
+
+        return read_tree(open_zarr_group(store, zpath))
     return PickledNpyFile(store, relpath).data
 
 
 def read_folded_projection(wf: WeightFile, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The scaler + PCA of a ViT-feature model folded into ``(W, c)`` (see :mod:`berg_core.readout`).
 
-    Reads ``scaler_param/{mean_,scale_}`` and ``pca_param/{mean_,components_}``.
-    Layouts that store the folded projection directly can return it without folding.
+    Reads ``scaler_param/{mean_,scale_}`` and ``pca_param/{mean_,components_}``
+    and folds them; the Zarr layout stores ``(W, c)`` already and returns them
+    without refolding.
     """
     from .readout import fold_scaler_pca
 
+    if has_folded_projection(wf):
+        return wf.folded_projection()  # type: ignore[attr-defined]
     return fold_scaler_pca(
         wf.read("scaler_param/mean_"),
         wf.read("scaler_param/scale_"),
