@@ -95,6 +95,9 @@ class BERG:
         fsspec options for the store (for S3: ``anon``, ``endpoint_url``...).
     plugin_manager
         For tests and embedding; defaults to the process-wide manager.
+    cache_dir
+        Where files of a remote store are cached (``None``: ``$BERG_CACHE_DIR`` or
+        ``~/.cache/berg``; ``False``: a temporary cache). See :mod:`berg_core.cache`.
 
     Examples
     --------
@@ -108,8 +111,9 @@ class BERG:
         berg_dir: str | os.PathLike[str] | Store | None = None,
         storage_options: dict[str, Any] | None = None,
         plugin_manager: PluginManager | None = None,
+        cache_dir: str | os.PathLike[str] | bool | None = None,
     ) -> None:
-        self.store = resolve_store(berg_dir, storage_options)
+        self.store = resolve_store(berg_dir, storage_options, cache_dir)
         self.berg_dir = self.store.url
         self._pm = plugin_manager or get_plugin_manager()
 
@@ -196,6 +200,12 @@ class BERG:
         if not isinstance(model, EncodingModel):
             raise PluginError(f"plugin {reg.plugin_name!r} did not return a model for {model_id!r} (got {type(model).__name__})")
         model.plugin_name = reg.plugin_name
+        from .distributed import ModelSpec
+
+        model.spec = ModelSpec(
+            berg_dir=self.store.url, model_id=model_id, subject=subj, selection=selection, device=str(dev),
+            options=dict(options), storage_options=dict(self.store.storage_options),
+        )
         return model
 
     def get_model_metadata(self, model_id: str, subject: int | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -218,6 +228,10 @@ class BERG:
         show_progress: bool = True,
         batch_size: int | None = None,
         precision: str = "fp32",
+        store: str | os.PathLike[str] | None = None,
+        storage_options: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        client: Any = None,
         **options: Any,
     ) -> Any:
         """Encode stimuli into in silico responses.
@@ -241,6 +255,19 @@ class BERG:
             ``"fp32"`` (default, exact), or ``"bf16"`` / ``"fp16"``: the backbone runs under
             ``torch.autocast`` (read-outs stay float32). Faster on GPUs with tensor cores; values
             then differ from fp32 by about 1e-2 relative (bf16) or 1e-3 (fp16). fp16 needs CUDA.
+        store
+            Write the result as Zarr here (local path or fsspec URL such as ``s3://bucket/run.zarr``;
+            several models: one group each, under ``store/<label>``), batch by batch, and return
+            it opened lazily. An unfinished result there of the same request is resumed; a
+            complete one is refused unless ``overwrite=True``. See :mod:`berg_core.results_zarr`.
+        storage_options
+            fsspec options for ``store``.
+        overwrite
+            Replace a result already at ``store``.
+        client
+            A ``distributed.Client``: stimulus blocks run as tasks on its cluster, each worker
+            loading each model once and writing its region of ``store`` (required). See
+            :mod:`berg_core.distributed`.
 
         Returns
         -------
@@ -268,15 +295,56 @@ class BERG:
         labels = model_labels(models)
         stimuli = as_stimuli(stimulus)
         bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))
-        results = run_encode_many(
-            self._pm, models, stimuli, bs, show_progress, [MemorySink() for _ in models], precision=check_precision(precision, models)
-        )
+        sinks: list[Any] = [MemorySink() for _ in models]
+        skip = 0
+        if store is not None:
+            from .results_zarr import zarr_result_sinks
+
+            sinks, skip = zarr_result_sinks(store, storage_options, models, labels if many else None, stimuli.ids, bs, overwrite)
+        prec = check_precision(precision, models)
+        if client is not None:
+            if store is None:
+                raise InvalidParameterError("encode(client=...) writes to a shared Zarr store: pass store='path/or/url.zarr' too")
+            from .distributed import encode_distributed
+
+            results = encode_distributed(client, self._pm, models, stimuli, sinks, skip, bs, show_progress, prec)
+        else:
+            results = run_encode_many(self._pm, models, stimuli, bs, show_progress, sinks, skip=skip, precision=prec)
         if not many:
             return (results[0], models[0].get_metadata()) if return_metadata else results[0]
         out = dict(zip(labels, results, strict=True))
         if return_metadata:
             return out, {label: m.get_metadata() for label, m in zip(labels, models, strict=True)}
         return out
+
+
+    def load_insilico_neural_responses(
+        self, model_id: str, imageset: str, subject: int | None = None, selection: dict[str, Any] | None = None
+    ) -> Any:
+        """Pre-generated responses of a model to an image set, opened lazily from the store.
+
+        Parameters
+        ----------
+        model_id
+            One of :meth:`list_models`.
+        imageset
+            Name of the image set (a folder ``imageset-{name}`` of the store's
+            ``pregenerated_insilico_neural_responses``, see ``specs/store_layout.md``).
+        subject
+            Subject number.
+        selection
+            Outputs to keep, by label: ``{"channel": ["Oz"]}``, ``{"time": slice(0.1, 0.2)}``...
+
+        Returns
+        -------
+        xarray.DataArray
+            Dask-backed, with the labels ``encode`` gives; nothing is read until values are asked for.
+        """
+        from .pregenerated import load_pregenerated
+
+        reg = self._pm.registry.get(model_id)
+        subj = check_subject(reg.card, subject) if reg.card.subjects else None
+        return load_pregenerated(self.store, reg.card, imageset, subj, selection)
 
 
 def model_labels(models: Sequence[EncodingModel]) -> list[str]:
