@@ -26,6 +26,12 @@ def log_tanh(x: torch.Tensor) -> torch.Tensor:
     return torch.log1p(torch.abs(x)) * torch.tanh(x)
 
 
+def _log_tanh_(x: torch.Tensor) -> torch.Tensor:
+    """In-place :func:`log_tanh` for temporaries (fewer passes over large buffers)."""
+    t = torch.tanh(x)
+    return x.abs_().log1p_().mul_(t)
+
+
 class _PreFilter(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -136,11 +142,16 @@ class FwrfReadout(nn.Module):
     def forward(self, fmaps: list[torch.Tensor]) -> torch.Tensor:
         """``[(B, 256, s, s)] * 3`` -> ``(B, voxels)``."""
         feats = [log_tanh(f).flatten(2) for f in fmaps]  # (B, C, s*s)
+        w_parts = self.w.split(FMAP_CHANNELS, dim=1)  # the 768 weights are the three maps' channels in order
         out = torch.empty(fmaps[0].shape[0], self.n_voxels, dtype=fmaps[0].dtype, device=fmaps[0].device)
         for start in range(0, self.n_voxels, self.voxel_chunk):
             sl = slice(start, start + self.voxel_chunk)
-            # pooled[b, c, v] = sum_space softmax(rf_k[v])[space] * feats_k[b, c, space]
-            pooled = [f @ torch.softmax(rf[sl].flatten(1), dim=1).T for f, rf in zip(feats, self.rfs(), strict=True)]
-            phi = log_tanh(torch.cat(pooled, dim=1))  # (B, 768, v)
-            out[:, sl] = torch.einsum("bcv,vc->bv", phi, self.w[sl]) + self.b[sl]
+            acc = self.b[sl].expand(out.shape[0], -1).clone()
+            for f, rf, w in zip(feats, self.rfs(), w_parts, strict=True):
+                # pooled[b, c, v] = sum_space softmax(rf_k[v])[space] * feats_k[b, c, space]
+                pooled = f @ torch.softmax(rf[sl].flatten(1), dim=1).T
+                # Phi = nl(cat_k pooled_k) is elementwise, so each map's share of the weighted sum is added
+                # separately (no concatenated copy); a broadcast product, as einsum would run one bmm per voxel
+                acc += (_log_tanh_(pooled) * w[sl].T).sum(dim=1)
+            out[:, sl] = acc
         return out

@@ -250,11 +250,13 @@ def _seeded_state(seed_seq: np.random.Generator, n_voxels: int) -> tuple[dict[st
         with torch.no_grad():
             for m in net.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
-                    m.running_mean.normal_(0.0, 0.1)
-                    m.running_var.uniform_(0.5, 1.5)
-                    m.weight.uniform_(0.8, 1.2)
-                    m.bias.normal_(0.0, 0.1)
-                    m.num_batches_tracked.fill_(1000)
+                    # non-trivial running statistics, so inference-mode batch norm is really exercised
+                    stats = m.state_dict(keep_vars=True)
+                    stats["running_mean"].normal_(0.0, 0.1)
+                    stats["running_var"].uniform_(0.5, 1.5)
+                    stats["weight"].uniform_(0.8, 1.2)
+                    stats["bias"].normal_(0.0, 0.1)
+                    stats["num_batches_tracked"].fill_(1000)
             for rf in readout.rfs():
                 rf.normal_(0.0, 1.0)
             readout.w.normal_(0.0, 0.05)
@@ -305,8 +307,8 @@ def write_fwrf_store(
     written = []
     for s in subjects:
         masks = fwrf_roi_masks(s, seed, volume_shape, n_voxels, names)
-        stim_mean = (np.array([0.485, 0.456, 0.406]) + _rng(seed, "stim-mean", s).normal(0.0, 0.01, 3))
-        stim_mean = stim_mean.astype(np.float32).reshape(1, 3, 1, 1)
+        jitter = _rng(seed, "stim-mean", s).normal(0.0, 0.01, 3)
+        stim_mean = (np.array([0.485, 0.456, 0.406]) + jitter).astype(np.float32).reshape(1, 3, 1, 1)
         for roi in names:
             n = int(masks[roi].sum())
             sizes = [math.ceil(n / 2), n - math.ceil(n / 2)] if roi in FWRF_SPLIT_ROIS else [n]
