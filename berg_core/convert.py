@@ -16,6 +16,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,12 +114,14 @@ def _recording_zarr_store(inner: Any, recorder: _Recorder, prefix: str) -> Any:
     return RecordingStore(inner)
 
 
-def _open_dst_group(dst: Store, rel: str, recorder: _Recorder, folder: str) -> tuple[Any, Any]:
+def _open_dst_group(local_dir: Path, rel: str, recorder: _Recorder, folder: str) -> tuple[Any, Any]:
     import zarr
 
     from .zarr_store import quiet_zarr, writable_zarr_store
 
-    inner = writable_zarr_store(dst.url_of(rel), dst.storage_options)
+    if local_dir.exists():
+        shutil.rmtree(local_dir)
+    inner = writable_zarr_store(str(local_dir))
     zstore = _recording_zarr_store(inner, recorder, rel[len(folder) + 1 :])
     recorder.drop_under(rel[len(folder) + 1 :])
     with quiet_zarr():
@@ -334,17 +337,34 @@ def _convert_npy(src: Store, dst: Store, folder: str, rel: str, recorder: _Recor
     else:
         orders, policy, kind = {}, _metadata_policy, "metadata"
     before = sum(e.size for e in recorder.entries.values())
-    group, zstore = _open_dst_group(dst, twin, recorder, folder)
-    try:
-        write_tree(group, data, policy, orders or None, source)
-        group.attrs.update({LAYOUT_ATTR: kind, "berg_layout_version": LAYOUT_VERSION, "berg_source": posixpath.basename(rel)})
-        _consolidate(zstore)
-    except BERGError:
-        raise
-    except OSError as exc:
-        raise store_error(exc, dst.url_of(twin), "write") from None
+    # a remote destination gets the finished group in one concurrent upload: Zarr's own
+    # writes to object stores cost several requests per array
+    with tempfile.TemporaryDirectory(prefix="berg-convert-") as stage:
+        local_dir = Path(dst.path(twin)) if dst.is_local else Path(stage) / "group.zarr"
+        group, zstore = _open_dst_group(local_dir, twin, recorder, folder)
+        try:
+            write_tree(group, data, policy, orders or None, source)
+            group.attrs.update({LAYOUT_ATTR: kind, "berg_layout_version": LAYOUT_VERSION, "berg_source": posixpath.basename(rel)})
+            _consolidate(zstore)
+            if not dst.is_local:
+                _upload_folder(local_dir, dst, twin)
+        except BERGError:
+            raise
+        except OSError as exc:
+            raise store_error(exc, dst.url_of(twin), "write") from None
     report.converted.append(rel)
     report.bytes_written += max(0, sum(e.size for e in recorder.entries.values()) - before)
+
+
+def _upload_folder(local_dir: Path, dst: Store, rel: str) -> None:
+    target = dst.path(rel)
+    try:
+        if dst.fs.exists(target):
+            dst.fs.rm(target, recursive=True)
+        files = sorted(p for p in local_dir.rglob("*") if p.is_file())
+        dst.fs.put([str(p) for p in files], [f"{target}/{p.relative_to(local_dir).as_posix()}" for p in files])
+    except Exception as exc:
+        raise store_error(exc, dst.url_of(rel), "write") from None
 
 
 def _record_existing(store: Store, folder: str, rel: str, recorder: _Recorder) -> None:

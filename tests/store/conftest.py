@@ -59,11 +59,13 @@ class _Counting:
                 for i in range(0, max(len(chunk), 1), 1 << 16):
                     piece = chunk[i : i + (1 << 16)]
                     fault = self.server.fault
-                    if fault is not None and fault.match in path and method == "GET" and sent + len(piece) > fault.after_bytes:
-                        self.server.record(method, path, sent)
-                        self.server.fault = None
-                        threading.Thread(target=self.server.stop, daemon=True).start()
-                        raise ConnectionAbortedError(f"test fault: server stopped while sending {path}")
+                    if fault is not None and fault.match in path and method == "GET":
+                        if fault.sent + len(piece) > fault.after_bytes:
+                            self.server.record(method, path, sent)
+                            self.server.fault = None
+                            threading.Thread(target=self.server.stop, daemon=True).start()
+                            raise ConnectionAbortedError(f"test fault: server stopped while sending {path}")
+                        fault.sent += len(piece)
                     sent += len(piece)
                     yield piece
         finally:
@@ -74,8 +76,11 @@ class _Counting:
 
 @dataclass
 class Fault:
+    """Stop the server once ``after_bytes`` of files whose path contains ``match`` were sent."""
+
     match: str
     after_bytes: int
+    sent: int = 0
 
 
 class S3Server:
@@ -160,8 +165,6 @@ def s3_server() -> Iterator[S3Server]:
 @pytest.fixture
 def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     """The running server, its byte log cleared; restarted afterwards if a test stopped it."""
-    for k, v in FAKE_AWS.items():
-        monkeypatch.setenv(k, v)
     # anything that forgets endpoint_url still lands on the test server, never on AWS
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.endpoint)
     s3_server.restart()
@@ -242,12 +245,38 @@ def s3_stores(s3_server: S3Server, legacy_root: Path, native_root: Path) -> dict
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own cache folder (never ~/.cache/berg)."""
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own cache folder (never ~/.cache/berg), fake AWS credentials, and an
+    S3 endpoint that refuses connections unless the ``s3`` fixture points it at the test server."""
     cache = tmp_path / "berg-cache"
     monkeypatch.setenv("BERG_CACHE_DIR", str(cache))
     monkeypatch.delenv("BERG_DIR", raising=False)
+    for k, v in FAKE_AWS.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     return cache
+
+
+@pytest.fixture(scope="session")
+def images() -> Any:
+    """Two seeded uint8 images of an odd size and aspect."""
+    import numpy as np
+
+    return np.random.default_rng(3).integers(0, 256, (2, 3, 61, 90), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def shared_backbone(vit_weights_file: Path) -> Any:
+    """Keeps one ViT-B/32 extractor alive for the session: every model given
+    ``backbone_weights=vit_weights_file`` shares it instead of building its own."""
+    from berg_core.backbones.vit_b_32 import get_vit_b_32
+
+    return get_vit_b_32("cpu", weights=vit_weights_file)
+
+
+def vit_options(vit_weights_file: Path) -> dict[str, Any]:
+    return {"device": "cpu", "backbone_weights": str(vit_weights_file)}
 
 
 @dataclass

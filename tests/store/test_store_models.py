@@ -25,19 +25,6 @@ CASES = {
 _REFERENCE: dict[str, Any] = {}
 
 
-@pytest.fixture(scope="module")
-def images() -> np.ndarray:
-    return np.random.default_rng(3).integers(0, 256, (2, 3, 61, 90), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module")
-def backbone(vit_weights_file: Path) -> Any:
-    """Keeps one ViT-B/32 extractor alive, so every model of this module shares it."""
-    from berg_core.backbones.vit_b_32 import get_vit_b_32
-
-    return get_vit_b_32("cpu", weights=vit_weights_file)
-
-
 def _encode(store: StoreUnderTest, case: str, images: np.ndarray, weights: Path) -> Any:
     model_id, selection = CASES[case]
     berg = store.berg()
@@ -48,7 +35,7 @@ def _encode(store: StoreUnderTest, case: str, images: np.ndarray, weights: Path)
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_store_gives_the_same_responses(
-    case: str, any_store: StoreUnderTest, legacy_root: Path, images: np.ndarray, vit_weights_file: Path, backbone: Any
+    case: str, any_store: StoreUnderTest, legacy_root: Path, images: np.ndarray, vit_weights_file: Path, shared_backbone: Any
 ) -> None:
     if case not in _REFERENCE:
         _REFERENCE[case] = _encode(StoreUnderTest("local", "legacy", str(legacy_root), None), case, images, vit_weights_file)
@@ -62,7 +49,7 @@ def test_every_store_gives_the_same_responses(
 
 
 def test_fsaverage_roi_from_s3_zarr_matches_the_reference_math(
-    s3: Any, s3_stores: dict[str, str], legacy_root: Path, images: np.ndarray, vit_weights_file: Path, backbone: Any
+    s3: Any, s3_stores: dict[str, str], legacy_root: Path, images: np.ndarray, vit_weights_file: Path, shared_backbone: Any
 ) -> None:
     from berg_core import BERG
     from berg_core.transforms import IMAGENET_MEAN, IMAGENET_STD, square_crop_resize
@@ -80,7 +67,7 @@ def test_fsaverage_roi_from_s3_zarr_matches_the_reference_math(
         meta = load_pickled_npy(fh, "metadata")
     import torch
 
-    f = backbone(square_crop_resize(torch.from_numpy(images), 224, IMAGENET_MEAN, IMAGENET_STD)).double().numpy()
+    f = shared_backbone(square_crop_resize(torch.from_numpy(images), 224, IMAGENET_MEAN, IMAGENET_STD)).double().numpy()
     sc, pca = w["scaler_param"], w["pca_param"]
     z = ((f - sc["mean_"]) / sc["scale_"] - pca["mean_"]) @ pca["components_"].astype(np.float64).T
     parts = []
