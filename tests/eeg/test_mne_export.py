@@ -56,7 +56,7 @@ def test_evoked(full_train):
 
 
 def test_topomap_can_be_drawn(full_train):
-    fig = to_mne(full_train, kind="evoked").plot_topomap(times=[0.1], show=False, colorbar=False)
+    fig = to_mne(full_train, kind="evoked").plot_topomap(times=[0.1], scalings=1, units="a.u.", show=False)
     assert fig is not None
     matplotlib.pyplot.close("all")
 

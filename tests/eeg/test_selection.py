@@ -105,3 +105,10 @@ def test_accuracy_is_restricted_to_the_selection(load, eeg_store):
     np.testing.assert_array_equal(avg.values, meta["correlation_averaged_repetitions"][[cz, oz]][:, 20:23])
     np.testing.assert_array_equal(single.values, meta["correlation_single_repetitions"][:, [cz, oz]][:, :, 20:23])
     assert list(single["repetition"].values) == [1, 2, 3, 4]
+
+
+def test_card_lists_the_model_channels(session_berg, eeg_store):
+    from .eeg_reference import MODEL_ID, load_pickled, metadata_path
+
+    key = next(k for k in session_berg.get_card(MODEL_ID).selection_keys if k.name == "channels")
+    assert key.valid_values == load_pickled(metadata_path(eeg_store, 1))["eeg"]["ch_names"]

@@ -56,10 +56,13 @@ class OutputLabels:
 def labels_from_metadata(meta: dict[str, Any], source: str) -> OutputLabels:
     """Check the metadata's shapes and pull out what labelling the output needs."""
     raw_names = get_entry(meta, "eeg/ch_names", source)
-    names = (
-        [str(n) for n in np.asarray(raw_names).ravel()] if not isinstance(raw_names, (list, tuple)) else list(raw_names)
-    )
-    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+    names = raw_names.tolist() if isinstance(raw_names, np.ndarray) else raw_names
+    if (
+        not isinstance(names, (list, tuple))
+        or not names
+        or not all(isinstance(n, str) for n in names)
+        or len(set(names)) != len(names)
+    ):
         raise IntegrityError(f"{source}: eeg.ch_names should be unique channel name strings, found {raw_names!r:.200}")
     times = np.asarray(get_entry(meta, "eeg/times", source))
     if times.ndim != 1 or times.size < 1 or times.dtype.kind not in "fiu":

@@ -1,0 +1,162 @@
+"""Pictures of THINGS EEG2 results: channel time courses and scalp topographies.
+
+The result goes through this plugin's MNE export (``to_mne(kind="evoked")``:
+the mean over the chosen stimuli and the 4 repetitions, channel positions
+from MNE's built-in ``easycap-M1`` montage), so the picture shows exactly
+what ``result.berg.to_mne()`` hands to MNE. Values are drawn unscaled, in
+the model's arbitrary units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from berg_core.errors import InvalidParameterError
+from berg_core.plotting import (
+    check_plot_options,
+    describe_result,
+    finish_figure,
+    new_figure,
+    pick_stimuli,
+    reliable_units,
+)
+
+from .layout import MODEL_ID
+from .mne_export import DIMS, to_mne
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["DEFAULT_TIMES", "EEG_PLOT_OPTIONS", "MIN_TOPOMAP_CHANNELS", "plot_eeg", "topomap_times"]
+
+EEG_PLOT_OPTIONS = {
+    "times": "times in seconds of the scalp topographies (default 0.1, 0.2, 0.3, 0.4 where available; at most 8)",
+    "channels": "channel names whose time courses to draw (default: all channels of the result)",
+}
+#: Topography times used when none are given, where the result's time range holds them.
+DEFAULT_TIMES = (0.1, 0.2, 0.3, 0.4)
+#: Fewer channels than this cannot be interpolated into a meaningful scalp map.
+MIN_TOPOMAP_CHANNELS = 4
+MAX_TOPOMAPS = 8
+_UNSCALED = {"scalings": {"eeg": 1.0}, "units": {"eeg": "a.u."}}
+
+
+def _checked(result: Any) -> xr.DataArray:
+    if not isinstance(result, xr.DataArray) or tuple(result.dims) != DIMS:
+        got = tuple(result.dims) if isinstance(result, xr.DataArray) else type(result).__name__
+        raise InvalidParameterError(f"an EEG plot needs a result of {MODEL_ID} with dims {DIMS}, got {got}")
+    return result
+
+
+def topomap_times(requested: Any, times: np.ndarray) -> list[float]:
+    """The sample times of the topographies: the samples nearest the requested times.
+
+    Parameters
+    ----------
+    requested
+        A number, a list of numbers (seconds), or ``None`` for :data:`DEFAULT_TIMES`
+        (or, if none of those lies in the result's range, 4 times spread over it).
+    times
+        The result's time coordinate, increasing.
+
+    Raises
+    ------
+    InvalidParameterError
+        Not numbers, more than 8, or a time outside the result's range.
+    """
+    lo, hi = float(times[0]), float(times[-1])
+    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+    if requested is None:
+        wanted = [t for t in DEFAULT_TIMES if lo <= t <= hi]
+        if not wanted:
+            picks = np.unique(np.linspace(0, times.size - 1, min(4, times.size)).round().astype(int))
+            return [float(times[i]) for i in picks]
+    else:
+        values = [requested] if isinstance(requested, (int, float, np.number)) else requested
+        if (
+            isinstance(requested, (bool, str, bytes))
+            or not isinstance(values, Sequence | np.ndarray)
+            or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
+            or not 1 <= len(values) <= MAX_TOPOMAPS
+        ):
+            raise InvalidParameterError(
+                f"times must be a number or a list of 1 to {MAX_TOPOMAPS} numbers (seconds), got {requested!r}"
+            )
+        wanted = [float(v) for v in values]
+        outside = [t for t in wanted if not lo - step / 2 <= t <= hi + step / 2]
+        if outside:
+            raise InvalidParameterError(
+                f"times {outside} lie outside this result's time range, {lo:.3f} to {hi:.3f} s"
+            )
+    nearest = [float(times[int(np.argmin(np.abs(times - t)))]) for t in wanted]
+    return list(dict.fromkeys(nearest))
+
+
+def _time_course_channels(requested: Any, available: list[str]) -> list[str]:
+    if requested is None:
+        return available
+    names = [requested] if isinstance(requested, str) else requested
+    if not isinstance(names, Sequence | np.ndarray) or not all(isinstance(c, str) for c in names) or not len(names):
+        raise InvalidParameterError(f"channels must be a channel name or a non-empty list of names, got {requested!r}")
+    unknown = [c for c in names if c not in available]
+    if unknown:
+        raise InvalidParameterError(f"channels {unknown} are not in this result; its channels are {available}")
+    return list(dict.fromkeys(names))
+
+
+def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) -> Figure:
+    """Draw an EEG result: time courses with the stimulus onset, and scalp topographies.
+
+    Parameters
+    ----------
+    result
+        ``(stimulus, repetition, channel, time)`` result of ``eeg-things_eeg_2-vit_b_32``
+        (from ``encode`` or read back from Zarr).
+    path
+        Image file to write, or ``None``.
+    options
+        ``stimulus``, ``times``, ``channels``, ``title``, ``dpi`` (see :data:`EEG_PLOT_OPTIONS`
+        and :data:`berg_core.plotting.COMMON_OPTIONS`). ``reliability`` is refused: EEG results
+        carry no per-channel reliability.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    opts = check_plot_options(options, EEG_PLOT_OPTIONS, MODEL_ID)
+    da = reliable_units(_checked(result), opts.get("reliability"))
+    da, what = pick_stimuli(da, opts.get("stimulus"))
+    channels = [str(c) for c in da["channel"].values]
+    shown = _time_course_channels(opts.get("channels"), channels)
+    times = np.asarray(da["time"].values, dtype=np.float64)
+    with_maps = len(channels) >= MIN_TOPOMAP_CHANNELS
+    if not with_maps and opts.get("times") is not None:
+        raise InvalidParameterError(
+            f"scalp topographies need at least {MIN_TOPOMAP_CHANNELS} channels; this result has {channels}"
+        )
+    at = topomap_times(opts.get("times"), times) if with_maps else []
+
+    evoked = to_mne(da, kind="evoked")  # mean over the chosen stimuli and the repetitions
+    fig = new_figure(11.0, 7.0 if with_maps else 4.5)
+    fig.set_layout_engine("constrained")
+    n_cols = max(len(at), 1)
+    grid = fig.add_gridspec(2 if with_maps else 1, n_cols + 1, height_ratios=[1.3, 1] if with_maps else [1],
+                            width_ratios=[1] * n_cols + [0.06])
+    ax = fig.add_subplot(grid[0, :n_cols])
+    evoked.copy().pick(shown).plot(
+        axes=ax, spatial_colors=True, show=False, time_unit="s", titles={"eeg": f"{len(shown)} channels"}, **_UNSCALED
+    )
+    if times[0] <= 0.0 <= times[-1]:
+        ax.axvline(0.0, color="black", linestyle="--", linewidth=1.2, label="stimulus onset")
+        ax.legend(loc="upper right", fontsize=8)
+    for t in at:
+        ax.axvline(t, color="0.55", linestyle=":", linewidth=1.0)
+    if with_maps:
+        axes = [fig.add_subplot(grid[1, i]) for i in range(len(at))] + [fig.add_subplot(grid[1, n_cols])]
+        evoked.plot_topomap(times=at, axes=axes, show=False, time_unit="s", colorbar=True, scalings=1.0, units="a.u.")
+    title = opts.get("title") or describe_result(da, f"{what}, mean of {da.sizes['repetition']} repetitions")
+    return finish_figure(fig, da, title, path, opts.get("dpi", 100))
