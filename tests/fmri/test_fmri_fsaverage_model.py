@@ -190,3 +190,12 @@ def test_bad_subject_lists_valid_subjects(berg: Any) -> None:
 def test_metadata_refuses_unknown_options(berg: Any) -> None:
     with pytest.raises(InvalidParameterError, match=r"unknown option\(s\) \['roi'\] for fmri-nsd_fsaverage-vit_b_32.get_model_metadata; accepted: none"):
         berg.get_model_metadata(MODEL, subject=1, roi="V1")
+
+
+def test_subjects_share_one_backbone_pass(berg: Any, vit: Path, images: np.ndarray) -> None:
+    one = berg.get_encoding_model(MODEL, subject=1, selection={"roi": "PPA"}, device="cpu")
+    two = berg.get_encoding_model(MODEL, subject=2, selection={"roi": "PPA"}, device="cpu")
+    assert one.feature_key == two.feature_key  # the multi-model pass computes ViT features once per batch
+    together = berg.encode([one, two], images[:2], show_progress=False)
+    for model, result in zip((one, two), together.values(), strict=True):
+        np.testing.assert_allclose(result.values, berg.encode(model, images[:2], show_progress=False).values, rtol=1e-5, atol=1e-6)

@@ -37,8 +37,10 @@ def _read_regression(wf: WeightFile, hemi: str, idx: np.ndarray, n_components: i
     try:
         coef = wf.read(f"{hemi}_reg_param/coef_", rows=rows)
         intercept = wf.read(f"{hemi}_reg_param/intercept_", rows=rows)
-    except IndexError:
-        raise IntegrityError(f"{wf.source}: {hemi}_reg_param has fewer than {N_VERTICES} vertices") from None
+    except IntegrityError:
+        raise
+    except IndexError as exc:  # a reader that slices without checking
+        raise IntegrityError(f"{wf.source}: {hemi}_reg_param has fewer than {N_VERTICES} vertices ({exc})") from None
     if coef.shape != (idx.size, n_components) or intercept.shape != (idx.size,):
         raise IntegrityError(
             f"{wf.source}: {hemi}_reg_param coef_/intercept_ have shapes {coef.shape}/{intercept.shape} for "
