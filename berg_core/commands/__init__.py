@@ -3,7 +3,7 @@
 from importlib import import_module
 
 #: Modules of berg_core.commands, in the order ``berg --help`` lists them.
-COMMANDS = ["models", "describe", "validate", "encode", "convert", "download", "cache"]
+COMMANDS = ["demo", "models", "describe", "validate", "encode", "plot", "convert", "download", "cache"]
 
 
 def load(name: str):  # type: ignore[no-untyped-def]

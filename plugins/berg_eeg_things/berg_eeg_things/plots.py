@@ -9,6 +9,7 @@ the model's arbitrary units.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,8 @@ DEFAULT_TIMES = (0.1, 0.2, 0.3, 0.4)
 #: Fewer channels than this cannot be interpolated into a meaningful scalp map.
 MIN_TOPOMAP_CHANNELS = 4
 MAX_TOPOMAPS = 8
+#: With at most this many channels, the legend names each line.
+LABELLED_CHANNELS = 12
 _UNSCALED = {"scalings": {"eeg": 1.0}, "units": {"eeg": "a.u."}}
 
 
@@ -108,6 +111,20 @@ def _time_course_channels(requested: Any, available: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _time_courses(ax: Any, evoked: Any, names: list[str]) -> None:
+    """One line per channel, coloured by scalp position (MNE's ``spatial_colors``)."""
+    with warnings.catch_warnings():
+        # a single time sample makes MNE widen a zero-width time axis, with a warning
+        warnings.filterwarnings("ignore", message="Attempting to set identical low and high xlims")
+        evoked.plot(axes=ax, spatial_colors=True, show=False, time_unit="s", titles={"eeg": "time courses"}, **_UNSCALED)
+    lines = ax.get_lines()[: len(names)]  # MNE draws the channels first, in pick order
+    for line, name in zip(lines, names, strict=True):
+        if len(names) <= LABELLED_CHANNELS:
+            line.set_label(name)
+        if evoked.times.size == 1:
+            line.set_marker("o")  # a lone sample draws no line
+
+
 def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) -> Figure:
     """Draw an EEG result: time courses with the stimulus onset, and scalp topographies.
 
@@ -147,12 +164,11 @@ def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
     grid = fig.add_gridspec(2 if with_maps else 1, n_cols + 1, height_ratios=[1.3, 1] if with_maps else [1],
                             width_ratios=[1] * n_cols + [0.06])
     ax = fig.add_subplot(grid[0, :n_cols])
-    evoked.copy().pick(shown).plot(
-        axes=ax, spatial_colors=True, show=False, time_unit="s", titles={"eeg": f"{len(shown)} channels"}, **_UNSCALED
-    )
+    _time_courses(ax, evoked.copy().pick(shown), shown)
     if times[0] <= 0.0 <= times[-1]:
         ax.axvline(0.0, color="black", linestyle="--", linewidth=1.2, label="stimulus onset")
-        ax.legend(loc="upper right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=8, ncols=1 + len(shown) // 6 if len(shown) <= LABELLED_CHANNELS else 1)
     for t in at:
         ax.axvline(t, color="0.55", linestyle=":", linewidth=1.0)
     if with_maps:

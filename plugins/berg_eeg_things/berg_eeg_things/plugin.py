@@ -69,3 +69,31 @@ def berg_write_synthetic_store(
     from .synthetic import write_synthetic_store
 
     return write_synthetic_store(card, root, subjects, seed, options)
+
+
+@hookimpl
+def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[str, Any]) -> Any:
+    if getattr(result, "attrs", {}).get("model_id") != MODEL_ID:
+        return None
+    if fmt != "mne":
+        raise InvalidParameterError(f"{MODEL_ID} results export to ['mne'] (result.berg.to_mne()), not {fmt!r}")
+    if path is not None:
+        raise InvalidParameterError(
+            "the 'mne' export returns an MNE object and writes no file; save it with MNE, e.g. "
+            "result.berg.to_mne().save('name-epo.fif')"
+        )
+    unknown = sorted(set(options) - {"kind", "average_repetitions"})
+    if unknown:
+        raise InvalidParameterError(f"unknown to_mne option(s) {unknown}; accepted: ['kind', 'average_repetitions']")
+    from .mne_export import to_mne
+
+    return to_mne(result, **options)
+
+
+@hookimpl
+def berg_plot_result(result: Any, path: str | None, options: dict[str, Any]) -> Any:
+    if getattr(result, "attrs", {}).get("model_id") != MODEL_ID:
+        return None
+    from .plots import plot_eeg
+
+    return plot_eeg(result, path, options)

@@ -76,3 +76,10 @@ def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[st
     from .result_export import export_result
 
     return export_result(result, fmt, path, options)
+
+
+@hookimpl
+def berg_plot_result(result: Any, path: str | None, options: dict[str, Any]) -> Any:
+    from .plots import plot_result
+
+    return plot_result(result, path, options)

@@ -1,0 +1,59 @@
+"""``berg plot RESULT.zarr``: one picture per result in a Zarr store written by encode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import InvalidParameterError
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"plot options look like KEY=VALUE (e.g. times=[0.1,0.2]), got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "plot",
+        help="draw the results in a Zarr store (one picture per model group)",
+        description=(
+            "Draw each result of a Zarr store written by encode(..., store=...) or 'berg encode': a store of one model "
+            "gives one picture, a multi-model store one picture per model group. Each model's plugin draws its own "
+            "results (EEG: time courses and scalp maps; fsaverage: inflated surface views; fwRF: slice mosaics)."
+        ),
+        epilog="example: berg plot run.zarr -o pictures --reliability 0.3 --option times=[0.1,0.2]",
+    )
+    p.add_argument("store", help="result store: folder or URL (s3://...)")
+    p.add_argument("-o", "--output-dir", default=".", help="folder for the pictures (default: the current folder)")
+    p.add_argument("--stimulus", help="draw this stimulus id (default: the mean over all stimuli)")
+    p.add_argument("--reliability", type=float, help="hide units whose reliability (ncsnr) is below this threshold")
+    p.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                   help="a model-specific plot option, value as JSON when it parses (repeatable)")
+    p.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec storage option (repeatable)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..plotting import plot_results
+    from ..result_groups import open_results
+    from .options import parse_storage_options
+
+    options = dict(args.option)
+    for flag in ("stimulus", "reliability"):
+        if getattr(args, flag) is not None:
+            if flag in options:
+                raise InvalidParameterError(f"--{flag} and --option {flag}=... both given; use one")
+            options[flag] = getattr(args, flag)
+    results = open_results(args.store, parse_storage_options(args.storage_option) or None)
+    written = plot_results(results, args.output_dir, **options)
+    for label, path in written.items():
+        print(f"{label}: {path}")
+    print(f"{len(written)} picture(s) in {args.output_dir}")
+    return 0

@@ -1,0 +1,107 @@
+"""Every result in a Zarr store written by ``encode(..., store=...)``: one model or many.
+
+One model writes its result at the store's root; several write one group
+each, at ``<store>/<label>`` with labels such as ``model_id/subject-01``, so
+the groups are nested folders and the root itself is no Zarr group. Results
+are found by walking the folders (a few levels deep) for groups marked as
+berg results, never by listing chunk files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import xarray as xr
+
+from .errors import StoreError
+from .results_zarr import RESULT_ATTR, open_result
+
+__all__ = ["find_result_groups", "open_results"]
+
+#: How deep below the root result groups are looked for (labels are ``model/subject-SS``).
+MAX_DEPTH = 3
+
+
+def _fs(target: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(target, **dict(storage_options or {}))
+    except (ValueError, ImportError) as exc:
+        raise StoreError(f"cannot open {target}: {exc}") from None
+
+
+def _is_result_group(fs: Any, folder: str) -> bool:
+    try:
+        meta = json.loads(fs.cat_file(f"{folder}/zarr.json"))
+    except FileNotFoundError:
+        return False
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("node_type") == "group" and bool(meta.get("attributes", {}).get(RESULT_ATTR))
+
+
+def find_result_groups(target: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Paths of the berg result groups under ``target``, relative to it (``""`` for the root).
+
+    Raises
+    ------
+    StoreError
+        ``target`` does not exist, cannot be read, or holds no berg result.
+    """
+    url = os.fspath(target).rstrip("/")
+    fs, root = _fs(url, storage_options)
+    try:
+        if not fs.isdir(root):
+            raise StoreError(f"no result store at {url} (expected the Zarr folder written by encode(..., store=...))")
+        found: list[str] = []
+        level = [root]
+        for _ in range(MAX_DEPTH + 1):
+            below = []
+            for folder in level:
+                if _is_result_group(fs, folder):
+                    found.append(folder[len(root):].strip("/"))
+                    continue  # a result's own arrays hold no further results
+                below += [d["name"].rstrip("/") for d in fs.ls(folder, detail=True) if d.get("type") == "directory"]
+            level = below
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"cannot read {url}: {type(exc).__name__}: {exc}") from None
+    if not found:
+        raise StoreError(f"{url} holds no berg result (no Zarr group with the {RESULT_ATTR!r} attribute)")
+    return sorted(found)
+
+
+def _zarr_store(url: str, storage_options: dict[str, Any] | None) -> Any:
+    import zarr.storage
+
+    if "://" not in url or url.startswith("file://"):
+        return zarr.storage.LocalStore(os.path.expanduser(url.removeprefix("file://")), read_only=True)
+    return zarr.storage.FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=True)
+
+
+def open_results(target: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> dict[str, xr.DataArray]:
+    """Every complete result under ``target``, opened lazily.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        Keyed by the group path (the model label of a multi-model encode), or, for a
+        store holding one result at its root, by ``model_id/subject-SS``.
+    """
+    url = os.fspath(target).rstrip("/")
+    results = {}
+    for group in find_result_groups(url, storage_options):
+        where = f"{url}/{group}" if group else url
+        da = open_result(_zarr_store(where, storage_options), source=where)
+        results[group or _label(da)] = da
+    return results
+
+
+def _label(da: xr.DataArray) -> str:
+    subject = int(da.attrs.get("subject", -1))
+    model = str(da.attrs.get("model_id", "result"))
+    return model if subject < 0 else f"{model}/subject-{subject:02d}"

@@ -1,0 +1,1 @@
+"""Tests of berg demo, the synthetic-store writer, result pictures and the .berg accessor per plugin."""
