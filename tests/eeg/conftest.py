@@ -96,6 +96,15 @@ def full_train(load: Any, session_berg: Any, images: np.ndarray) -> Any:
         return session_berg.encode(model, images, show_progress=False)
 
 
+@pytest.fixture(scope="session")
+def train_features(load: Any, images: np.ndarray, shared_backbone: torch.nn.Module) -> torch.Tensor:
+    """ViT-B/32 features of ``images`` (train preprocessing), for tests of the read-out alone."""
+    from berg_core.stimuli import as_stimuli
+
+    with load() as model:
+        return shared_backbone(model.preprocess(as_stimuli(images)))
+
+
 @pytest.fixture
 def berg(eeg_store: Path, vit_hub: Path, shared_backbone: torch.nn.Module) -> Any:
     """A BERG on the session store, with TORCH_HOME pointing at the seeded hub cache."""
