@@ -13,6 +13,7 @@ That replaces three passes over 460,800 features with one matrix product.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,42 @@ def fold_scaler_pca(
         shift = scaler_mean[sl].astype(np.float64) / scale + pca_mean[sl].astype(np.float64)
         c -= comp @ shift
         W[:, sl] = comp / scale
+    return W, c.astype(np.float32)
+
+
+def fold_scaler_pca_rows(
+    scaler_mean: np.ndarray,
+    scaler_scale: np.ndarray,
+    pca_mean: np.ndarray,
+    shape: tuple[int, ...],
+    blocks: Iterable[tuple[int, np.ndarray]],
+    source: str = "weights",
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fold_scaler_pca` over ``components_`` given as ``(start, rows)`` blocks.
+
+    Same math, row by row: ``W[r] = components_[r] / scale``,
+    ``c[r] = -components_[r] @ (mean / scale + pca_mean)`` in float64. Peak extra
+    memory is one block, so the components can stream from a file.
+    """
+    if len(shape) != 2:
+        raise IntegrityError(f"{source}: pca components_ should be 2-D, found shape {shape}")
+    k, n_feat = shape
+    for name, arr in (("scaler mean_", scaler_mean), ("scaler scale_", scaler_scale), ("pca mean_", pca_mean)):
+        if arr.shape != (n_feat,):
+            raise IntegrityError(f"{source}: {name} has shape {arr.shape}, expected ({n_feat},) to match components_ {shape}")
+    scale = scaler_scale.astype(np.float64)
+    shift = scaler_mean.astype(np.float64) / scale + pca_mean.astype(np.float64)
+    W = np.empty((k, n_feat), dtype=np.float32)
+    c = np.empty(k, dtype=np.float64)
+    seen = 0
+    for start, block in blocks:
+        comp = np.asarray(block, dtype=np.float64)
+        stop = start + comp.shape[0]
+        W[start:stop] = comp / scale
+        c[start:stop] = -(comp @ shift)
+        seen += comp.shape[0]
+    if seen != k:
+        raise IntegrityError(f"{source}: read {seen} rows of components_, expected {k}")
     return W, c.astype(np.float32)
 
 

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import IntegrityError, InvalidParameterError
-from .io.safe_pickle import load_pickled_npy
 from .store import Store
 from .zarr_layout import (
     FOLDED_GROUP,
@@ -80,40 +79,68 @@ def _lookup(obj: Any, key: str, source: str) -> Any:
 
 
 class PickledNpyFile:
-    """A BERG 2.0 pickled ``.npy`` dict, unpickled once with the restricted unpickler."""
+    """A BERG 2.0 pickled ``.npy`` dict, read safely and lazily.
+
+    The pickle is walked once with the restricted unpickler of
+    :mod:`berg_core.io.lazy_pickle`: small values are loaded, large arrays stay
+    in the file as :class:`~berg_core.io.lazy_pickle.LazyArray` handles, so
+    :meth:`read` with ``rows`` reads only those rows (locally, or as ranged
+    reads from S3) and a one-ROI model never holds the whole-brain regression.
+    """
 
     def __init__(self, store: Store, relpath: str) -> None:
+        from .io.lazy_pickle import load_lazy_npy
+
         self.source = store.url_of(relpath)
-        with store.open(relpath) as fh:
-            data = load_pickled_npy(fh, self.source)
+        data = load_lazy_npy(lambda: store.open(relpath), self.source)
         if not isinstance(data, dict):
             raise IntegrityError(f"{self.source} should hold a dict, found {type(data).__name__}")
-        self._data: dict[str, Any] | None = data
+        self._tree: dict[str, Any] | None = data
+
+    @property
+    def tree(self) -> dict[str, Any]:
+        """The unpickled dict, large arrays still as lazy handles."""
+        if self._tree is None:
+            raise RuntimeError(f"{self.source} was closed")
+        return self._tree
 
     @property
     def data(self) -> dict[str, Any]:
-        if self._data is None:
-            raise RuntimeError(f"{self.source} was closed")
-        return self._data
+        """The whole dict with every array read into memory."""
+        return _read_all(self.tree)
 
     def keys(self) -> list[str]:
-        return list(flatten_keys(self.data))
+        return list(flatten_keys(self.tree))
 
     def read(self, key: str, rows: Sequence[int] | np.ndarray | None = None, dtype: Any = None) -> np.ndarray:
-        arr = _lookup(self.data, key, self.source)
-        if not isinstance(arr, np.ndarray):
+        from .io.lazy_pickle import LazyArray
+
+        arr = _lookup(self.tree, key, self.source)
+        if not isinstance(arr, (np.ndarray, LazyArray)):
             raise IntegrityError(f"{self.source}: {key!r} should be an array, found {type(arr).__name__}")
-        if rows is not None:
-            arr = arr[_check_rows(rows, arr.shape[0] if arr.ndim else 0, key, self.source)]
+        idx = None if rows is None else _check_rows(rows, arr.shape[0] if arr.ndim else 0, key, self.source)
+        if isinstance(arr, LazyArray):
+            out = arr.read(idx)
+        else:
+            out = arr if idx is None else arr[idx]
         if dtype is not None:
-            arr = arr.astype(dtype, copy=False)
-        return arr
+            out = out.astype(dtype, copy=False)
+        return out
+
+    def row_blocks(self, key: str, block_rows: int) -> Any:
+        """``(start, block)`` pairs covering the array at ``key``, one block in memory at a time."""
+        from .io.lazy_pickle import LazyArray
+
+        arr = _lookup(self.tree, key, self.source)
+        if isinstance(arr, LazyArray):
+            return arr.iter_row_blocks(block_rows)
+        return ((a, arr[a : a + block_rows]) for a in range(0, arr.shape[0], block_rows))
 
     def value(self, key: str) -> Any:
-        return _lookup(self.data, key, self.source)
+        return _read_all(_lookup(self.tree, key, self.source))
 
     def close(self) -> None:
-        self._data = None
+        self._tree = None
 
     def __enter__(self) -> PickledNpyFile:
         return self
@@ -122,7 +149,23 @@ class PickledNpyFile:
         self.close()
 
 
+def _read_all(obj: Any) -> Any:
+    from .io.lazy_pickle import LazyArray
+
+    if isinstance(obj, LazyArray):
+        return obj.read()
+    if isinstance(obj, dict):
+        return {k: _read_all(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_read_all(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_read_all(v) for v in obj)
+    return obj
+
+
 COMPONENTS_KEY = "pca_param/components_"
+#: components rows folded at a time (16 x 460,800 float64 = 59 MB)
+FOLD_BLOCK_ROWS = 16
 
 
 class RowsOutOfRangeError(IntegrityError, IndexError):
@@ -334,10 +377,21 @@ def read_folded_projection(wf: WeightFile, source: str | None = None) -> tuple[n
     and folds them; the Zarr layout stores ``(W, c)`` already and returns them
     without refolding.
     """
-    from .readout import fold_scaler_pca
+    from .readout import fold_scaler_pca, fold_scaler_pca_rows
 
     if has_folded_projection(wf):
         return wf.folded_projection()  # type: ignore[attr-defined]
+    if isinstance(wf, PickledNpyFile):
+        # row blocks straight from the file: the float64 components are never all in memory
+        tree_comp = _lookup(wf.tree, COMPONENTS_KEY, wf.source)
+        return fold_scaler_pca_rows(
+            wf.read("scaler_param/mean_"),
+            wf.read("scaler_param/scale_"),
+            wf.read("pca_param/mean_"),
+            tuple(tree_comp.shape),
+            wf.row_blocks(COMPONENTS_KEY, FOLD_BLOCK_ROWS),
+            source=source or wf.source,
+        )
     return fold_scaler_pca(
         wf.read("scaler_param/mean_"),
         wf.read("scaler_param/scale_"),

@@ -95,9 +95,8 @@ def _client(spec: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import BERG
-    from ..stimuli import as_stimuli
-
     from ..device import resolve_device
+    from ..stimuli import as_stimuli
 
     berg = BERG(args.berg_dir)
     requests = plan(args, berg)

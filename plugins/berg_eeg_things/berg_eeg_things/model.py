@@ -20,11 +20,10 @@ from berg_core.backbones import VIT_B_32_N_FEATURES, get_vit_b_32
 from berg_core.backbones.vit_readout import ViTB32Readout
 from berg_core.errors import IntegrityError, InvalidParameterError
 from berg_core.readout import FoldedProjection, RegressionHeads
-from berg_core.weights import WeightFile, open_weight_file
+from berg_core.weights import WeightFile, open_weight_file, read_folded_projection
 
 from .layout import N_REPETITIONS, SFREQ, weights_relpath
 from .metadata import OutputLabels, labels_from_metadata, load_metadata
-from .projection import load_folded_projection
 from .selection import OutputSelection, parse_selection
 
 if TYPE_CHECKING:
@@ -89,7 +88,7 @@ class ThingsEEGModel(ViTB32Readout):
         self.feature_extractor = get_vit_b_32(self.device, weights=backbone_weights, store=self.store)
         wf = open_weight_file(self.store, weights_relpath(self.card, int(self.subject or 0)))
         try:
-            W, c = load_folded_projection(wf)
+            W, c = read_folded_projection(wf)
             if W.shape[1] != VIT_B_32_N_FEATURES:
                 raise IntegrityError(
                     f"{wf.source}: pca_param components_ have {W.shape[1]} features, expected {VIT_B_32_N_FEATURES} "
