@@ -38,7 +38,7 @@ __all__ = ["DownloadReport", "download_model", "plan_download", "roi_of"]
 ACCURACY_DIR = "encoding_models_accuracy"
 BACKBONES = {"vit_b_32": "backbones/vit_b_32-d86f8d99.pth"}
 DOWNLOAD_BLOCK = 4 << 20
-_ROI_RE = re.compile(r"_roi-(.+?)(?:_split-\d+)?\.(?:npy|pt|zarr)$")
+_ROI_RE = re.compile(r"_roi-(.+?)(?:_split-\d+)?(?:\.(?:npy|pt|zarr))?$")
 
 
 def roi_of(name: str) -> str | None:

@@ -279,6 +279,27 @@ def vit_options(vit_weights_file: Path) -> dict[str, Any]:
     return {"device": "cpu", "backbone_weights": str(vit_weights_file)}
 
 
+@pytest.fixture(scope="session")
+def features() -> Any:
+    """Seeded ViT-B/32-shaped features of two stimuli.
+
+    Stores differ only in where weights come from, so most tests read out
+    these features with ``model.encode_features`` instead of running the
+    (slow on a CPU) backbone; ``encode`` itself is tested end to end once.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(5)
+    return torch.randn((2, 460_800), generator=g)
+
+
+def respond(berg: Any, model: Any, images: Any, features: Any) -> Any:
+    """The model's responses: read out from ``features`` for ViT models, encoded from ``images`` otherwise."""
+    if model.feature_extractor is not None:
+        return model.encode_features(features, list(range(features.shape[0])))
+    return berg.encode(model, images, show_progress=False)
+
+
 @dataclass
 class StoreUnderTest:
     """A store location and how to open it."""

@@ -14,7 +14,7 @@ import pytest
 from berg_core import BERG, IntegrityError, StoreError
 from berg_core.cli import main
 
-from .conftest import FSAVERAGE, FWRF, Fault, s3_options, vit_options
+from .conftest import FSAVERAGE, FWRF, Fault, respond, s3_options, vit_options
 
 FS_WEIGHTS = "encoding_models/modality-fmri/train_dataset-nsd_fsaverage/model-vit_b_32/encoding_models_weights/weights_subject-01.npy"
 CASES = {
@@ -32,23 +32,23 @@ def _files(folder: Path) -> dict[str, int]:
     return out
 
 
-def _load_and_encode(url: str, opts: dict[str, Any], case: str, images: np.ndarray, weights: Path, **kw: Any) -> np.ndarray:
+def _load_and_encode(url: str, opts: dict[str, Any], case: str, images: np.ndarray, features: Any, weights: Path) -> np.ndarray:
     _, model_id, selection = CASES[case]
-    berg = BERG(url, storage_options=opts, **kw)
+    berg = BERG(url, storage_options=opts)
     extra = {"device": "cpu"} if model_id == FWRF else vit_options(weights)
     with berg.get_encoding_model(model_id, subject=1, selection=selection, **extra) as model:
-        return berg.encode(model, images, show_progress=False).values
+        return respond(berg, model, images, features).values
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_second_load_needs_no_network(
-    case: str, s3: Any, s3_stores: dict[str, str], images: np.ndarray, vit_weights_file: Path, shared_backbone: Any
+    case: str, s3: Any, s3_stores: dict[str, str], images: np.ndarray, features: Any, vit_weights_file: Path, shared_backbone: Any
 ) -> None:
     url = s3_stores[CASES[case][0]]
-    first = _load_and_encode(url, s3_options(s3), case, images, vit_weights_file)
+    first = _load_and_encode(url, s3_options(s3), case, images, features, vit_weights_file)
     assert s3.requests() > 0
     s3.stop()  # any request now fails
-    second = _load_and_encode(url, s3_options(s3), case, images, vit_weights_file)
+    second = _load_and_encode(url, s3_options(s3), case, images, features, vit_weights_file)
     np.testing.assert_array_equal(first, second)
 
 
@@ -96,7 +96,8 @@ def test_truncated_cached_file_is_refused(s3: Any, s3_stores: dict[str, str], is
 
 
 def test_server_stopped_mid_file_gives_store_error_then_resumes(
-    s3: Any, s3_stores: dict[str, str], isolated_cache: Path, images: np.ndarray, vit_weights_file: Path, legacy_root: Path, shared_backbone: Any
+    s3: Any, s3_stores: dict[str, str], isolated_cache: Path, images: np.ndarray, features: Any, vit_weights_file: Path, legacy_root: Path,
+    shared_backbone: Any,
 ) -> None:
     url = s3_stores["legacy"]
     size = (legacy_root / FS_WEIGHTS).stat().st_size
@@ -115,9 +116,9 @@ def test_server_stopped_mid_file_gives_store_error_then_resumes(
 
     s3.restart()
     s3.reset_log()
-    got = _load_and_encode(url, s3_options(s3), "fsaverage-legacy", images, vit_weights_file)
+    got = _load_and_encode(url, s3_options(s3), "fsaverage-legacy", images, features, vit_weights_file)
     assert s3.bytes_sent(FS_WEIGHTS) == size - kept  # resumed from the partial copy
-    local = _load_and_encode(str(legacy_root), {}, "fsaverage-legacy", images, vit_weights_file)
+    local = _load_and_encode(str(legacy_root), {}, "fsaverage-legacy", images, features, vit_weights_file)
     np.testing.assert_array_equal(got, local)
 
 

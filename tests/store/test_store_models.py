@@ -1,8 +1,9 @@
 """The same models from a local folder or S3, in BERG 2.0's layout or berg's Zarr layout.
 
-Every store must give the same responses; the fsaverage ROI model is also
-checked against the reference math computed here in NumPy from the BERG 2.0
-files themselves.
+Every store must give the same responses (read out from the same seeded
+features: the backbone does not depend on the store); the fsaverage ROI
+model is also encoded end to end from S3 and checked against the reference
+math computed here in NumPy from the BERG 2.0 files themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from berg_core.io import load_pickled_npy
 
-from .conftest import EEG, FSAVERAGE, FWRF, StoreUnderTest
+from .conftest import EEG, FSAVERAGE, FWRF, StoreUnderTest, respond
 
 CASES = {
     "eeg-channels": (EEG, {"channels": ["O2", "Oz", "Fp1"]}),
@@ -25,22 +26,22 @@ CASES = {
 _REFERENCE: dict[str, Any] = {}
 
 
-def _encode(store: StoreUnderTest, case: str, images: np.ndarray, weights: Path) -> Any:
+def _responses(store: StoreUnderTest, case: str, images: np.ndarray, features: Any, weights: Path) -> Any:
     model_id, selection = CASES[case]
     berg = store.berg()
     opts = {} if model_id == FWRF else {"backbone_weights": str(weights)}
     with berg.get_encoding_model(model_id, subject=1, selection=selection, device="cpu", **opts) as model:
-        return berg.encode(model, images, show_progress=False)
+        return respond(berg, model, images, features)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_store_gives_the_same_responses(
-    case: str, any_store: StoreUnderTest, legacy_root: Path, images: np.ndarray, vit_weights_file: Path, shared_backbone: Any
+    case: str, any_store: StoreUnderTest, legacy_root: Path, images: np.ndarray, features: Any, vit_weights_file: Path, shared_backbone: Any
 ) -> None:
     if case not in _REFERENCE:
-        _REFERENCE[case] = _encode(StoreUnderTest("local", "legacy", str(legacy_root), None), case, images, vit_weights_file)
+        _REFERENCE[case] = _responses(StoreUnderTest("local", "legacy", str(legacy_root), None), case, images, features, vit_weights_file)
     ref = _REFERENCE[case]
-    got = _encode(any_store, case, images, vit_weights_file)
+    got = _responses(any_store, case, images, features, vit_weights_file)
     assert got.dims == ref.dims and got.shape == ref.shape
     for name in ref.coords:
         np.testing.assert_array_equal(got[name].values, ref[name].values)
