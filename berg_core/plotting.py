@@ -186,7 +186,12 @@ def plot_file_name(label: str, suffix: str = ".png") -> str:
     return f"{safe or 'result'}{suffix}"
 
 
-def plot_results(results: Mapping[str, xr.DataArray], out_dir: str | os.PathLike[str], **options: Any) -> dict[str, Path]:
+def plot_results(
+    results: Mapping[str, xr.DataArray],
+    out_dir: str | os.PathLike[str],
+    per_model: Mapping[str, Mapping[str, Any]] | None = None,
+    **options: Any,
+) -> dict[str, Path]:
     """One picture per result, through each result's plugin (``result.berg.plot``).
 
     Parameters
@@ -195,6 +200,9 @@ def plot_results(results: Mapping[str, xr.DataArray], out_dir: str | os.PathLike
         ``{label: result}``, e.g. the dict ``encode`` returns for several models.
     out_dir
         Folder of the pictures (created if needed); files are named after the labels.
+    per_model
+        ``{model_id: {option: value}}``: options for one model's results only (plot options
+        are model-specific, e.g. ``times`` for EEG, ``views`` for fsaverage).
     **options
         Plot options given to every plot.
 
@@ -203,10 +211,15 @@ def plot_results(results: Mapping[str, xr.DataArray], out_dir: str | os.PathLike
     dict of str to Path
         The picture written for each label.
     """
+    per_model = dict(per_model or {})
+    models = {str(r.attrs.get("model_id")) for r in results.values()}
+    unknown = sorted(set(per_model) - models)
+    if unknown:
+        raise InvalidParameterError(f"plot options given for model(s) {unknown}, which made none of these results; models: {sorted(models)}")
     out = Path(out_dir).expanduser()
     written = {}
     for label, result in results.items():
         path = out / plot_file_name(label)
-        result.berg.plot(path, **options)
+        result.berg.plot(path, **{**options, **per_model.get(str(result.attrs.get("model_id")), {})})
         written[label] = path
     return written

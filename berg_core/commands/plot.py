@@ -12,11 +12,25 @@ from ..errors import InvalidParameterError
 def _option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"plot options look like KEY=VALUE (e.g. times=[0.1,0.2]), got {text!r}")
+        raise argparse.ArgumentTypeError(f"plot options look like [MODEL:]KEY=VALUE (e.g. dpi=150), got {text!r}")
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def _mask_where_possible(results: dict[str, Any], threshold: float, per_model: dict[str, dict[str, Any]]) -> None:
+    """``--reliability`` applies to the results that carry a reliability coordinate (EEG results have none)."""
+    from ..accessor import RELIABILITY_COORDS
+
+    models = {str(r.attrs.get("model_id")) for r in results.values() if any(c in r.coords for c in RELIABILITY_COORDS)}
+    if not models:
+        raise InvalidParameterError(
+            f"--reliability needs results with a reliability coordinate (one of {list(RELIABILITY_COORDS)}); "
+            f"these results have none: {sorted(results)}"
+        )
+    for model in models:
+        per_model.setdefault(model, {}).setdefault("reliability", threshold)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,14 +42,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "gives one picture, a multi-model store one picture per model group. Each model's plugin draws its own "
             "results (EEG: time courses and scalp maps; fsaverage: inflated surface views; fwRF: slice mosaics)."
         ),
-        epilog="example: berg plot run.zarr -o pictures --reliability 0.3 --option times=[0.1,0.2]",
+        epilog="example: berg plot run.zarr -o pictures --stimulus face --option eeg-things_eeg_2-vit_b_32:times=[0.1,0.2]",
     )
     p.add_argument("store", help="result store: folder or URL (s3://...)")
     p.add_argument("-o", "--output-dir", default=".", help="folder for the pictures (default: the current folder)")
     p.add_argument("--stimulus", help="draw this stimulus id (default: the mean over all stimuli)")
-    p.add_argument("--reliability", type=float, help="hide units whose reliability (ncsnr) is below this threshold")
-    p.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                   help="a model-specific plot option, value as JSON when it parses (repeatable)")
+    p.add_argument("--reliability", type=float,
+                   help="hide units whose reliability (ncsnr) is below this threshold, in results that have one")
+    p.add_argument("--option", action="append", type=_option, default=[], metavar="[MODEL:]KEY=VALUE",
+                   help="a plot option, value as JSON when it parses (repeatable); MODEL:KEY=VALUE gives it to that "
+                   "model's results only (e.g. eeg-things_eeg_2-vit_b_32:times=[0.1,0.2])")
     p.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec storage option (repeatable)")
     p.set_defaults(func=run)
 
@@ -45,14 +61,20 @@ def run(args: argparse.Namespace) -> int:
     from ..result_groups import open_results
     from .options import parse_storage_options
 
-    options = dict(args.option)
+    options: dict[str, Any] = {}
+    per_model: dict[str, dict[str, Any]] = {}
+    for key, value in args.option:
+        model, sep, name = key.rpartition(":")
+        (per_model.setdefault(model, {}) if sep else options)[name] = value
     for flag in ("stimulus", "reliability"):
-        if getattr(args, flag) is not None:
-            if flag in options:
-                raise InvalidParameterError(f"--{flag} and --option {flag}=... both given; use one")
-            options[flag] = getattr(args, flag)
+        if getattr(args, flag) is not None and flag in options:
+            raise InvalidParameterError(f"--{flag} and --option {flag}=... both given; use one")
+    if args.stimulus is not None:
+        options["stimulus"] = args.stimulus
     results = open_results(args.store, parse_storage_options(args.storage_option) or None)
-    written = plot_results(results, args.output_dir, **options)
+    if args.reliability is not None:
+        _mask_where_possible(results, args.reliability, per_model)
+    written = plot_results(results, args.output_dir, per_model=per_model, **options)
     for label, path in written.items():
         print(f"{label}: {path}")
     print(f"{len(written)} picture(s) in {args.output_dir}")

@@ -72,10 +72,3 @@ def test_one_stimulus_and_few_channels(results, tmp_path):
 def test_bad_options_are_refused(results, options, message):
     with pytest.raises(InvalidParameterError, match=message):
         results[EEG].berg.plot(**options)
-
-
-def test_synthetic_results_say_so_in_the_picture(results):
-    da = results[EEG].assign_attrs(synthetic_weights="seeded random weights")
-    texts = [t.get_text() for t in da.berg.plot().texts]
-    assert any(t.startswith("SYNTHETIC WEIGHTS: seeded random weights") for t in texts)
-    assert not any("SYNTHETIC" in t.get_text() for t in results[EEG].berg.plot().texts)

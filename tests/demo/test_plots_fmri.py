@@ -152,3 +152,10 @@ def test_pictures_only_in_formats_matplotlib_writes(results, tmp_path):
         results[FWRF].berg.plot(tmp_path / "v1.xyz")
     fig = results[FWRF].berg.plot(tmp_path / "v1.svg", title="my V1")
     assert (tmp_path / "v1.svg").read_text().lstrip().startswith("<?xml") and fig.get_suptitle() == "my V1"
+
+
+def test_synthetic_results_say_so_in_the_picture(results):
+    da = results[FWRF].assign_attrs(synthetic_weights="seeded random weights")
+    texts = [t.get_text() for t in da.berg.plot().texts]
+    assert any(t.startswith("SYNTHETIC WEIGHTS: seeded random weights") for t in texts)
+    assert not any("SYNTHETIC" in t.get_text() for t in results[FWRF].berg.plot().texts)
