@@ -191,8 +191,8 @@ def download_model(
                     target.unlink()  # a different size: not this file
                 fetch_file(store.fs, store.path(rel), target, size, url, verify=verify, progress=bar.update, block_size=DOWNLOAD_BLOCK)
                 report.fetched.append(rel)
-            if cache is not None:
-                cache.remember(rel, size)
+            if cache is not None and manifest is None:
+                cache.remember(rel, size)  # what a manifest does not already say
             if folder and not into_cache:
                 entry = manifest.entry(inner) if manifest is not None else None
                 if entry is None:

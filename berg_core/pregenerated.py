@@ -94,7 +94,7 @@ def _resolve(da: xr.DataArray, key: str) -> str:
     for name in (key, _ALIASES.get(key), key[:-1] if key.endswith("s") else None):
         if name and (name in da.dims or name in da.coords):
             return name
-    valid = sorted({*da.dims, *da.coords} - {"stimulus"})
+    valid = sorted({str(n) for n in (*da.dims, *da.coords)} - {"stimulus"})
     raise InvalidParameterError(
         f"selection key {key!r} is not a label of these responses; select by one of {valid} "
         f"(or its plural), e.g. {{'{valid[0] if valid else 'channel'}': [...]}}"
@@ -115,7 +115,7 @@ def select_by_label(da: xr.DataArray, selection: dict[str, Any]) -> xr.DataArray
         coord = da[name]
         if coord.ndim != 1:
             raise InvalidParameterError(f"cannot select by {name!r}: it spans {coord.dims}")
-        dim = coord.dims[0]
+        dim = str(coord.dims[0])
         if dim == "stimulus":
             raise InvalidParameterError("select stimuli with .sel(stimulus=...) on the result; selection= picks outputs")
         da = da.isel({dim: _positions(da, name, dim, value)})

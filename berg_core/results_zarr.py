@@ -151,14 +151,16 @@ class ZarrResultSink:
                 f"differences (stored, requested): {diff}. Pass overwrite=True to start over, or choose another target"
             )
         self._variable = str(attrs.get(VARIABLE_ATTR, DEFAULT_VARIABLE))
-        ids = np.asarray(group["stimulus"][...]).tolist()
+        stored_ids: Any = group["stimulus"]
+        ids = np.asarray(stored_ids[...]).tolist()
         wanted = _ids_array(stimulus_ids).tolist()
         if [str(i) for i in ids] != [str(i) for i in wanted]:
             raise InvalidParameterError(
                 f"{self.url} holds an unfinished result for other stimuli (same model and selection, but the "
                 "stimulus ids differ), so it cannot be resumed; pass overwrite=True or choose another target"
             )
-        done = np.asarray(group[DONE_VAR][...], dtype=bool)
+        done_array: Any = group[DONE_VAR]
+        done = np.asarray(done_array[...], dtype=bool)
         self._resume = True
         return int(done.size if done.all() else np.argmin(done))
 

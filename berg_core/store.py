@@ -335,7 +335,9 @@ class Store:
         elif size is not None and len(data) != size:
             raise StoreError(f"cannot read {url}: got {len(data)} of {size} bytes")
         cache.write(rel, data)
-        cache.remember(rel, len(data))
+        if check is None:
+            # a manifest knows the sizes already; remembering each chunk would rewrite the index per chunk
+            cache.remember(rel, len(data))
         return data  # type: ignore[no-any-return]
 
     # ---- verification of local files ------------------------------------------------------

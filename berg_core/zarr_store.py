@@ -9,6 +9,7 @@ the chunks an indexing operation touches are read.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import warnings
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
@@ -93,7 +94,7 @@ class StoreZarr(_ZarrStore):
                 seen.add(head)
                 yield head
 
-    def _keys(self, sub: str) -> list[str]:
+    def _keys(self, sub: str) -> builtins.list[str]:
         base = self.prefix + "/"
         return [k[len(base) :] for k in self.store.find(self._rel(sub)) if k.startswith(base)]
 
