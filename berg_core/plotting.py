@@ -125,10 +125,13 @@ def reliable_units(result: xr.DataArray, threshold: Any) -> xr.DataArray:
     return kept
 
 
-def symmetric_limit(values: np.ndarray) -> float:
-    """A colour limit symmetric around zero: the largest absolute finite value (1.0 if none)."""
+def symmetric_limit(values: np.ndarray, percentile: float = 100.0) -> float:
+    """A colour limit symmetric around zero: a percentile of the absolute finite values (1.0 if none).
+
+    Below 100, the few most extreme values saturate instead of washing out the rest of a dense map.
+    """
     finite = np.abs(values[np.isfinite(values)])
-    top = float(finite.max()) if finite.size else 0.0
+    top = float(np.percentile(finite, percentile)) if finite.size else 0.0
     return top if top > 0 else 1.0
 
 

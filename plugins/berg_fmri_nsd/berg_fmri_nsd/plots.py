@@ -119,7 +119,7 @@ def plot_fsaverage(result: xr.DataArray, path: str | None, options: dict[str, An
     from nilearn import datasets, plotting
 
     mesh = datasets.fetch_surf_fsaverage("fsaverage5")  # packaged with nilearn: no download
-    limit = symmetric_limit(np.concatenate(list(maps.values())))
+    limit = symmetric_limit(np.concatenate(list(maps.values())), percentile=98.0)
     fig = new_figure(3.6 * len(views) + 1.0, 6.4)
     fig.subplots_adjust(left=0.03, right=0.88, bottom=0.05, top=0.88, wspace=0.0, hspace=0.0)
     for row, hemi in enumerate(HEMISPHERES):
@@ -130,7 +130,7 @@ def plot_fsaverage(result: xr.DataArray, path: str | None, options: dict[str, An
                 mesh[f"infl_{side}"], maps[hemi], hemi=side, view=view, bg_map=mesh[f"sulc_{side}"], axes=ax,
                 figure=fig, colorbar=False, cmap=CMAP, vmax=limit, symmetric_cbar=True, engine="matplotlib",
             )
-            ax.set_box_aspect(None, zoom=1.35)  # the default leaves most of each panel empty
+            ax.set_box_aspect(None, zoom=1.5)  # the default leaves most of each panel empty
             ax.set_title(f"{side} {view}", fontsize=10)
     if not any(np.isfinite(m).any() for m in maps.values()):
         fig.text(0.45, 0.5, "no drawn vertex is on the fsaverage5 mesh", ha="center", fontsize=11)
