@@ -96,7 +96,8 @@ def fetch_file(
     with _lock_for(target):
         if target.exists():
             return target
-        have = part.stat().st_size if part.exists() else 0
+        part.touch()  # an empty file has nothing to fetch, but must still become the target
+        have = part.stat().st_size
         if have > size:
             part.unlink()
             have = 0

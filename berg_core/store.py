@@ -20,7 +20,6 @@ import os
 import posixpath
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any
 
 import fsspec
@@ -386,8 +385,3 @@ def resolve_store(
     if isinstance(berg_dir, (str, os.PathLike)) and os.fspath(berg_dir).rstrip("/") == DEFAULT_STORE_URL:
         storage_options = {"anon": True, **(storage_options or {})}
     return Store(berg_dir, storage_options, cache_dir)
-
-
-def local_path_of(store: Store) -> Path | None:
-    """The local folder of a local store, else ``None``."""
-    return Path(store.root) if store.is_local else None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -324,8 +323,3 @@ def any_store(request: pytest.FixtureRequest, legacy_root: Path, native_root: Pa
     server = request.getfixturevalue("s3")
     urls = request.getfixturevalue("s3_stores")
     return StoreUnderTest(kind, layout, urls[layout], s3_options(server))
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst
