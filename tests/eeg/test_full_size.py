@@ -62,7 +62,7 @@ def test_full_size_model(tmp_path, vit_hub, shared_backbone, extractor, images):
     berg = BERG(tmp_path)
     with _PeakRSS() as mem:
         model = berg.get_encoding_model(MODEL_ID, subject=1, device="cpu")
-    # the float64 components are folded in their own buffer: no 1.5x peak
+    # the float64 components must never sit in memory next to their float32 fold (1.5x the file)
     assert mem.peak - mem.base < 1.2 * path.stat().st_size
     with model:
         assert model._projection.weight.shape == (250, 460_800)
