@@ -8,8 +8,8 @@ was given and what is accepted):
 * other integer arrays with values in 0-255 (converted to uint8, never rescaled:
   BERG 2.0 silently produced near-zero features for int64 images);
 * a PIL image or a list of PIL images;
-* an image file path, a list of paths, a folder of images, or a glob pattern
-  (``"images/**/*.jpg"``);
+* an image file path, a list (or iterator, e.g. ``Path.glob``) of paths, a
+  folder of images, or a glob pattern (``"images/**/*.jpg"``);
 * an on-disk array ``(N, 3, H, W)`` such as a Zarr or HDF5 array, read one
   batch at a time (its values are checked as each batch is read).
 
@@ -277,6 +277,11 @@ def as_stimuli(stimulus: Any) -> Stimuli:
         _check_lazy_shape(stimulus)
         n = int(stimulus.shape[0])
         return Stimuli(ids=list(range(n)), kind="lazy", lazy=stimulus, lazy_rows=(0, n))
+    if isinstance(stimulus, Iterator):
+        # generators of file paths are common (os.scandir, Path.glob): paths cost a few bytes each
+        stimulus = list(stimulus)
+        if not stimulus:
+            raise StimulusError(f"the stimulus iterator yielded nothing; expected {ACCEPTED}")
     if isinstance(stimulus, (list, tuple)):
         if len(stimulus) == 0:
             raise StimulusError(f"the stimulus list is empty; expected {ACCEPTED}")

@@ -164,3 +164,14 @@ def test_bad_values_in_an_on_disk_array_are_found_when_their_batch_is_read(tmp_p
     bad_dtype = zarr.create_array(store=str(tmp_path / "b.zarr"), shape=(1, 3, 2, 2), dtype="bool")
     with pytest.raises(StimulusError, match=r"dtype bool"):
         as_stimuli(bad_dtype)
+
+
+def test_iterators_of_paths_and_of_pil_images(tmp_path):
+    for i in range(3):
+        Image.fromarray(_rgb(5, 5, i).transpose(1, 2, 0)).save(tmp_path / f"i{i}.png")
+    st = as_stimuli(sorted(tmp_path.glob("*.png")).__iter__())
+    assert st.ids == ["i0.png", "i1.png", "i2.png"]
+    gen = (Image.fromarray(_rgb(4, 4, i).transpose(1, 2, 0)) for i in range(2))
+    assert len(as_stimuli(gen)) == 2
+    with pytest.raises(StimulusError, match="iterator yielded nothing"):
+        as_stimuli(iter([]))
