@@ -81,11 +81,3 @@ def test_fsaverage_to_gifti_mgh_and_reliable(results, tmp_path):
     assert (np.asarray(kept["ncsnr"].values) >= 1.0).all()
     with pytest.raises(InvalidParameterError, match=r"formats: \['gifti', 'mgh', 'hemispheres', 'surface'\]"):
         da.berg.to_nifti(tmp_path / "x.nii")
-
-
-@pytest.mark.parametrize("model", [EEG, FSAVERAGE, FWRF])
-def test_plot_returns_the_figure_of_the_models_plugin(results, model):
-    from matplotlib.figure import Figure
-
-    fig = results[model].berg.plot(dpi=30)
-    assert isinstance(fig, Figure) and fig.get_suptitle().startswith(f"{model} · subject 1")

@@ -46,7 +46,7 @@ def test_single_result_store(store_root, images, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--option", "fmri-nsd_fsaverage-vit_b_32:views=[\"top\"]"], "views must be a non-empty subset"),
+        (["--option", "eeg-things_eeg_2-vit_b_32:times=[5]"], "times [5.0] lie outside this result's time range"),
         (["--option", "views=[\"lateral\"]"], "unknown plot option(s) ['views'] for eeg-things_eeg_2-vit_b_32 results"),
         (["--option", "fmri-nsd:dpi=50"], "plot options given for model(s) ['fmri-nsd'], which made none of these results"),
         (["--option", "stimulus=1", "--stimulus", "2"], "--stimulus and --option stimulus=... both given"),

@@ -30,13 +30,12 @@ def test_time_courses_show_the_mean_response_and_the_onset(results, tmp_path):
     assert len(onset) == 1 and list(onset[0].get_xdata()) == [0.0, 0.0]
 
 
-def test_topographies_at_default_and_chosen_times(results, tmp_path):
+def test_topographies_at_default_and_chosen_times(results):
     da = results[EEG]
     titles = [ax.get_title() for ax in da.berg.plot().axes]
     assert [t for t in titles if t.endswith(" s")] == ["0.100 s", "0.200 s", "0.300 s", "0.400 s"]
-    fig = da.berg.plot(tmp_path / "two.png", times=[0.152, 0.5])  # snapped to the 5 ms samples
+    fig = da.berg.plot(times=[0.152, 0.5])  # snapped to the 5 ms samples
     assert [t for t in (ax.get_title() for ax in fig.axes) if t.endswith(" s")] == ["0.150 s", "0.500 s"]
-    assert_picture(tmp_path / "two.png")
 
 
 def test_one_stimulus_and_few_channels(results, tmp_path):
