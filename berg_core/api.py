@@ -200,6 +200,7 @@ class BERG:
         if not isinstance(model, EncodingModel):
             raise PluginError(f"plugin {reg.plugin_name!r} did not return a model for {model_id!r} (got {type(model).__name__})")
         model.plugin_name = reg.plugin_name
+        model.synthetic_note = self._synthetic_note()
         from .distributed import ModelSpec
 
         model.spec = ModelSpec(
@@ -207,6 +208,14 @@ class BERG:
             options=dict(options), storage_options=dict(self.store.storage_options),
         )
         return model
+
+    def _synthetic_note(self) -> str | None:
+        """The store's synthetic-weights note (read once per BERG instance)."""
+        if not hasattr(self, "_synthetic"):
+            from .synthetic import synthetic_note
+
+            self._synthetic = synthetic_note(self.store)
+        return self._synthetic
 
     def get_model_metadata(self, model_id: str, subject: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Metadata of a model for a subject (and e.g. ``roi=``) without loading weights."""

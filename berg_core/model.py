@@ -74,6 +74,8 @@ class EncodingModel:
         self.plugin_name: str | None = None
         #: how to rebuild this model in another process (set by ``BERG.get_encoding_model``)
         self.spec: Any = None
+        #: set when the store holds synthetic weights (``berg demo``, tests): results then say so
+        self.synthetic_note: str | None = None
         self._closed = False
 
     # ---- identity -------------------------------------------------------------------------
@@ -106,6 +108,7 @@ class EncodingModel:
             "template_space": self.card.template_space,
             "preprocessing": self.preprocessing or "",
             "berg_version": __version__,
+            **({"synthetic_weights": self.synthetic_note} if self.synthetic_note else {}),
         }
 
     # ---- to implement -------------------------------------------------------------------
