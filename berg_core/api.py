@@ -304,13 +304,14 @@ class BERG:
         labels = model_labels(models)
         stimuli = as_stimuli(stimulus)
         bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))
+        # every parameter is checked before the result store is touched
+        prec = check_precision(precision, models)
         sinks: list[Any] = [MemorySink() for _ in models]
         skip = 0
         if store is not None:
             from .results_zarr import zarr_result_sinks
 
             sinks, skip = zarr_result_sinks(store, storage_options, models, labels if many else None, stimuli.ids, bs, overwrite)
-        prec = check_precision(precision, models)
         if client is not None:
             if store is None:
                 raise InvalidParameterError("encode(client=...) writes to a shared Zarr store: pass store='path/or/url.zarr' too")

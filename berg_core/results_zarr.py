@@ -14,11 +14,17 @@ it with every label), plus two berg records:
 A target that already holds a complete result is refused unless
 ``overwrite=True``; an incomplete one is resumed when the request and the
 stimulus ids match, and refused otherwise.
+
+Each group is written by one process at a time: the sink takes the group's
+:class:`~berg_core.locks.WriteLock` before it reads the target and gives it
+back when the result is complete, when :meth:`ZarrResultSink.abort` is called,
+or when the sink is garbage-collected (so at the latest when its process ends).
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import BERGError, InvalidParameterError, StoreError
+from .locks import WriteLock
 from .zarr_store import quiet_zarr, writable_zarr_store
 
 if TYPE_CHECKING:
@@ -108,6 +115,9 @@ class ZarrResultSink:
         self.chunk_stimuli = max(1, int(chunk_stimuli))
         self.overwrite = overwrite
         self._zstore = writable_zarr_store(url, self.storage_options)
+        self._lock = WriteLock(url, self.storage_options)
+        # an encode that fails gives the lock back when its sink goes away (at the latest at exit)
+        weakref.finalize(self, self._lock.release)
         self._resume = False
         self._variable = DEFAULT_VARIABLE
         self._arr: Any = None
@@ -115,15 +125,30 @@ class ZarrResultSink:
 
     # ---- before encoding ------------------------------------------------------------------
     def prepare(self, stimulus_ids: Sequence[Any]) -> int:
-        """Check the target; return how many leading stimuli it already holds (0 for a new one).
+        """Take the target's write lock and check the target; return how many leading stimuli
+        it already holds (0 for a new one).
 
         Raises
         ------
         StoreError
-            The target holds a complete result (and ``overwrite`` is false) or something else.
+            Another process writes the target, or it holds a complete result (and ``overwrite``
+            is false) or something else.
         InvalidParameterError
             The target holds an incomplete result of a different request.
         """
+        # before reading: two writers must never both find the target empty and both create it
+        self._lock.acquire()
+        try:
+            return self._check_target(stimulus_ids)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def abort(self) -> None:
+        """Give the write lock back after a failed encode; what was written stays resumable."""
+        self._lock.release()
+
+    def _check_target(self, stimulus_ids: Sequence[Any]) -> int:
         import zarr
 
         try:
@@ -226,6 +251,8 @@ class ZarrResultSink:
                 group.attrs[COMPLETE_ATTR] = True
         except Exception as exc:
             raise StoreError(f"cannot finish {self.url}: {type(exc).__name__}: {exc}") from None
+        finally:
+            self._lock.release()
         return open_result(self._zstore, source=self.url)
 
 
@@ -284,5 +311,12 @@ def zarr_result_sinks(
     else:
         urls = [f"{url}/{label.replace('#', '-')}" for label in labels]
     sinks = [ZarrResultSink(u, storage_options, request_of(m, len(stimulus_ids)), chunk_stimuli, overwrite) for u, m in zip(urls, models, strict=True)]
-    skips = [s.prepare(stimulus_ids) for s in sinks]
+    skips: list[int] = []
+    try:
+        for s in sinks:
+            skips.append(s.prepare(stimulus_ids))
+    except BaseException:
+        for s in sinks:
+            s.abort()
+        raise
     return sinks, min(skips)

@@ -100,7 +100,7 @@ def _mask_indices(arr: np.ndarray, key: str) -> np.ndarray:
             first = int(np.flatnonzero(non_binary)[0])
             raise InvalidParameterError(
                 f"selection[{key!r}] has {N_VERTICES:,} entries, so it is read as a binary mask, but entry {first} "
-                f"is {arr[first]!r}; a mask holds only 0/1 (or True/False). To select vertices by index, pass fewer "
+                f"is {arr[first].item()!r}; a mask holds only 0/1 (or True/False). To select vertices by index, pass fewer "
                 "indices (omit the key to keep every vertex)"
             )
     idx = np.flatnonzero(arr).astype(np.int64)
