@@ -4,14 +4,17 @@ Writes a seeded full-size store (250 PCA components over 460,800 float64
 features, as sklearn saves them) and seeded ViT-B/32 weights to a temporary
 folder, then measures
 
-* model load time and peak memory (with the shared backbone already built, so
-  the number is the plugin's own work, and cold, backbone included);
+* the shared backbone's build, then the model load (the plugin's own work: weights
+  read, scaler + PCA folded, selected regression rows kept), each with its time and
+  peak memory increase;
 * images/s for 1 and for 100 images, next to the machine's fp32 matmul peak
   measured in the same run (ViT-B/32 is about 8.7 GFLOP per image, so
   ``peak / 8.7e9`` bounds images/s);
-* where the time of one batch goes (preprocessing, backbone, read-out).
+* where the time of a batch of 1 and of a full batch goes (preprocessing, backbone, read-out).
 
 Run: ``python benchmarks/bench_eeg.py`` (results in ``benchmarks/results/bench_eeg.json``).
+On a machine other processes keep busy, ``--threads 1`` gives steadier ratios: with
+two OpenMP threads on two busy cores every parallel region waits for the slower thread.
 """
 
 from __future__ import annotations
@@ -71,15 +74,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=None, help="default: the model's default_batch_size")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sweep", action="store_true", help="also time the backbone alone at several batch sizes")
     parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's); 1 is robust to a busy machine"
+    )
     parser.add_argument("--workdir", default=None, help="where to write the store (default: a temp folder)")
     args = parser.parse_args(argv)
 
     from berg_core import BERG
     from berg_core.backbones import get_vit_b_32
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results: dict[str, Any] = {"device": "cpu", "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         root = Path(tmp)
@@ -113,25 +121,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["batch_size"] = bs
         encode = berg.encode
         encode(model, images[: min(bs, args.n_images)], batch_size=bs, show_progress=False)  # warm-up
-        # other processes may share the CPU: each trial measures the peak right before its own timing
+        # other processes may share the CPU: each trial is bracketed by peak measurements and uses the
+        # larger one, so a slow peak measurement cannot inflate a ratio; the median trial is the headline
         trials: dict[str, list[dict[str, float]]] = {"1_image": [], f"{args.n_images}_images": []}
         for _ in range(args.repeats):
             for name, n in (("1_image", 1), (f"{args.n_images}_images", args.n_images)):
-                peak = matmul_peak_flops()
+                before = matmul_peak_flops(repeats=3)
                 t0 = time.perf_counter()
                 encode(model, images[:n], batch_size=bs, show_progress=False)
                 per_s = n / (time.perf_counter() - t0)
+                peak = max(before, matmul_peak_flops(repeats=3))
                 bound = peak / VIT_B_32_FLOPS
                 trials[name].append(
                     {"images_per_s": per_s, "peak_gflops": peak / 1e9, "ratio_to_peak_bound": per_s / bound}
                 )
-        results["throughput"] = {
-            name: {
-                **max(ts, key=lambda t: t["ratio_to_peak_bound"]),
+        results["throughput"] = {}
+        for name, ts in trials.items():
+            ordered = sorted(ts, key=lambda t: t["ratio_to_peak_bound"])
+            results["throughput"][name] = {
+                **ordered[len(ordered) // 2],
+                "best_ratio": ordered[-1]["ratio_to_peak_bound"],
                 "all_ratios": [t["ratio_to_peak_bound"] for t in ts],
             }
-            for name, ts in trials.items()
-        }
         if args.sweep:
             sweep = {}
             for b in (1, 4, 8, 16, 32, 64):
@@ -144,10 +155,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "ratio_to_peak_bound": (b / sec) / (peak / VIT_B_32_FLOPS),
                 }
             results["backbone_batch_sweep"] = sweep
-        batch = images[: results["batch_size"]]
-        stages = _stage_times(model, batch)
-        results["stages_one_batch"] = {**stages, "images": len(batch)}
-        results["backbone_gflops_per_s"] = len(batch) * VIT_B_32_FLOPS / stages["backbone_s"] / 1e9
+        results["stages"] = {}
+        for n in (1, bs):
+            stages = _stage_times(model, images[:n])
+            stages["backbone_ratio_to_peak"] = n * VIT_B_32_FLOPS / stages["backbone_s"] / matmul_peak_flops(repeats=3)
+            results["stages"][f"batch_of_{n}"] = stages
         model.cleanup()
     report("bench_eeg", results)
     return results
