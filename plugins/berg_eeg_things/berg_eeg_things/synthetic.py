@@ -125,7 +125,7 @@ def _save(root: Path, relpath: str, obj: dict[str, Any]) -> str:
     path = root / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
     # exactly how BERG 2.0 wrote its files: a pickled 0-d object array holding the dict
-    np.save(path, obj, allow_pickle=True)
+    np.save(path, obj, allow_pickle=True)  # type: ignore[arg-type]  # NumPy wraps the dict in a 0-d object array
     return relpath
 
 
