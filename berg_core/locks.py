@@ -14,8 +14,10 @@ The lock is a small JSON file next to the group, ``<group>.lock``
 the process's start time, thread, when it was taken, and the command.
 
 Local paths
-    The file is created with ``O_CREAT | O_EXCL``, atomic on local filesystems
-    and NFS v3+: of two processes, exactly one creates it.
+    The record is written to a temporary file that is then hard-linked to the
+    lock's name, which fails if the name exists (``O_CREAT | O_EXCL`` where hard
+    links are not supported): atomic on local filesystems and NFS, so of two
+    processes exactly one creates it, and no reader ever sees it half-written.
 fsspec URLs (``s3://``, ``gs://``...)
     The file is created with ``pipe_file(mode="create")``: atomic where the
     filesystem has conditional writes (S3 ``If-None-Match`` through s3fs);
@@ -25,8 +27,9 @@ fsspec URLs (``s3://``, ``gs://``...)
 A lock whose holder is gone is *stale* and taken over without asking: its
 process runs on this host but no longer exists (or its pid now belongs to a
 process started later), or its holder is the calling thread itself (an earlier
-encode of this thread that failed). A stale lock is renamed away before it is
-replaced, so two processes that find the same stale lock cannot both take it.
+encode of this thread that failed). One writer at a time removes a stale lock
+(holding a short-lived ``<group>.lock.break`` file meanwhile), so two processes
+that find the same stale lock cannot both take it.
 A lock held on another host cannot be checked from here and is never broken
 automatically: if that process is gone, delete the file named in the error or
 call :func:`break_lock`.
@@ -50,8 +53,14 @@ from .errors import StoreError
 __all__ = ["LOCK_SUFFIX", "LockHolder", "WriteLock", "break_lock", "lock_url", "read_lock"]
 
 LOCK_SUFFIX = ".lock"
+#: The short-lived file that one writer holds while it removes a stale lock.
+BREAK_SUFFIX = ".lock.break"
 #: How long a lock file may stay unreadable (being written) before it counts as stale, in seconds.
 UNREADABLE_GRACE_S = 5.0
+#: A break file older than this was left by a writer that died while removing a stale lock, in seconds.
+BREAK_TIMEOUT_S = 10.0
+#: How long ``acquire`` keeps trying while other writers take over a stale lock, in seconds.
+ACQUIRE_TIMEOUT_S = 10.0
 _HOST = socket.gethostname()
 _log = logging.getLogger("berg_core.locks")
 #: Tokens of the locks this process holds now -> the thread that took each.
@@ -216,23 +225,33 @@ class WriteLock:
         if self.held:
             return self
         mine = LockHolder.for_this_thread()
-        for _ in range(5):
-            if self._create(mine.to_json()):
+        deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            # registered before the file exists: a thread that reads it at once must find it live
+            with _HELD_GUARD:
+                _HELD[mine.token] = mine.thread
+            created = False
+            try:
+                created = self._create(LOCK_SUFFIX, mine.to_json())
+            finally:
+                if not created:
+                    with _HELD_GUARD:
+                        _HELD.pop(mine.token, None)
+            if created:
                 self._holder = mine
-                with _HELD_GUARD:
-                    _HELD[mine.token] = mine.thread
-                if not _is_local(self.url) and not self._still_mine():
-                    continue  # lost a check-then-write race on a filesystem without conditional writes
-                return self
+                if _is_local(self.url) or self._still_mine():
+                    return self
+                continue  # lost a check-then-write race on a filesystem without conditional writes
             exists, holder = self._read_settled()
             if not exists:
                 continue  # given back meanwhile
             reason = "its file is unreadable" if holder is None else stale_reason(holder)
             if reason is None:
                 raise StoreError(self._refusal(holder))
-            _log.warning("taking over the stale lock %s (%s)", self.path, reason)
-            self._remove_stale(holder)
-        raise StoreError(f"cannot take the lock {self.path}: other writers keep taking it; try again")
+            if self._remove_stale(holder, reason):
+                continue
+            time.sleep(0.02)  # another writer is removing it: look again
+        raise StoreError(f"cannot take the lock {self.path}: other writers kept taking it for {ACQUIRE_TIMEOUT_S:g} s; try again")
 
     def release(self) -> None:
         """Give the lock back (a no-op when not held); a lock someone else took over is left alone."""
@@ -244,7 +263,7 @@ class WriteLock:
         try:
             current = self._read()
             if current is not None and current.token == holder.token:
-                self._remove()
+                self._remove(LOCK_SUFFIX)
         except Exception as exc:  # giving back must not hide the error that ended the encode
             _log.warning("could not remove the lock %s (%s: %s); the next writer will find it stale", self.path,
                          type(exc).__name__, exc)
@@ -258,6 +277,43 @@ class WriteLock:
         self._holder = None
         return False
 
+    def _remove_stale(self, stale: LockHolder | None, reason: str) -> bool:
+        """Remove the stale lock if it is still the one found; ``False`` while another writer is at it.
+
+        Only the holder of the short-lived ``.lock.break`` file removes a stale lock, so of two
+        writers that found the same stale lock, one removes it and the other then finds the
+        first one's fresh lock instead of removing that too.
+        """
+        breaker = LockHolder.for_this_thread()
+        if not self._create(BREAK_SUFFIX, breaker.to_json()):
+            if self._break_abandoned():
+                self._remove(BREAK_SUFFIX)  # left by a writer that died while removing a stale lock
+            return False
+        try:
+            data = self._read_bytes(LOCK_SUFFIX)
+            current = None if data is None else LockHolder.from_json(data)
+            if data is not None and (current.token if current else None) == (stale.token if stale else None):
+                _log.warning("taking over the stale lock %s (%s)", self.path, reason)
+                self._remove(LOCK_SUFFIX)
+        finally:
+            self._remove(BREAK_SUFFIX)
+        return True
+
+    def _break_abandoned(self) -> bool:
+        data = self._read_bytes(BREAK_SUFFIX)
+        if data is None:
+            return False
+        other = LockHolder.from_json(data)
+        if other is not None:
+            return time.time() - other.taken_at > BREAK_TIMEOUT_S
+        if _is_local(self.url):
+            # unreadable: being written (exclusive-create fallback), or garbage once old enough
+            try:
+                return time.time() - os.stat(self._where(BREAK_SUFFIX)).st_mtime > BREAK_TIMEOUT_S
+            except FileNotFoundError:
+                return False
+        return True  # objects of remote stores are written whole: this one is garbage
+
     def _refusal(self, holder: LockHolder | None) -> str:
         who = holder.describe() if holder is not None else "a writer that is creating it now"
         return (
@@ -266,76 +322,67 @@ class WriteLock:
             f"delete {self.path} or call berg_core.locks.break_lock({self.url!r})"
         )
 
-    # ---- file operations -----------------------------------------------------------------
+    # ---- file operations (on the lock file, or on the break file next to it) ------------
     def _filesystem(self) -> tuple[Any, str]:
         if self._fs is None:
             import fsspec
 
             try:
-                self._fs, self._fs_path = fsspec.core.url_to_fs(self.path, **self.storage_options)
+                self._fs, self._fs_path = fsspec.core.url_to_fs(self.url, **self.storage_options)
             except (ValueError, TypeError, ImportError) as exc:
                 raise StoreError(f"cannot open the lock {self.path}: {exc}") from None
         return self._fs, self._fs_path
 
-    def _create(self, data: bytes) -> bool:
-        """Create the lock file holding ``data``; ``False`` if it exists already."""
+    def _where(self, suffix: str) -> str:
+        """Local path or filesystem path of the file ``url + suffix``."""
         if _is_local(self.url):
-            path = _local_path(self.path)
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                return False
-            except OSError as exc:
-                raise StoreError(f"cannot create the lock {self.path} of {self.url}: {type(exc).__name__}: {exc}") from None
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            except OSError as exc:
-                os.close(fd)
-                os.unlink(path)
-                raise StoreError(f"cannot write the lock {self.path} of {self.url}: {type(exc).__name__}: {exc}") from None
-            os.close(fd)
-            return True
-        fs, path = self._filesystem()
+            return _local_path(self.url) + suffix
+        return self._filesystem()[1].rstrip("/") + suffix
+
+    def _create(self, suffix: str, data: bytes) -> bool:
+        """Create the file ``url + suffix`` holding ``data``; ``False`` if it exists already."""
+        where = self._where(suffix)
+        if _is_local(self.url):
+            return _create_local(where, data, f"{self.url}{suffix}")
+        fs = self._filesystem()[0]
         try:
-            fs.pipe_file(path, data, mode="create")
+            fs.pipe_file(where, data, mode="create")
         except FileExistsError:
             return False
         except Exception as exc:
-            # some stores report a failed condition as another error: the lock then exists
-            if self._exists():
+            # some stores report a failed condition as another error: the file then exists
+            try:
+                exists = self._read_bytes(suffix) is not None
+            except StoreError:
+                exists = False
+            if exists:
                 return False
-            raise StoreError(f"cannot create the lock {self.path} of {self.url}: {type(exc).__name__}: {exc}") from None
+            raise StoreError(f"cannot create the lock {self.url}{suffix} of {self.url}: {type(exc).__name__}: {exc}") from None
         return True
 
-    def _exists(self) -> bool:
-        try:
-            return self._read_bytes() is not None
-        except StoreError:
-            return False
-
-    def _read_bytes(self) -> bytes | None:
+    def _read_bytes(self, suffix: str = LOCK_SUFFIX) -> bytes | None:
+        where = self._where(suffix)
         try:
             if _is_local(self.url):
-                with open(_local_path(self.path), "rb") as fh:
+                with open(where, "rb") as fh:
                     return fh.read()
-            fs, path = self._filesystem()
-            fs.invalidate_cache(path)
-            return bytes(fs.cat_file(path))
+            fs = self._filesystem()[0]
+            fs.invalidate_cache(where)
+            return bytes(fs.cat_file(where))
         except FileNotFoundError:
             return None
         except Exception as exc:
-            raise StoreError(f"cannot read the lock {self.path}: {type(exc).__name__}: {exc}") from None
+            raise StoreError(f"cannot read the lock {self.url}{suffix}: {type(exc).__name__}: {exc}") from None
 
     def _read(self) -> LockHolder | None:
-        data = self._read_bytes()
+        data = self._read_bytes(LOCK_SUFFIX)
         return None if data is None else LockHolder.from_json(data)
 
     def _read_settled(self) -> tuple[bool, LockHolder | None]:
         """Whether the lock exists, and its holder (``None``: unreadable); waits while it is being written."""
         deadline = time.monotonic() + UNREADABLE_GRACE_S
         while True:
-            data = self._read_bytes()
+            data = self._read_bytes(LOCK_SUFFIX)
             if data is None:
                 return False, None
             holder = LockHolder.from_json(data)
@@ -343,46 +390,72 @@ class WriteLock:
                 return True, holder
             time.sleep(0.05)
 
-    def _remove(self) -> None:
-        if _is_local(self.url):
-            try:
-                os.unlink(_local_path(self.path))
-            except FileNotFoundError:
-                pass
-            return
-        fs, path = self._filesystem()
+    def _remove(self, suffix: str) -> None:
+        where = self._where(suffix)
         try:
-            fs.rm_file(path)
+            if _is_local(self.url):
+                os.unlink(where)
+            else:
+                self._filesystem()[0].rm_file(where)
         except FileNotFoundError:
             pass
 
-    def _remove_stale(self, stale: LockHolder | None) -> None:
-        """Remove the stale lock ``stale`` unless another writer replaced it meanwhile."""
-        token = stale.token if stale is not None else None
-        if not _is_local(self.url):
-            current = self._read()
-            if current is None or current.token == token:
-                self._remove()
-            return
-        path = _local_path(self.path)
-        aside = f"{path}.stale-{uuid.uuid4().hex}"
-        try:
-            os.rename(path, aside)  # atomic: of two processes taking over, one moves it
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise StoreError(f"cannot remove the stale lock {self.path}: {type(exc).__name__}: {exc}") from None
-        try:
-            with open(aside, "rb") as fh:
-                moved = LockHolder.from_json(fh.read())
-            if moved is not None and moved.token != token:
-                # a live writer replaced the stale lock between our read and the rename: give its lock back
-                try:
-                    os.link(aside, path)
-                except OSError:
-                    pass
-        finally:
-            os.unlink(aside)
+
+def _create_local(where: str, data: bytes, name: str) -> bool:
+    """Create the file ``where`` holding ``data`` unless it exists, atomically: a reader never sees it empty.
+
+    The record is written to a unique temporary file and hard-linked to its name (``link``
+    fails if the name exists, on local filesystems and NFS alike); where hard links are not
+    supported, the file is created with ``O_CREAT | O_EXCL`` and then written.
+    """
+    tmp = f"{where}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise StoreError(f"cannot create the lock {name}: {type(exc).__name__}: {exc}") from None
+    try:
+        os.link(tmp, where)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        try:  # NFS may report a link that did happen as failed: the link count tells
+            if os.stat(tmp).st_nlink == 2:
+                return True
+        except OSError:
+            pass
+        return _create_exclusive(where, data, name)
+    finally:
+        _unlink_quietly(tmp)
+
+
+def _create_exclusive(where: str, data: bytes, name: str) -> bool:
+    try:
+        fd = os.open(where, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise StoreError(f"cannot create the lock {name}: {type(exc).__name__}: {exc}") from None
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        _unlink_quietly(where)
+        raise StoreError(f"cannot write the lock {name}: {type(exc).__name__}: {exc}") from None
+    os.close(fd)
+    return True
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def read_lock(url: str, storage_options: dict[str, Any] | None = None) -> LockHolder | None:
@@ -400,5 +473,5 @@ def break_lock(url: str, storage_options: dict[str, Any] | None = None) -> LockH
     lock = WriteLock(url, storage_options)
     holder = lock._read()
     if holder is not None or lock._read_bytes() is not None:
-        lock._remove()
+        lock._remove(LOCK_SUFFIX)
     return holder
