@@ -11,7 +11,7 @@ import numpy as np
 
 from .cards import ModelCard
 from .device import resolve_device
-from .errors import InvalidParameterError, PluginError
+from .errors import InvalidParameterError, PluginError, StoreError
 from .model import EncodingModel
 from .plugins import PluginManager, get_plugin_manager
 from .stimuli import as_stimuli
@@ -214,7 +214,11 @@ class BERG:
         if not hasattr(self, "_synthetic"):
             from .synthetic import synthetic_note
 
-            self._synthetic = synthetic_note(self.store)
+            try:
+                self._synthetic = synthetic_note(self.store)
+            except StoreError:
+                # the note is informational: an offline load from the cache must not fail on it
+                self._synthetic = None
         return self._synthetic
 
     def get_model_metadata(self, model_id: str, subject: int | None = None, **kwargs: Any) -> dict[str, Any]:

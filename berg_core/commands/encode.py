@@ -85,7 +85,12 @@ def plan(args: argparse.Namespace, berg: Any) -> list[dict[str, Any]]:
 def _client(spec: str | None) -> Any:
     if spec is None:
         return None
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InvalidParameterError(
+            "--scheduler needs Dask's distributed scheduler: pip install 'berg-core[distributed]'"
+        ) from None
 
     if spec == "local" or spec.startswith("local:"):
         n = int(spec.split(":", 1)[1]) if ":" in spec else 2
