@@ -259,7 +259,9 @@ class WriteLock:
         if holder is None:
             return
         with _HELD_GUARD:
-            _HELD.pop(holder.token, None)
+            ours = _HELD.pop(holder.token, None) is not None
+        if not ours:
+            return  # a later call of this thread took it over: the file is not ours any more
         try:
             current = self._read()
             if current is not None and current.token == holder.token:
@@ -295,6 +297,9 @@ class WriteLock:
             if data is not None and (current.token if current else None) == (stale.token if stale else None):
                 _log.warning("taking over the stale lock %s (%s)", self.path, reason)
                 self._remove(LOCK_SUFFIX)
+                if stale is not None:
+                    with _HELD_GUARD:
+                        _HELD.pop(stale.token, None)  # an earlier call of this process: it holds nothing now
         finally:
             self._remove(BREAK_SUFFIX)
         return True
