@@ -32,7 +32,8 @@ encode of this thread that failed). One writer at a time removes a stale lock
 that find the same stale lock cannot both take it.
 A lock held on another host cannot be checked from here and is never broken
 automatically: if that process is gone, delete the file named in the error or
-call :func:`break_lock`.
+call :func:`break_lock`. Hosts are told apart by host name, so containers that
+share a filesystem must not share a host name (they get distinct ones by default).
 """
 
 from __future__ import annotations
