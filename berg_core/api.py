@@ -310,20 +310,26 @@ class BERG:
         bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))
         # every parameter is checked before the result store is touched
         prec = check_precision(precision, models)
+        if client is not None and store is None:
+            raise InvalidParameterError("encode(client=...) writes to a shared Zarr store: pass store='path/or/url.zarr' too")
         sinks: list[Any] = [MemorySink() for _ in models]
         skip = 0
         if store is not None:
             from .results_zarr import zarr_result_sinks
 
             sinks, skip = zarr_result_sinks(store, storage_options, models, labels if many else None, stimuli.ids, bs, overwrite)
-        if client is not None:
-            if store is None:
-                raise InvalidParameterError("encode(client=...) writes to a shared Zarr store: pass store='path/or/url.zarr' too")
-            from .distributed import encode_distributed
+        try:
+            if client is not None:
+                from .distributed import encode_distributed
 
-            results = encode_distributed(client, self._pm, models, stimuli, sinks, skip, bs, show_progress, prec)
-        else:
-            results = run_encode_many(self._pm, models, stimuli, bs, show_progress, sinks, skip=skip, precision=prec)
+                results = encode_distributed(client, self._pm, models, stimuli, sinks, skip, bs, show_progress, prec)
+            else:
+                results = run_encode_many(self._pm, models, stimuli, bs, show_progress, sinks, skip=skip, precision=prec)
+        except BaseException:
+            # a failed or interrupted run gives its write locks back now; its results stay incomplete
+            for sink in sinks:
+                getattr(sink, "abort", lambda: None)()
+            raise
         if not many:
             return (results[0], models[0].get_metadata()) if return_metadata else results[0]
         out = dict(zip(labels, results, strict=True))

@@ -250,18 +250,11 @@ def test_a_failed_encode_gives_its_lock_back(toy_berg: Any, tmp_path: Path) -> N
         Image.fromarray(image.transpose(1, 2, 0)).save(folder / f"im{i}.png")
     (folder / "im3.png").write_bytes(b"broken")
     target = tmp_path / "run.zarr"
-    with pytest.raises(StimulusError) as err:
+    with pytest.raises(StimulusError, match="im3.png") as err:
         toy_berg.encode(model, folder, batch_size=2, show_progress=False, store=target)
-    # while the failed call is referenced (a notebook keeps the last traceback), its lock stays, and
-    # this thread may go on: its earlier call is over
-    assert read_lock(str(target)).pid == os.getpid()  # type: ignore[union-attr]
-    with WriteLock(str(target)):
-        pass
-    del err
-    # once nothing refers to a failed call any more, its lock is gone for every process
-    with pytest.raises(StimulusError, match="im3.png"):
-        toy_berg.encode(model, folder, batch_size=2, show_progress=False, store=target)
-    gc.collect()
+    # given back at once, even while the failed call is still referenced (a notebook keeps the last
+    # traceback): another process may resume the run right away
+    assert err.value is not None
     assert read_lock(str(target)) is None
     assert zarr.open_group(str(target), mode="r").attrs["berg_complete"] is False
     np.testing.assert_array_equal(zarr.open_group(str(target), mode="r")["berg_done"][...], [1, 1, 0, 0])
@@ -301,3 +294,4 @@ def _try(lock: WriteLock) -> Any:
         return lock.acquire()
     except StoreError as exc:
         return exc
+
