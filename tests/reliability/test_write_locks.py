@@ -7,7 +7,6 @@ process on another machine writes). Two ``berg encode`` processes are in ``test_
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
