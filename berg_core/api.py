@@ -11,7 +11,7 @@ import numpy as np
 
 from .cards import ModelCard
 from .device import resolve_device
-from .errors import InvalidParameterError, PluginError, StoreError
+from .errors import InvalidParameterError, PluginError
 from .model import EncodingModel
 from .plugins import PluginManager, get_plugin_manager
 from .stimuli import as_stimuli
@@ -200,7 +200,6 @@ class BERG:
         if not isinstance(model, EncodingModel):
             raise PluginError(f"plugin {reg.plugin_name!r} did not return a model for {model_id!r} (got {type(model).__name__})")
         model.plugin_name = reg.plugin_name
-        model.synthetic_note = self._synthetic_note()
         from .distributed import ModelSpec
 
         model.spec = ModelSpec(
@@ -208,18 +207,6 @@ class BERG:
             options=dict(options), storage_options=dict(self.store.storage_options),
         )
         return model
-
-    def _synthetic_note(self) -> str | None:
-        """The store's synthetic-weights note (read once per BERG instance)."""
-        if not hasattr(self, "_synthetic"):
-            from .synthetic import synthetic_note
-
-            try:
-                self._synthetic = synthetic_note(self.store)
-            except StoreError:
-                # the note is informational: an offline load from the cache must not fail on it
-                self._synthetic = None
-        return self._synthetic
 
     def get_model_metadata(self, model_id: str, subject: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Metadata of a model for a subject (and e.g. ``roi=``) without loading weights."""

@@ -6,7 +6,8 @@
    ViT-B/32 backbone weights kept inside that store (never in the torch cache).
 2. A handful of procedural images (:mod:`berg_core.demo_images`) encoded by
    every model in ONE pass (models sharing the backbone compute it once).
-3. The labelled results written to Zarr, marked ``synthetic_weights``.
+3. The labelled results written to Zarr; models of a synthetic store mark their results
+   ``synthetic_weights`` themselves (see ``EncodingModel.base_attrs``).
 4. One picture per result (each plugin's ``berg_plot_result``) and a summary.
 
 Models of other plugins join automatically: they get their plugin's default
@@ -37,7 +38,6 @@ __all__ = [
     "DEMO_SELECTIONS",
     "DEMO_STORE_OPTIONS",
     "DemoReport",
-    "annotate_results",
     "demo_paths",
     "ensure_demo_store",
     "run_demo",
@@ -131,23 +131,6 @@ def ensure_demo_store(store: Path, pm: PluginManager, refresh: bool = False) -> 
     except OSError as exc:
         raise StoreError(f"cannot put the demo store in place at {store}: {exc.strerror or exc}") from None
     return True, marker
-
-
-def annotate_results(target: Path, groups: list[str], note: str) -> None:
-    """Mark each result group of a Zarr store as made from synthetic weights (``attrs["synthetic_weights"]``)."""
-    import zarr
-
-    from .plotting import SYNTHETIC_ATTR
-    from .results_zarr import VARIABLE_ATTR
-    from .zarr_store import quiet_zarr
-
-    for group_path in groups:
-        zstore = zarr.storage.LocalStore(target / group_path if group_path else target)
-        with quiet_zarr():
-            group = zarr.open_group(zstore, mode="r+", zarr_format=3)
-            group[str(group.attrs[VARIABLE_ATTR])].attrs[SYNTHETIC_ATTR] = note
-            group.attrs[SYNTHETIC_ATTR] = note
-            zarr.consolidate_metadata(zstore)
 
 
 def _stimuli_sheet(ids: list[str], images: Any, path: Path) -> Path:
@@ -284,7 +267,6 @@ def run_demo(
     report.seconds["encode"] = time.perf_counter() - t
 
     labels = [label.replace("#", "-") for label in model_labels(models)]
-    annotate_results(paths.results, labels, report.note)
     results: dict[str, xr.DataArray] = open_results(paths.results)
     for m, label in zip(models, labels, strict=True):
         report.models[label] = {"selection": m.selection, "sizes": dict(results[label].sizes)}

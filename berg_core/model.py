@@ -74,8 +74,6 @@ class EncodingModel:
         self.plugin_name: str | None = None
         #: how to rebuild this model in another process (set by ``BERG.get_encoding_model``)
         self.spec: Any = None
-        #: set when the store holds synthetic weights (``berg demo``, tests): results then say so
-        self.synthetic_note: str | None = None
         self._closed = False
 
     # ---- identity -------------------------------------------------------------------------
@@ -96,6 +94,13 @@ class EncodingModel:
         if self._closed:
             raise InvalidParameterError(f"{self.model_id} (subject {self.subject}) was cleaned up; load it again to encode")
 
+    @property
+    def synthetic_note(self) -> str | None:
+        """What results say about their weights when the store holds synthetic ones (``berg demo``, tests)."""
+        from .synthetic import store_synthetic_note
+
+        return store_synthetic_note(self.store)
+
     def base_attrs(self) -> dict[str, Any]:
         """attrs every result carries (JSON-friendly, so they survive Zarr and NetCDF)."""
         import json
@@ -108,7 +113,7 @@ class EncodingModel:
             "template_space": self.card.template_space,
             "preprocessing": self.preprocessing or "",
             "berg_version": __version__,
-            **({"synthetic_weights": self.synthetic_note} if self.synthetic_note else {}),
+            **({"synthetic_weights": note} if (note := self.synthetic_note) else {}),
         }
 
     # ---- to implement -------------------------------------------------------------------

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SYNTHETIC_MARKER",
+    "store_synthetic_note",
     "SYNTHETIC_NOTE",
     "read_synthetic_marker",
     "synthetic_note",
@@ -226,6 +227,26 @@ def read_synthetic_marker(store: Store | str | os.PathLike[str]) -> dict[str, An
     if not isinstance(marker, dict):
         raise StoreError(f"{source} is not the JSON marker of a synthetic store (expected an object)")
     return marker
+
+
+def store_synthetic_note(store: Store) -> str | None:
+    """:func:`synthetic_note` of a store, read once per :class:`Store` and then remembered.
+
+    Models ask for it whenever they label a result, so plugins may build their attrs
+    at any time. The note is informational: a store that cannot be reached (an offline
+    load from the cache) gives ``None`` rather than failing the load.
+    """
+    cached = store.__dict__.get("_berg_synthetic_note", _UNREAD)
+    if cached is _UNREAD:
+        try:
+            cached = synthetic_note(store)
+        except StoreError:
+            cached = None
+        store.__dict__["_berg_synthetic_note"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+_UNREAD = object()
 
 
 def synthetic_note(store: Store | str | os.PathLike[str]) -> str | None:
