@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from berg_core.cards import ModelCard
+    from berg_core.plugin import ModelCard
 
 __all__ = [
     "CHANNEL_NAMES",

@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from berg_core.errors import IntegrityError
-from berg_core.weights import read_metadata
+from berg_core.plugin import IntegrityError, read_metadata
 
 from .layout import N_REPETITIONS, metadata_relpath
 
 if TYPE_CHECKING:
-    from berg_core.cards import ModelCard
-    from berg_core.store import Store
+    from berg_core.plugin import ModelCard, Store
 
 __all__ = ["OutputLabels", "get_entry", "labels_from_metadata", "load_metadata"]
 

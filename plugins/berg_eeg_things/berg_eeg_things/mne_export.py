@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import InvalidParameterError
 
 from .layout import SFREQ
 

@@ -16,19 +16,25 @@ import numpy as np
 import torch
 import xarray as xr
 
-from berg_core.backbones import VIT_B_32_N_FEATURES, get_vit_b_32
-from berg_core.backbones.vit_readout import ViTB32Readout
-from berg_core.errors import IntegrityError, InvalidParameterError
-from berg_core.readout import FoldedProjection, RegressionHeads
-from berg_core.weights import WeightFile, open_weight_file, read_folded_projection
+from berg_core.plugin import (
+    VIT_B_32_N_FEATURES,
+    FoldedProjection,
+    IntegrityError,
+    InvalidParameterError,
+    RegressionHeads,
+    ViTB32Readout,
+    WeightFile,
+    get_vit_b_32,
+    open_weight_file,
+    read_folded_projection,
+)
 
 from .layout import N_REPETITIONS, SFREQ, weights_relpath
 from .metadata import OutputLabels, labels_from_metadata, load_metadata
 from .selection import OutputSelection, parse_selection
 
 if TYPE_CHECKING:
-    from berg_core.cards import ModelCard
-    from berg_core.store import Store
+    from berg_core.plugin import ModelCard, Store
 
 __all__ = ["LOAD_OPTIONS", "ThingsEEGModel", "check_load_options", "load_model"]
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from berg_core.errors import InvalidParameterError
-from berg_core.plotting import (
+from berg_core.plugin import (
+    InvalidParameterError,
     check_plot_options,
     describe_result,
     finish_figure,

@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berg_core import hookimpl
-from berg_core.cards import ModelCard, cards_in
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import InvalidParameterError, ModelCard, cards_in
 
 from .layout import MODEL_ID
 
 if TYPE_CHECKING:
     import torch
 
-    from berg_core.model import EncodingModel
-    from berg_core.store import Store
+    from berg_core.plugin import EncodingModel, Store
 
 CARDS_DIR = Path(__file__).parent / "cards"
 

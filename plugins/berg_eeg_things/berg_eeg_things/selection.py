@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import InvalidParameterError
 
 from .metadata import OutputLabels
 

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from berg_core.backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, InvalidParameterError
 
 from .layout import (
     CHANNEL_NAMES,
@@ -29,7 +28,7 @@ from .layout import (
 )
 
 if TYPE_CHECKING:
-    from berg_core.cards import ModelCard
+    from berg_core.plugin import ModelCard
 
 __all__ = ["SYNTHETIC_OPTIONS", "make_metadata", "make_weights", "write_synthetic_store"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import xarray as xr
 
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import InvalidParameterError
 
 __all__ = ["check_result"]
 

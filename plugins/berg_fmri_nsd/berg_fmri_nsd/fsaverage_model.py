@@ -13,13 +13,19 @@ import numpy as np
 import torch
 import xarray as xr
 
-from berg_core.backbones import VIT_B_32_N_FEATURES, get_vit_b_32
-from berg_core.backbones.vit_readout import ViTB32Readout
-from berg_core.cards import ModelCard
-from berg_core.errors import IntegrityError
-from berg_core.readout import FoldedProjection, RegressionHeads
-from berg_core.store import Store
-from berg_core.weights import WeightFile, open_weight_file, read_folded_projection
+from berg_core.plugin import (
+    VIT_B_32_N_FEATURES,
+    FoldedProjection,
+    IntegrityError,
+    ModelCard,
+    RegressionHeads,
+    Store,
+    ViTB32Readout,
+    WeightFile,
+    get_vit_b_32,
+    open_weight_file,
+    read_folded_projection,
+)
 
 from .fsaverage_selection import VertexSelection, resolve_vertex_selection
 from .layout import HEMISPHERES, N_VERTICES, fsaverage_weights_path

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.errors import IntegrityError, InvalidParameterError
+from berg_core.plugin import IntegrityError, InvalidParameterError
 
 from .layout import FSAVERAGE_MODEL_ID, FSAVERAGE_ROI_UNIONS, FSAVERAGE_ROIS, HEMISPHERES, N_VERTICES
 from .params import check_selection_keys, roi_names

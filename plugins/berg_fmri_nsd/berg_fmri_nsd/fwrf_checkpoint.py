@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from berg_core.errors import IntegrityError
-from berg_core.io.torch_checkpoint import TorchCheckpoint
-from berg_core.store import Store
+from berg_core.plugin import IntegrityError, Store, TorchCheckpoint
 
 from .fwrf_network import FwrfImageNet, FwrfReadout
 

@@ -16,12 +16,15 @@ import numpy as np
 import torch
 import xarray as xr
 
-from berg_core.cards import ModelCard
-from berg_core.errors import IntegrityError
-from berg_core.model import EncodingModel
-from berg_core.stimuli import Stimuli
-from berg_core.store import Store
-from berg_core.transforms import berg2_squash_resize, square_crop_resize
+from berg_core.plugin import (
+    EncodingModel,
+    IntegrityError,
+    ModelCard,
+    Stimuli,
+    Store,
+    berg2_squash_resize,
+    square_crop_resize,
+)
 
 from .fwrf_checkpoint import load_fwrf_part
 from .fwrf_network import INPUT_SIZE, FwrfImageNet, FwrfReadout

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.errors import IntegrityError, InvalidParameterError
+from berg_core.plugin import IntegrityError, InvalidParameterError
 
 from .layout import FWRF_MODEL_ID, FWRF_ROIS
 from .metadata import lookup

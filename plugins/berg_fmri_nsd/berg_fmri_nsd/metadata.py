@@ -7,9 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.errors import IntegrityError
-from berg_core.store import Store
-from berg_core.weights import read_metadata
+from berg_core.plugin import IntegrityError, Store, read_metadata
 
 from .layout import N_VERTICES, fsaverage_metadata_path, fwrf_metadata_path
 

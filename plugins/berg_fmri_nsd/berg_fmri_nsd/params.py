@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import InvalidParameterError
 
 __all__ = ["check_options", "check_selection_keys", "roi_names"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from berg_core import hookimpl
-from berg_core.cards import ModelCard, cards_in
+from berg_core.plugin import ModelCard, cards_in
 
 from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID
 
@@ -40,7 +40,7 @@ def berg_load_model(
 
 @hookimpl
 def berg_model_metadata(card: ModelCard, subject: int | None, store: Any, options: dict[str, Any]) -> dict[str, Any] | None:
-    from berg_core.errors import InvalidParameterError
+    from berg_core.plugin import InvalidParameterError
 
     from .params import check_options
 

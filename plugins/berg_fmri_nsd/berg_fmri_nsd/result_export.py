@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import InvalidParameterError
 
 from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID
 from .params import check_options

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.errors import InvalidParameterError, StoreError
+from berg_core.plugin import InvalidParameterError, StoreError
 
 from ._result_checks import check_result
 from .layout import FSAVERAGE_MODEL_ID, HEMISPHERES, N_VERTICES

@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.backbones import VIT_B_32_N_FEATURES
-from berg_core.errors import InvalidParameterError
+from berg_core.plugin import VIT_B_32_N_FEATURES, InvalidParameterError
 
 from .layout import (
     FSAVERAGE_ROIS,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.errors import IntegrityError, InvalidParameterError, StoreError
+from berg_core.plugin import IntegrityError, InvalidParameterError, StoreError
 
 from ._result_checks import check_result
 from .layout import FWRF_MODEL_ID

@@ -1,0 +1,211 @@
+"""The plugin SDK: everything a berg plugin imports from core, in one place.
+
+A plugin imports only ``berg_core`` (its public names) and ``berg_core.plugin``;
+its tests add :mod:`berg_core.testing`. Everything else in ``berg_core`` is
+internal and may move between releases; the names below do not.
+
+Importing this module is cheap: each name is imported on first use, so a
+plugin's hook module can import what it needs at top level and still keep
+``berg models`` free of torch, as long as torch-backed names (model classes,
+backbones, read-outs, transforms, checkpoints) are imported inside the
+``berg_load_model`` hook or in modules that hook imports.
+
+Start a plugin with ``berg new-plugin DIST_NAME --output DIR``: it writes a
+complete distribution built on these names.
+
+Groups of names
+---------------
+Hooks
+    ``hookimpl`` marks hook implementations (see ``specs/hooks.md``);
+    ``ENTRY_POINT_GROUP`` is the entry-point group plugins register under.
+Cards
+    ``ModelCard`` and its parts, ``cards_in(folder)`` to read a plugin's
+    shipped YAML cards, ``card_from_dict`` to validate a mapping.
+Models
+    ``EncodingModel`` is the base class of every loaded model;
+    ``ViTB32Readout`` the base of models that read out the shared ViT-B/32
+    features (preprocessing and one backbone pass per batch are shared).
+Backbones
+    ``get_vit_b_32(device, weights=None, store=None)`` returns the shared
+    extractor; ``VIT_B_32_N_FEATURES`` its feature count,
+    ``VIT_B_32_STORE_PATH`` where its weights live in a store.
+Weights and stores
+    ``Store`` reads files of a BERG store (local or fsspec URL);
+    ``open_weight_file`` opens a weight file in either format (BERG 2.0's
+    pickled ``.npy`` dict or berg's Zarr layout) as a ``WeightFile``;
+    ``read_folded_projection`` reads the scaler and PCA folded into one
+    projection; ``read_metadata`` reads a metadata file; ``TorchCheckpoint``
+    reads a ``.pt`` checkpoint without unpickling code.
+Read-outs
+    ``FoldedProjection`` (standardise + PCA as one matrix product) and
+    ``RegressionHeads`` (linear heads), the torch modules of a linear read-out;
+    ``fold_scaler_pca`` folds the arrays themselves.
+Stimuli and transforms
+    ``Stimuli`` is the validated batch handed to ``preprocess``;
+    ``square_crop_resize``, ``berg2_imagenet_transform``,
+    ``berg2_squash_resize``, ``IMAGENET_MEAN``/``IMAGENET_STD`` prepare it.
+Results and plots
+    ``EncodingModel.base_attrs()`` gives the attrs every result carries;
+    ``result_model_id(result)`` reads back which model made a result;
+    ``SYNTHETIC_ATTR`` marks results of synthetic weights. ``new_figure``,
+    ``finish_figure``, ``check_plot_options``, ``describe_result``,
+    ``pick_stimuli``, ``reliable_units``, ``symmetric_limit`` and
+    ``COMMON_OPTIONS`` give every plugin's plots the same look and options.
+Synthetic stores
+    ``write_synthetic_store`` writes a store of seeded random weights through
+    each plugin's ``berg_write_synthetic_store`` hook (plus the backbone);
+    ``write_synthetic_backbone`` writes only the backbone.
+Errors
+    Every error a user can cause is a ``BERGError``: ``InvalidParameterError``
+    (bad subject, selection or option; list the valid values),
+    ``IntegrityError`` (a weight file is not what the card says),
+    ``StoreError`` (a file cannot be read), ``ModelLoadError``, ``CardError``,
+    ``PluginError``, ``StimulusError``, ``ModelNotFoundError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    BERGError,
+    CardError,
+    IntegrityError,
+    InvalidParameterError,
+    ModelLoadError,
+    ModelNotFoundError,
+    PluginError,
+    StimulusError,
+    StoreError,
+)
+from ..hookspecs import ENTRY_POINT_GROUP, hookimpl
+
+if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
+    from ..backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
+    from ..backbones.vit_readout import ViTB32Readout
+    from ..cards import Dimension, ModelCard, Parameter, SelectionKey, TensorSpec, card_from_dict, cards_in
+    from ..io.torch_checkpoint import TorchCheckpoint
+    from ..model import EncodingModel
+    from ..plotting import (
+        COMMON_OPTIONS,
+        SYNTHETIC_ATTR,
+        check_plot_options,
+        describe_result,
+        finish_figure,
+        new_figure,
+        pick_stimuli,
+        reliable_units,
+        symmetric_limit,
+    )
+    from ..readout import FoldedProjection, RegressionHeads, fold_scaler_pca
+    from ..stimuli import Stimuli
+    from ..store import Store
+    from ..synthetic import write_synthetic_backbone, write_synthetic_store
+    from ..transforms import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        berg2_imagenet_transform,
+        berg2_squash_resize,
+        square_crop_resize,
+    )
+    from ..weights import WeightFile, open_weight_file, read_folded_projection, read_metadata
+
+#: name -> module (relative to berg_core) it is imported from on first use
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["ModelCard", "Dimension", "Parameter", "SelectionKey", "TensorSpec", "cards_in", "card_from_dict"], "cards"),
+    "EncodingModel": "model",
+    "ViTB32Readout": "backbones.vit_readout",
+    **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
+    "Store": "store",
+    **dict.fromkeys(["WeightFile", "open_weight_file", "read_folded_projection", "read_metadata"], "weights"),
+    "TorchCheckpoint": "io.torch_checkpoint",
+    **dict.fromkeys(["FoldedProjection", "RegressionHeads", "fold_scaler_pca"], "readout"),
+    "Stimuli": "stimuli",
+    **dict.fromkeys(
+        ["IMAGENET_MEAN", "IMAGENET_STD", "berg2_imagenet_transform", "berg2_squash_resize", "square_crop_resize"],
+        "transforms",
+    ),
+    **dict.fromkeys(
+        ["COMMON_OPTIONS", "SYNTHETIC_ATTR", "check_plot_options", "describe_result", "finish_figure", "new_figure",
+         "pick_stimuli", "reliable_units", "symmetric_limit"],
+        "plotting",
+    ),
+    **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "synthetic"),
+}
+
+__all__ = [
+    "berg2_imagenet_transform",
+    "berg2_squash_resize",
+    "BERGError",
+    "card_from_dict",
+    "CardError",
+    "cards_in",
+    "check_plot_options",
+    "COMMON_OPTIONS",
+    "describe_result",
+    "Dimension",
+    "EncodingModel",
+    "ENTRY_POINT_GROUP",
+    "finish_figure",
+    "fold_scaler_pca",
+    "FoldedProjection",
+    "get_vit_b_32",
+    "hookimpl",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "IntegrityError",
+    "InvalidParameterError",
+    "ModelCard",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "new_figure",
+    "open_weight_file",
+    "Parameter",
+    "pick_stimuli",
+    "PluginError",
+    "read_folded_projection",
+    "read_metadata",
+    "RegressionHeads",
+    "reliable_units",
+    "result_model_id",
+    "SelectionKey",
+    "square_crop_resize",
+    "Stimuli",
+    "StimulusError",
+    "Store",
+    "StoreError",
+    "symmetric_limit",
+    "SYNTHETIC_ATTR",
+    "TensorSpec",
+    "TorchCheckpoint",
+    "VIT_B_32_N_FEATURES",
+    "VIT_B_32_STORE_PATH",
+    "ViTB32Readout",
+    "WeightFile",
+    "write_synthetic_backbone",
+    "write_synthetic_store",
+]
+
+
+def result_model_id(result: Any) -> str | None:
+    """The id of the model that made ``result`` (``attrs["model_id"]``), or ``None`` for anything else.
+
+    Export and plot hooks use it to tell their own results from other plugins'.
+    """
+    attrs = getattr(result, "attrs", None)
+    model_id = attrs.get("model_id") if isinstance(attrs, dict) else None
+    return model_id if isinstance(model_id, str) else None
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'berg_core.plugin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"berg_core.{module}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
