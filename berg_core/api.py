@@ -124,6 +124,23 @@ class BERG:
     def plugin_manager(self) -> PluginManager:
         return self._pm
 
+    # ---- copy and pickle --------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the store's settings and the plugins by reference (see :mod:`berg_core.pickling`)."""
+        from .pickling import PluginManagerRef
+
+        return {**self.__dict__, "_pm": PluginManagerRef.of(self._pm)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pm = state["_pm"].resolve()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BERG:
+        # the copy uses the same plugin manager and store handle: both are shared services, not state
+        from .pickling import deepcopy_sharing
+
+        return deepcopy_sharing(self, memo, [self._pm, self.store])  # type: ignore[no-any-return]
+
     # ---- discovery --------------------------------------------------------------------------
     def list_models(self) -> list[str]:
         """Ids of every model the installed plugins provide, sorted."""
@@ -200,6 +217,7 @@ class BERG:
         if not isinstance(model, EncodingModel):
             raise PluginError(f"plugin {reg.plugin_name!r} did not return a model for {model_id!r} (got {type(model).__name__})")
         model.plugin_name = reg.plugin_name
+        model._plugin_manager = self._pm
         from .distributed import ModelSpec
 
         model.spec = ModelSpec(

@@ -74,6 +74,8 @@ class EncodingModel:
         self.plugin_name: str | None = None
         #: how to rebuild this model in another process (set by ``BERG.get_encoding_model``)
         self.spec: Any = None
+        #: the plugin manager that loaded the model, so a pickle can name its plugins (set with ``spec``)
+        self._plugin_manager: Any = None
         self._closed = False
 
     # ---- identity -------------------------------------------------------------------------
@@ -167,6 +169,42 @@ class EncodingModel:
                 torch.cuda.empty_cache()
         except ImportError:  # pragma: no cover
             pass
+
+    # ---- copy and pickle ----------------------------------------------------------------
+    #: Attributes a deep copy shares with the original instead of copying: read-only handles
+    #: shared by design (the store, the plugin manager, the process-wide backbone).
+    _shared_on_copy: tuple[str, ...] = ("store", "_plugin_manager", "feature_extractor")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> EncodingModel:
+        """An independent model: its read-out weights, selection and labels are copied.
+
+        The store handle, the plugin manager and :attr:`feature_extractor` (the
+        process-wide backbone every model of that backbone already shares, never
+        modified by encoding) are shared; ``cleanup()`` of either model leaves the
+        other intact. A cleaned-up model cannot be copied (:class:`InvalidParameterError`).
+        """
+        from .pickling import _check_copyable, deepcopy_sharing
+
+        _check_copyable(self, "copy")
+        return deepcopy_sharing(self, memo, [getattr(self, name, None) for name in self._shared_on_copy])  # type: ignore[no-any-return]
+
+    def __copy__(self) -> EncodingModel:
+        # a shallow copy shares the weights; without this, copy.copy would reload through __reduce__
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.selection = dict(self.selection)
+        return new
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickles as how to load the model again: store, plugins and ``get_encoding_model``'s arguments.
+
+        Unpickling loads the weights again from the store (the local cache for a remote
+        store), so the pickle stays small (about 1 kB) for any model. Only models made by
+        ``BERG.get_encoding_model`` and not cleaned up can be pickled.
+        """
+        from .pickling import model_reduce
+
+        return model_reduce(self)
 
     def __enter__(self) -> EncodingModel:
         return self

@@ -77,12 +77,17 @@ class Store:
             raise StoreError(f"cannot open store {self.url!r}: {exc}") from None
         self.root = self.root.rstrip("/") or "/"
         self.cache: StoreCache | None = None if self.is_local else StoreCache.for_store(self.url, self.endpoint, cache_dir)
+        self._cache_dir_arg = cache_dir
         self._lock = threading.RLock()
         self._manifests: dict[str, Manifest | None] = {}
         self._verified: dict[str, tuple[int, int]] = {}
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # a store pickles as its settings (its lock, filesystem and caches belong to one process)
+        return Store, (self.url, self.storage_options, self._cache_dir_arg)
 
     # ---- identity -------------------------------------------------------------------------
     @property
