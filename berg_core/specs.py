@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import is_dataclass
 from pathlib import Path
 
 from . import hookspecs
@@ -46,9 +47,10 @@ def _class_head(name: str, cls: type) -> tuple[str, bool]:
     """``class Name(Bases)`` or ``class Name(signature)``; and whether its own members are worth listing."""
     from pydantic import BaseModel
 
-    if issubclass(cls, (BaseException, BaseModel)) or getattr(cls, "_is_protocol", False):
+    # fields of data classes are the class's business: users receive them, they do not build them
+    if issubclass(cls, (BaseException, BaseModel)) or getattr(cls, "_is_protocol", False) or is_dataclass(cls):
         bases = ", ".join(b.__name__ for b in cls.__bases__ if b is not object)
-        return f"class {name}({bases})" if bases else f"class {name}", bool(getattr(cls, "_is_protocol", False))
+        return f"class {name}({bases})" if bases else f"class {name}", not issubclass(cls, (BaseException, BaseModel))
     return f"class {name}{inspect.signature(cls)}", True
 
 
