@@ -250,6 +250,8 @@ class BERG:
         storage_options: dict[str, Any] | None = None,
         overwrite: bool = False,
         client: Any = None,
+        stimulus_ids: Sequence[Any] | None = None,
+        recursive: bool = False,
         **options: Any,
     ) -> Any:
         """Encode stimuli into in silico responses.
@@ -262,6 +264,12 @@ class BERG:
             ViT-B/32 model, whatever its subject or plugin) compute its features once per batch.
         stimulus
             Images: see :func:`berg_core.stimuli.as_stimuli` for the accepted forms.
+        stimulus_ids
+            Ids of the stimuli (one each, distinct, all strings or all integers) instead of
+            0..N-1 or file names; not for a folder or glob pattern (list its files instead).
+        recursive
+            Read the subfolders of a stimulus folder too, ids being relative paths; without it
+            a folder whose subfolders hold images is refused.
         return_metadata
             Also return the model's metadata, as ``(responses, metadata)``.
         show_progress
@@ -311,7 +319,7 @@ class BERG:
                 allowed = sorted(m.encode_options) or "none"
                 raise InvalidParameterError(f"unknown encode option(s) {sorted(unknown)} for {m.model_id}; accepted: {allowed}")
         labels = model_labels(models)
-        stimuli = as_stimuli(stimulus)
+        stimuli = as_stimuli(stimulus, stimulus_ids=stimulus_ids, recursive=recursive)
         bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))
         # every parameter is checked before the result store is touched
         prec = check_precision(precision, models)

@@ -43,11 +43,15 @@ def to_unit_float(x: torch.Tensor) -> torch.Tensor:
 
 
 def _as_groups(images: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
-    """Group images into stacked tensors of equal size, preserving order."""
+    """Group images into stacked tensors of equal size and dtype, preserving order.
+
+    Stacking a uint8 image with a float one would promote 0-255 to floats above 1, and each
+    image must be prepared by its own dtype's rule whatever its batch holds.
+    """
     if isinstance(images, torch.Tensor):
         return [images]
-    shapes = {tuple(t.shape) for t in images}
-    if len(shapes) == 1:
+    kinds = {(tuple(t.shape), t.dtype) for t in images}
+    if len(kinds) == 1:
         return [torch.stack(list(images))]
     return [t.unsqueeze(0) for t in images]
 

@@ -31,7 +31,7 @@ def test_float_array_in_unit_range_is_float32():
     np.testing.assert_allclose(t.numpy(), arr[0].astype(np.float32))
 
 
-@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint16, np.int16])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16, np.uint32, np.uint64])
 def test_other_integer_dtypes_in_0_255_are_converted_not_rescaled(dtype):
     arr = np.stack([_rgb()]).astype(dtype)
     t = as_stimuli(arr).tensors()[0]
@@ -77,7 +77,7 @@ BAD = [
     (np.zeros((3, 8, 8), np.uint8), r"4 dimensions \(N, 3, H, W\).*x\[None\]"),
     (np.zeros((2, 8, 8, 3), np.uint8), r"3 colour channels.*channels-last"),
     (np.zeros((0, 3, 8, 8), np.uint8), r"holds no images"),
-    (np.zeros((1, 1, 8, 8), np.uint8), r"3 colour channels on axis 1"),
+    (np.zeros((1, 2, 8, 8), np.uint8), r"3 colour channels on axis 1"),
     (np.zeros((1, 3, 0, 8), np.uint8), r"empty images"),
     (np.full((1, 3, 4, 4), np.nan), r"NaN or infinite"),
     (np.full((1, 3, 4, 4), np.inf, dtype=np.float32), r"NaN or infinite"),
@@ -89,6 +89,7 @@ BAD = [
     (np.zeros((1, 3, 4, 4), object), r"dtype object"),
     ([], r"stimulus list is empty"),
     ([1, 2], r"item 0 is int"),
+    (np.zeros((3, 8, 8), np.uint8), r"ambiguous: for one colour image use x\[None\]; for three grey images"),
     ({"a": 1}, r"unsupported stimulus: got dict"),
     (42, r"unsupported stimulus: got int"),
     (None, r"unsupported stimulus: got NoneType"),
