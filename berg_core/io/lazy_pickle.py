@@ -21,9 +21,9 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from ..errors import IntegrityError
-from .safe_pickle import RestrictedUnpickler
+from .safe_pickle import BoundedUnpickler, _Opcodes, checked_nbytes, checked_shape, file_end, read_npy_header, unpickle
 
-__all__ = ["LazyArray", "load_lazy_npy", "materialize"]
+__all__ = ["LazyArray", "load_lazy_npy", "read_rows"]
 
 #: payloads at least this large stay on disk until read
 LAZY_THRESHOLD = 1 << 16
@@ -59,9 +59,10 @@ class LazyArray:
     """
 
     def __init__(self, opener: Opener, offset: int, nbytes: int, shape: tuple[int, ...], dtype: np.dtype[Any], fortran: bool, source: str) -> None:
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if expected != nbytes:
-            raise IntegrityError(f"{source}: an array of shape {shape} and dtype {dtype} needs {expected} bytes, the file holds {nbytes}")
+        try:
+            checked_nbytes(checked_shape(shape), dtype, nbytes)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{source}: {exc}") from None
         self._open = opener
         self.offset = offset
         self.nbytes = nbytes
@@ -125,53 +126,26 @@ class LazyArray:
                 yield start, np.frombuffer(data, dtype=self.dtype).reshape((n, *self.shape[1:]))
 
 
-class _ArrayState:
-    """Stands for ``ndarray`` during unpickling; BUILD hands it the array's state."""
+class _LazyUnpickler(BoundedUnpickler):
+    """The bounded unpickler, with large bytes payloads left in the file."""
 
-    __slots__ = ("value",)
+    dispatch: ClassVar[dict[int, Any]] = _Opcodes(BoundedUnpickler.dispatch)
 
-    def __init__(self) -> None:
-        self.value: Any = None
-
-
-def _reconstruct(cls: Any, shape: Any, dtype_code: Any) -> _ArrayState:
-    if cls is not np.ndarray:
-        raise pickle.UnpicklingError("only numpy.ndarray can be reconstructed")
-    return _ArrayState()
-
-
-class _LazyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
-    """Pure-Python unpickler: restricted globals, large bytes left in the file."""
-
-    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
-
-    def __init__(self, fh: IO[bytes], opener: Opener, source: str) -> None:
-        super().__init__(fh, encoding="latin1")
+    def __init__(self, fh: IO[bytes], source: str, opener: Opener) -> None:
+        super().__init__(fh, source)
         self._fh = fh
         self._opener = opener
-        self._source = source
-        self._guard = RestrictedUnpickler(fh, source)
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = self._guard.find_class(module, name)  # raises IntegrityError for anything unsafe
-        if name == "_reconstruct":
-            return _reconstruct
-        return found
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise IntegrityError(f"{self._source} uses pickle persistent ids, which BERG files never contain")
 
     def _bytes(self, n: int) -> None:
-        unframer = self._unframer
-        if n >= LAZY_THRESHOLD and getattr(unframer, "current_frame", None) is None:
+        in_frame = getattr(self._unframer, "current_frame", None) is not None
+        if n >= LAZY_THRESHOLD and not in_frame:
+            if n > self._reader.remaining():  # a frame's reads are checked by the frame
+                raise EOFError(f"the pickle asks for {n} bytes, only {self._reader.remaining()} are left in the file")
             offset = self._fh.tell()
             self._fh.seek(n, 1)
             self.append(_LazyBytes(offset, n))
         else:
-            data = self.read(n)
-            if len(data) != n:
-                raise EOFError(f"expected {n} bytes, got {len(data)}")
-            self.append(data)
+            self.append(self.read(n))
 
     def load_binbytes(self) -> None:
         (n,) = struct.unpack("<I", self.read(4))
@@ -181,55 +155,27 @@ class _LazyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         (n,) = struct.unpack("<Q", self.read(8))
         self._bytes(n)
 
-    def load_build(self) -> None:
-        state = self.stack.pop()
-        inst = self.stack[-1]
-        if isinstance(inst, _ArrayState):
-            inst.value = self._array(state)
-            return
-        self.stack.append(state)
-        super().load_build()
-
-    def _array(self, state: Any) -> Any:
-        if not (isinstance(state, tuple) and len(state) == 5):
-            raise pickle.UnpicklingError("unexpected ndarray state")
-        _version, shape, dtype, fortran, raw = state
-        shape = tuple(int(s) for s in shape)
-        if dtype.hasobject:
-            arr = np.empty(len(raw), dtype=object)
-            arr[:] = raw
-            return arr.reshape(shape, order="F" if fortran else "C")
-        if isinstance(raw, _LazyBytes):
-            return LazyArray(self._opener, raw.offset, raw.length, shape, dtype, bool(fortran), self._source)
-        if isinstance(raw, str):  # protocol 2: bytes pickled as latin-1 text
-            raw = raw.encode("latin1")
-        arr = np.frombuffer(raw, dtype=dtype)
-        return arr.reshape(shape, order="F" if fortran else "C").copy()
-
     dispatch[pickle.BINBYTES[0]] = load_binbytes
     dispatch[pickle.BINBYTES8[0]] = load_binbytes8
-    dispatch[pickle.BUILD[0]] = load_build
 
+    def check_array_data(self, raw: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
+        if isinstance(raw, _LazyBytes):
+            checked_nbytes(shape, dtype, raw.length)
+            return raw
+        return super().check_array_data(raw, shape, dtype)
 
-def materialize(obj: Any) -> Any:
-    """Replace the unpickler's array placeholders by their arrays, in nested containers."""
-    if isinstance(obj, _ArrayState):
-        value = obj.value
-        if isinstance(value, np.ndarray) and value.dtype.hasobject and value.shape == ():
-            return materialize(value.item())
-        return materialize(value)
-    if isinstance(obj, dict):
-        return {k: materialize(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [materialize(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(materialize(v) for v in obj)
-    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
-        out = np.empty(obj.shape, dtype=object)
-        for idx, v in np.ndenumerate(obj):
-            out[idx] = materialize(v)
-        return out
-    return obj
+    def make_array(self, inst: Any, items: list[Any] | None) -> Any:
+        dt, raw = inst.raw
+        if isinstance(raw, _LazyBytes):
+            return LazyArray(self._opener, raw.offset, raw.length, inst.shape, dt, inst.fortran, self._source)
+        return super().make_array(inst, items)
+
+    def finish_other(self, obj: Any) -> tuple[Any, int]:
+        if isinstance(obj, LazyArray):
+            return obj, 1
+        if isinstance(obj, _LazyBytes):
+            raise IntegrityError("a large bytes payload outside an array")
+        return super().finish_other(obj)
 
 
 def load_lazy_npy(opener: Opener, source: str) -> Any:
@@ -238,27 +184,14 @@ def load_lazy_npy(opener: Opener, source: str) -> Any:
     Raises
     ------
     IntegrityError
-        Not a ``.npy`` file, truncated, or asks to run code.
+        Not a ``.npy`` file, truncated or damaged, or asks to run code.
     """
-    fmt = np.lib.format
     with opener() as fh:
-        try:
-            version = fmt.read_magic(fh)
-            header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, fortran, dtype = header(fh)
-        except (ValueError, EOFError) as exc:
-            raise IntegrityError(f"{source} is not a valid .npy file: {exc}") from None
+        shape, fortran, dtype = read_npy_header(fh, source)
         if not dtype.hasobject:
             start = fh.tell()
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            return LazyArray(opener, start, nbytes, tuple(shape), dtype, fortran, source)
-        try:
-            obj = _LazyUnpickler(fh, opener, source).load()
-        except IntegrityError:
-            raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, struct.error) as exc:
-            raise IntegrityError(f"{source} is corrupt or truncated: {type(exc).__name__}: {exc}") from None
-    return materialize(obj)
+            return LazyArray(opener, start, file_end(fh) - start, shape, dtype, fortran, source)
+        return unpickle(fh, source, _LazyUnpickler, opener=opener)
 
 
 def read_rows(arr: Any, rows: Sequence[int] | np.ndarray | None) -> np.ndarray:

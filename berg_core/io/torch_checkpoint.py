@@ -25,18 +25,20 @@ Corrupt or truncated archives raise :class:`~berg_core.IntegrityError`.
 from __future__ import annotations
 
 import collections
-import pickle
-import struct
+import errno
+import io
+import math
 import zipfile
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import IntegrityError, StoreError
 from .safe_pickle import _ALLOWED as _NUMPY_AND_BUILTINS
+from .safe_pickle import MAX_NDIM, PARSE_ERRORS, BoundedUnpickler, _Opcodes, file_end, short_repr, unpickle
 
 __all__ = ["Opaque", "TorchCheckpoint", "load_torch_checkpoint"]
 
@@ -80,8 +82,8 @@ class _TensorRef:
 
 
 def _as_int_tuple(value: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(value, (tuple, list)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise IntegrityError(f"tensor {what} must be a tuple of integers, found {value!r}"[:300])
+    if not isinstance(value, (tuple, list)) or len(value) > MAX_NDIM or not all(type(v) is int for v in value):
+        raise IntegrityError(f"tensor {what} must be a tuple of at most {MAX_NDIM} integers, found {short_repr(value)}")
     return tuple(value)
 
 
@@ -89,8 +91,8 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_ignored
     # stands in for torch._utils._rebuild_tensor(_v2); requires_grad, hooks and metadata do not matter at inference
     if not isinstance(storage, _StorageRef):
         raise IntegrityError(f"a tensor in the checkpoint is not backed by an archive storage (found {type(storage).__name__})")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise IntegrityError(f"tensor storage offset must be a non-negative integer, found {offset!r}")
+    if type(offset) is not int or offset < 0:
+        raise IntegrityError(f"tensor storage offset must be a non-negative integer, found {short_repr(offset)}")
     size_t, stride_t = _as_int_tuple(size, "size"), _as_int_tuple(stride, "stride")
     if len(size_t) != len(stride_t) or any(s < 0 for s in size_t) or any(s < 0 for s in stride_t):
         raise IntegrityError(f"tensor size {size_t} and stride {stride_t} are inconsistent")
@@ -101,6 +103,10 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_ignored
                 f"tensor of size {size_t} (offset {offset}, stride {stride_t}) reaches element {last} "
                 f"of a storage holding {storage.numel}"
             )
+    # a zero-stride or overlapping view may pass the bounds check and still be cloned to terabytes:
+    # no tensor of a checkpoint has more elements than the storage it is a view of
+    if math.prod(size_t) > storage.numel:
+        raise IntegrityError(f"tensor of size {size_t} has more elements than its storage ({storage.numel})")
     return _TensorRef(storage, offset, size_t, stride_t)
 
 
@@ -170,10 +176,13 @@ def _opaque_class(module: str, name: str) -> type[Opaque]:
     return cls
 
 
-class _CheckpointUnpickler(pickle.Unpickler):
+class _CheckpointUnpickler(BoundedUnpickler):
+    """The bounded unpickler of :mod:`.safe_pickle`, with torch's tensors and inert stand-ins for other globals."""
+
+    dispatch: ClassVar[dict[int, Any]] = _Opcodes(BoundedUnpickler.dispatch)
+
     def __init__(self, fh: IO[bytes], source: str, storages: dict[str, int]) -> None:
-        super().__init__(fh, encoding="latin1")
-        self._source = source
+        super().__init__(fh, source)
         self._storages = storages  # record name -> size in bytes
 
     def find_class(self, module: str, name: str) -> Any:
@@ -182,45 +191,45 @@ class _CheckpointUnpickler(pickle.Unpickler):
             return found
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
-        if module == "numpy.dtypes" and name.endswith("DType"):
-            import numpy.dtypes
+        return _opaque_class(str(module)[:200], str(name)[:200])
 
-            dtype_cls = getattr(numpy.dtypes, name, None)
-            if dtype_cls is not None:
-                return dtype_cls
-        return _opaque_class(module, name)
+    def build_other(self, inst: Any, state: Any) -> None:
+        if isinstance(inst, Opaque):  # an ignored entry's object swallows its state
+            return
+        if isinstance(inst, collections.OrderedDict) and isinstance(state, dict):
+            return  # a state dict's _metadata (module versions): not needed to read its tensors
+        super().build_other(inst, state)
+
+    def new_object(self, cls: Any, args: Any) -> Any:
+        if isinstance(cls, type) and issubclass(cls, Opaque):
+            return cls()
+        return super().new_object(cls, args)
+
+    def finish_other(self, obj: Any) -> tuple[Any, int]:
+        if isinstance(obj, (_TensorRef, _StorageRef, Opaque)) or (isinstance(obj, type) and issubclass(obj, Opaque)):
+            return obj, 1
+        return super().finish_other(obj)
 
     def persistent_load(self, pid: Any) -> _StorageRef:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise IntegrityError(f"{self._source}: unexpected persistent id {pid!r} (expected a torch storage record)"[:300])
+            raise IntegrityError(f"{self._source}: unexpected persistent id {short_repr(pid)} (expected a torch storage record)")
         _, storage_type, key, _location, numel = pid
         if not isinstance(storage_type, _StorageType):
-            raise IntegrityError(f"{self._source}: storage of unknown type {storage_type!r}")
-        if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
-            raise IntegrityError(f"{self._source}: malformed storage record {pid!r}"[:300])
+            raise IntegrityError(f"{self._source}: storage of unknown type {short_repr(storage_type)}")
+        if not isinstance(key, str) or type(numel) is not int or numel < 0:
+            raise IntegrityError(f"{self._source}: malformed storage record {short_repr(pid)}")
         nbytes = self._storages.get(key)
         itemsize = torch.empty((), dtype=storage_type.dtype).element_size()
         if nbytes is None:
-            raise IntegrityError(f"{self._source} is truncated: storage record data/{key} is missing from the archive")
+            raise IntegrityError(f"{self._source} is truncated: storage record data/{key[:100]} is missing from the archive")
         if nbytes != numel * itemsize:
             raise IntegrityError(
-                f"{self._source}: storage data/{key} holds {nbytes} bytes, expected {numel} x {itemsize} bytes"
+                f"{self._source}: storage data/{key[:100]} holds {nbytes} bytes, expected {numel} x {itemsize} bytes"
             )
         return _StorageRef(key, storage_type.dtype, numel)
 
 
-_CORRUPT = (
-    zipfile.BadZipFile,
-    pickle.UnpicklingError,
-    EOFError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    IndexError,
-    KeyError,
-    struct.error,
-    RuntimeError,
-)
+_CORRUPT = (zipfile.BadZipFile, RuntimeError, NotImplementedError, *PARSE_ERRORS)
 
 
 class TorchCheckpoint:
@@ -248,6 +257,7 @@ class TorchCheckpoint:
         self.source = source
         self._tensors: dict[str, torch.Tensor] = {}
         try:
+            self._size = file_end(fh)
             try:
                 self._zip = zipfile.ZipFile(fh)
             except zipfile.BadZipFile:
@@ -264,26 +274,47 @@ class TorchCheckpoint:
             self._prefix = pkl[0][: -len("data.pkl")]
             self._byteorder = "little"
             if f"{self._prefix}byteorder" in names:
-                self._byteorder = self._zip.read(f"{self._prefix}byteorder").decode("ascii").strip()
+                self._byteorder = self._read_member(f"{self._prefix}byteorder").decode("ascii").strip()
             if self._byteorder not in {"little", "big"}:
-                raise IntegrityError(f"{source}: unknown byte order {self._byteorder!r}")
+                raise IntegrityError(f"{source}: unknown byte order {short_repr(self._byteorder)}")
             data_dir = f"{self._prefix}data/"
             storages = {
                 info.filename[len(data_dir) :]: info.file_size
                 for info in self._zip.infolist()
                 if info.filename.startswith(data_dir)
             }
-            with self._zip.open(pkl[0]) as pfh:
-                self._tree = _CheckpointUnpickler(pfh, source, storages).load()  # type: ignore[arg-type]
+            pickled = self._read_member(pkl[0])
+            self._tree = unpickle(io.BytesIO(pickled), source, _CheckpointUnpickler, storages=storages)
         except IntegrityError:
             self.close()
             raise
         except _CORRUPT as exc:
             self.close()
-            raise IntegrityError(f"{source} is corrupt or truncated: {type(exc).__name__}: {exc}") from None
+            raise IntegrityError(f"{source} is corrupt or truncated: {type(exc).__name__}: {str(exc)[:200]}") from None
         except OSError as exc:
             self.close()
+            if exc.errno == errno.EINVAL:  # a seek to where a damaged zip directory points
+                raise IntegrityError(f"{source} is corrupt: {exc}") from None
             raise StoreError(f"cannot read {source}: {exc}") from None
+
+    def _read_member(self, name: str) -> bytearray:
+        """A record's bytes; its declared size is checked against the archive before allocating.
+
+        torch.save stores records uncompressed; a compressed one is refused rather than inflated.
+        """
+        info = self._zip.getinfo(name)
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            raise IntegrityError(f"{self.source}: record {name} is compressed; torch.save stores records uncompressed")
+        if info.header_offset + info.file_size > self._size:
+            raise IntegrityError(
+                f"{self.source} is truncated or damaged: record {name} claims {info.file_size} bytes, the archive has {self._size}"
+            )
+        buf = bytearray(info.file_size)
+        with self._zip.open(info) as fh:
+            got = fh.readinto(buf)  # type: ignore[attr-defined]
+        if got != len(buf):
+            raise IntegrityError(f"{self.source} is truncated: record {name} has {got} of {len(buf)} bytes")
+        return buf
 
     # ---- entries --------------------------------------------------------------------------
     def keys(self, *path: Hashable) -> list[Any]:
@@ -354,15 +385,11 @@ class TorchCheckpoint:
             return flat
         name = f"{self._prefix}data/{ref.key}"
         try:
-            with self._zip.open(name) as fh:
-                buf = bytearray(self._zip.getinfo(name).file_size)
-                got = fh.readinto(buf)  # type: ignore[attr-defined]
+            buf = self._read_member(name)
         except _CORRUPT as exc:
-            raise IntegrityError(f"{self.source}: storage {name} is corrupt: {type(exc).__name__}: {exc}") from None
+            raise IntegrityError(f"{self.source}: storage {name} is corrupt: {type(exc).__name__}: {str(exc)[:200]}") from None
         except OSError as exc:
             raise StoreError(f"cannot read {self.source}: {exc}") from None
-        if got != len(buf):
-            raise IntegrityError(f"{self.source} is truncated: storage {name} has {got} of {len(buf)} bytes")
         if self._byteorder == "big" and ref.dtype.itemsize > 1:
             flat = _from_big_endian(buf, ref.dtype, self.source)
         else:
