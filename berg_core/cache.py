@@ -8,6 +8,13 @@ size, or that they do not exist), so a second load of a model needs no
 network at all: BERG stores are published as immutable releases, and the
 cache treats them so. ``berg cache clear`` forgets everything.
 
+When a cached file is used: a file of a folder with a manifest when its SHA-256
+matches the manifest's; any other file when its size is the one recorded when it
+was fetched (the remote's answer then). A cached file is not compared with the
+remote again (that is what makes a second load work offline): after a store
+changed on the server, ``berg cache clear``. Unfinished copies (``.part``) are
+resumed only against the same version of the remote file (:mod:`berg_core.fetch`).
+
 The cache directory is, in order: the ``cache_dir`` argument, ``$BERG_CACHE_DIR``,
 ``$XDG_CACHE_HOME/berg``, ``~/.cache/berg``.
 
@@ -34,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
-from .fetch import write_atomic
+from .fetch import PARTIAL_SUFFIXES, write_atomic
 
 __all__ = [
     "CACHE_ENV",
@@ -210,7 +217,7 @@ def _info_of(folder: Path) -> CachedStoreInfo:
             if name == INDEX_NAME:
                 continue
             n = os.path.getsize(os.path.join(dirpath, name))
-            if name.endswith((".part", ".tmp")):
+            if name.endswith(PARTIAL_SUFFIXES):
                 partial += n
             else:
                 files += 1

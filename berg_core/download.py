@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from .errors import InvalidParameterError, StoreError
-from .fetch import fetch_file
+from .fetch import PARTIAL_SUFFIXES, fetch_file
 from .manifest import MANIFEST_NAME, FileEntry, Manifest, manifest_root, sha256_file
 from .store import Store, resolve_store
 
@@ -99,7 +99,7 @@ def plan_download(store: Store, card: ModelCard, subjects: Iterable[int] | None 
     for rel, size in files.items():
         inner = rel[len(folder) + 1 :]
         head = inner.split(".zarr/", 1)[0]
-        if inner.startswith(f"{ACCURACY_DIR}/") or inner.endswith((".part", ".tmp")):
+        if inner.startswith(f"{ACCURACY_DIR}/") or inner.endswith(PARTIAL_SUFFIXES):
             continue
         if inner not in (MANIFEST_NAME, CARD_NAME):
             subject = subject_of(head)

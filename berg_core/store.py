@@ -25,15 +25,15 @@ from typing import IO, Any
 import fsspec
 
 from .cache import StoreCache
-from .errors import IntegrityError, StoreError
-from .fetch import fetch_file, store_error
+from .errors import BERGError, IntegrityError, StoreError
+from .fetch import BLOCK_SIZE, fetch_file, store_error
 from .manifest import MANIFEST_NAME, Manifest, manifest_root
+from .network import call, connect, is_local, with_network_defaults
 
 __all__ = ["BERG_DIR_ENV", "DEFAULT_STORE_URL", "Store", "resolve_store"]
 
 DEFAULT_STORE_URL = "s3://brain-encoding-response-generator"
 BERG_DIR_ENV = "BERG_DIR"
-_LOCAL_PROTOCOLS = {"file", "local"}
 
 
 class Store:
@@ -45,7 +45,10 @@ class Store:
         Local path or fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``file:///...``).
     storage_options
         Passed to fsspec (for S3: ``anon``, ``endpoint_url``, ``client_kwargs``...); fsspec
-        adds its configured defaults (``FSSPEC_S3_*`` variables, ``~/.config/fsspec``).
+        adds its configured defaults (``FSSPEC_S3_*`` variables, ``~/.config/fsspec``), and
+        S3 gets bounded botocore timeouts unless ``config_kwargs`` set them
+        (:mod:`berg_core.network`). Every request has a total deadline of
+        ``$BERG_NETWORK_TIMEOUT`` seconds (default 15).
     cache_dir
         Where remote files are cached: a folder, ``None`` for the default
         (``$BERG_CACHE_DIR`` or ``~/.cache/berg``), or ``False`` for a temporary
@@ -61,13 +64,15 @@ class Store:
         if not isinstance(url, (str, os.PathLike)):
             raise StoreError(f"berg_dir must be a path or URL string, got {type(url).__name__}: {url!r}")
         self.url = os.fspath(url)
-        if not self.url:
-            raise StoreError("berg_dir is an empty string; expected a folder path or a URL such as s3://bucket/prefix")
+        if not self.url.strip():
+            raise StoreError(f"berg_dir is {self.url!r}, {'an empty' if not self.url else 'a blank'} string; expected a folder path or a URL such as s3://bucket/prefix")
         if storage_options is not None and not isinstance(storage_options, dict):
             raise StoreError(f"storage_options must be a dict of fsspec options, got {type(storage_options).__name__}")
         self.storage_options = dict(storage_options or {})
         try:
-            self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+            self.fs, self.root = connect(self.url, with_network_defaults(self.url, self.storage_options))
+        except BERGError:
+            raise
         except ImportError as exc:
             raise StoreError(
                 f"cannot open store {self.url!r}: the filesystem needs an extra package ({exc}). "
@@ -75,6 +80,8 @@ class Store:
             ) from None
         except (ValueError, TypeError) as exc:
             raise StoreError(f"cannot open store {self.url!r}: {exc}") from None
+        except OSError as exc:  # a filesystem that connects while it is built (FTP, SFTP...)
+            raise store_error(exc, self.url, "open") from None
         self.root = self.root.rstrip("/") or "/"
         self.cache: StoreCache | None = None if self.is_local else StoreCache.for_store(self.url, self.endpoint, cache_dir)
         self._cache_dir_arg = cache_dir
@@ -92,9 +99,7 @@ class Store:
     # ---- identity -------------------------------------------------------------------------
     @property
     def is_local(self) -> bool:
-        protocol = self.fs.protocol
-        protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
-        return bool(_LOCAL_PROTOCOLS.intersection(protocols))
+        return is_local(self.fs)
 
     @property
     def endpoint(self) -> str | None:
@@ -162,7 +167,7 @@ class Store:
         """Names of the entries in a folder of the store."""
         rel = _norm(relpath)
         try:
-            entries = self.fs.ls(self.path(rel), detail=False)
+            entries = call(self.fs, "ls", self.path(rel), detail=False, url=self.url_of(rel), action="list")
         except FileNotFoundError:
             raise StoreError(f"missing folder in store: {self.url_of(rel)}") from None
         except Exception as exc:
@@ -187,7 +192,7 @@ class Store:
             return dict(sorted(found.items()))
         base = self.path(rel).rstrip("/") + "/"
         try:
-            listing = self.fs.find(base, detail=True)
+            listing = call(self.fs, "find", base, detail=True, url=self.url_of(rel), action="list")
         except FileNotFoundError:
             raise StoreError(f"missing folder in store: {self.url_of(rel)}") from None
         except Exception as exc:
@@ -247,7 +252,10 @@ class Store:
         if size < 0:
             raise StoreError(f"{url} is a folder, not a file")
         verify = None if manifest is None else (lambda p: manifest.check_file(inner, p, url))
-        fetch_file(self.fs, self.path(rel), target, size, url, verify=verify)
+        # without a manifest, the remote's own answer is the size (the one remembered may be stale)
+        fetch_file(self.fs, self.path(rel), target, None if entry is None else size, url, verify=verify)
+        if entry is None:
+            self.cache.remember(rel, target.stat().st_size)  # what a cached copy must have to be used again
         self._remember_verified(str(target))
         return str(target)
 
@@ -278,7 +286,7 @@ class Store:
             if cache.has(rel):
                 return cache.path(rel).stat().st_size
         try:
-            info = self.fs.info(self.path(rel))
+            info = call(self.fs, "info", self.path(rel), url=self.url_of(rel), action="reach")
             size = -1 if info.get("type") == "directory" else int(info.get("size") or 0)
         except FileNotFoundError:
             size = None
@@ -324,9 +332,16 @@ class Store:
             if missing_ok:
                 return None
             raise StoreError(f"missing file in store: {url}" if known_size is None else f"{url} is a folder, not a file")
+        if size is not None and size > BLOCK_SIZE:
+            # large files in blocks, each within the deadline, resumable (a Zarr array read whole, say)
+            verify = None if check is None else (lambda p: check(p.read_bytes()))
+            data = fetch_file(self.fs, self.path(rel), cache.path(rel), size, url, verify=verify).read_bytes()
+            if check is None:
+                cache.remember(rel, len(data))
+            return data
         try:
             # a range from 0 reads in one request (a plain cat_file may ask for the size first)
-            data = b"" if size == 0 else self.fs.cat_file(self.path(rel), start=0)
+            data = b"" if size == 0 else call(self.fs, "cat_file", self.path(rel), start=0, url=url)
         except (FileNotFoundError, IsADirectoryError):
             cache.remember(rel, None)
             if missing_ok:
@@ -374,6 +389,32 @@ def _norm(relpath: str) -> str:
     return rel
 
 
+_EXPECTED = "expected the folder of a BERG store (the one that holds 'encoding_models/') or an fsspec URL such as s3://bucket/prefix"
+
+
+def _local_path(location: str) -> str | None:
+    """The local path ``location`` names (``~`` and ``file://`` resolved), ``None`` for a remote URL."""
+    if not location or fsspec.utils.get_protocol(location) not in ("file", "local"):
+        return None
+    return str(fsspec.core.strip_protocol(location))
+
+
+def _berg_dir_from_env() -> str:
+    value = os.environ.get(BERG_DIR_ENV)
+    if value is None:
+        return DEFAULT_STORE_URL
+    if not value.strip():
+        raise StoreError(f"${BERG_DIR_ENV} is set to {value!r}, a blank string; {_EXPECTED}. "
+                         f"Unset it to read the public BERG bucket ({DEFAULT_STORE_URL})")
+    path = _local_path(value)
+    if path is not None:
+        if os.path.isfile(path):
+            raise StoreError(f"${BERG_DIR_ENV} is set to {value!r}, which is a file; {_EXPECTED}")
+        if not os.path.isdir(path):
+            raise StoreError(f"${BERG_DIR_ENV} is set to {value!r}, which does not exist; {_EXPECTED}")
+    return value
+
+
 def resolve_store(
     berg_dir: str | os.PathLike[str] | Store | None,
     storage_options: dict[str, Any] | None = None,
@@ -382,11 +423,22 @@ def resolve_store(
     """The store for ``berg_dir``: a path/URL, ``$BERG_DIR``, or the public bucket.
 
     The public bucket is read anonymously unless ``storage_options`` say otherwise.
+    ``$BERG_DIR`` is used when set, and must then name an existing folder or a URL:
+    set to an empty or blank string it is refused (unset it to use the public bucket),
+    so a script whose variable came out empty does not silently download from AWS.
+
+    Raises
+    ------
+    StoreError
+        ``$BERG_DIR`` is blank, or a local ``berg_dir`` (or ``$BERG_DIR``) is a file, or
+        ``$BERG_DIR`` names a local path that does not exist.
     """
     if isinstance(berg_dir, Store):
         return berg_dir
     if berg_dir is None:
-        berg_dir = os.environ.get(BERG_DIR_ENV) or DEFAULT_STORE_URL
+        berg_dir = _berg_dir_from_env()
+    elif isinstance(berg_dir, (str, os.PathLike)) and os.path.isfile(_local_path(os.fspath(berg_dir)) or ""):
+        raise StoreError(f"berg_dir {os.fspath(berg_dir)!r} is a file; {_EXPECTED}")
     if isinstance(berg_dir, (str, os.PathLike)) and os.fspath(berg_dir).rstrip("/") == DEFAULT_STORE_URL:
         storage_options = {"anon": True, **(storage_options or {})}
     return Store(berg_dir, storage_options, cache_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,41 @@ from berg_core.store import DEFAULT_STORE_URL, Store, resolve_store
 from .conftest import FSAVERAGE, s3_options
 
 
-def test_default_is_the_public_bucket_read_anonymously() -> None:
+def test_default_is_the_public_bucket_read_anonymously(monkeypatch: pytest.MonkeyPatch) -> None:
     # only the resolved location is checked: nothing connects to AWS
+    monkeypatch.delenv("BERG_DIR", raising=False)
     berg = BERG()
     assert berg.berg_dir == DEFAULT_STORE_URL
     assert berg.store.storage_options == {"anon": True}
     assert berg.store.fs.protocol[0] == "s3" and berg.store.fs.anon is True
     assert resolve_store(DEFAULT_STORE_URL, {"anon": False}).storage_options == {"anon": False}
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("", r"\$BERG_DIR is set to '', a blank string; expected the folder of a BERG store .* or an fsspec URL.*Unset it"),
+        (" ", r"\$BERG_DIR is set to ' ', a blank string"),
+        ("\t\n", r"\$BERG_DIR is set to '\\t\\n', a blank string"),
+        ("{file}", r"\$BERG_DIR is set to '{file}', which is a file; expected the folder of a BERG store"),
+        ("file://{file}", r"which is a file"),
+        ("{missing}", r"\$BERG_DIR is set to '{missing}', which does not exist; expected the folder"),
+        ("{root} ", r"which does not exist"),  # a stray space is not the folder
+    ],
+)
+def test_bad_berg_dir_env(value: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "models.tar").write_bytes(b"not a folder")
+    names = {"file": str(tmp_path / "models.tar"), "missing": str(tmp_path / "nowhere"), "root": str(tmp_path)}
+    monkeypatch.setenv("BERG_DIR", value.format(**names))
+    with pytest.raises(StoreError, match=message.format(**{k: re.escape(v) for k, v in names.items()})):
+        BERG()
+    assert resolve_store(str(tmp_path)).url == str(tmp_path)  # an explicit berg_dir does not read $BERG_DIR
+
+
+def test_berg_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "store.zip").write_bytes(b"PK")
+    with pytest.raises(StoreError, match=f"berg_dir {re.escape(repr(str(tmp_path / 'store.zip')))} is a file; expected the folder"):
+        BERG(tmp_path / "store.zip")
 
 
 def test_berg_dir_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, legacy_root: Path) -> None:
@@ -55,6 +84,7 @@ def test_fsspec_environment_configuration_is_honoured(s3: Any, s3_stores: dict[s
     [
         (123, None, "berg_dir must be a path or URL string, got int"),
         ("", None, "empty string"),
+        ("  ", None, "berg_dir is '  ', a blank string"),
         ("nosuchprotocol://bucket", None, "cannot open store"),
         ("/tmp", "anon", "storage_options must be a dict"),
     ],
