@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import CardError
 
+#: cards are short YAML files; these bounds keep a hostile one from exhausting the process
+MAX_CARD_BYTES = 1 << 20
+MAX_CARD_DEPTH = 32
+
 __all__ = [
     "AccuracySummary",
     "Dimension",
@@ -129,6 +133,18 @@ class ModelCard(_Strict):
     license: str
     example_usage: str = ""
 
+    @field_validator("store_path")
+    @classmethod
+    def _inside_the_store(cls, v: str) -> str:
+        # the folder is joined to the store's root: it must not leave it or name another location
+        parts = v.split("/")
+        if not v or v.startswith("/") or "\\" in v or ":" in v or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                f"store_path must be a relative folder inside the store (names separated by '/', no '..', "
+                f"'.', empty names, drive letters or URLs), got {v!r}"
+            )
+        return v
+
     @field_validator("subjects")
     @classmethod
     def _unique_subjects(cls, v: list[int]) -> list[int]:
@@ -157,12 +173,17 @@ class ModelCard(_Strict):
         return None
 
 
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _format_validation_error(source: str, err: ValidationError) -> str:
     lines = [f"model card {source} is invalid:"]
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
         given = e.get("input")
-        given_txt = "" if isinstance(given, dict) else f" (given: {given!r})"
+        given_txt = "" if isinstance(given, dict) else f" (given: {_short(given)})"
         lines.append(f"  - field '{loc}': {e['msg']}{given_txt}")
     return "\n".join(lines)
 
@@ -194,18 +215,62 @@ def load_card(path: str | Path) -> ModelCard:
     Raises
     ------
     CardError
-        The file is missing, is not YAML, or does not validate.
+        The file is missing, larger than :data:`MAX_CARD_BYTES`, not UTF-8, not
+        YAML, uses anchors or aliases, nests deeper than :data:`MAX_CARD_DEPTH`,
+        or does not validate.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CARD_BYTES + 1)
     except OSError as exc:
         raise CardError(f"cannot read model card {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CARD_BYTES:
+        raise CardError(f"model card {path} is larger than {MAX_CARD_BYTES} bytes; cards are short YAML files")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CardError(f"model card {path} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}); save it as UTF-8") from None
+    return card_from_dict(_parse_yaml(text, str(path)), str(path))
+
+
+class _CardLoader(yaml.SafeLoader):
+    """Safe YAML without aliases (an alias bomb expands to gigabytes) and with bounded nesting."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _CardYamlError(f"uses the YAML alias *{event.anchor}{_where(event)}; cards may not use anchors or aliases")
+        event = self.peek_event()
+        if getattr(event, "anchor", None) is not None:
+            raise _CardYamlError(f"defines the YAML anchor &{event.anchor}{_where(event)}; cards may not use anchors or aliases")
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_CARD_DEPTH:
+                raise _CardYamlError(f"nests deeper than {MAX_CARD_DEPTH} levels{_where(event)}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _CardYamlError(Exception):
+    """Why the loader refused a card, worded to follow its name."""
+
+
+def _where(event: Any) -> str:
+    mark = getattr(event, "start_mark", None)
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_CardLoader)  # a SafeLoader subclass
+    except _CardYamlError as exc:
+        raise CardError(f"model card {source} {exc}") from None
     except yaml.YAMLError as exc:
-        raise CardError(f"model card {path} is not valid YAML: {exc}") from None
-    return card_from_dict(data, str(path))
+        raise CardError(f"model card {source} is not valid YAML: {exc}") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise CardError(f"model card {source} holds a value YAML cannot convert: {str(exc)[:200]}") from None
 
 
 def load_cards(paths: Iterable[str | Path]) -> list[ModelCard]:

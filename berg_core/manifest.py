@@ -183,8 +183,9 @@ class Manifest:
         """Parse a manifest; a malformed one raises :class:`IntegrityError`."""
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise IntegrityError(f"{source} is not a valid manifest (not JSON: {exc})") from None
+        except (ValueError, RecursionError) as exc:
+            # not JSON, not UTF-8, a number of more digits than Python converts, or nesting too deep to parse
+            raise IntegrityError(f"{source} is not a valid manifest (not JSON: {type(exc).__name__}: {str(exc)[:200]})") from None
         if not isinstance(data, Mapping) or data.get("berg_manifest") != MANIFEST_VERSION or not isinstance(data.get("files"), list):
             raise IntegrityError(
                 f"{source} is not a berg manifest version {MANIFEST_VERSION}: expected an object with "
@@ -200,12 +201,20 @@ def _entry_from(item: Any, i: int, source: str) -> FileEntry:
     ok = (
         isinstance(item, Mapping)
         and isinstance(item.get("path"), str)
-        and isinstance(item.get("size"), int)
+        and type(item.get("size")) is int
+        and item["size"] >= 0
         and isinstance(item.get("sha256"), str)
         and len(item["sha256"]) == 64
+        and all(c in "0123456789abcdef" for c in item["sha256"])
     )
     if not ok:
-        raise IntegrityError(f"{source}: files[{i}] must be {{'path': str, 'size': int, 'sha256': 64 hex digits}}, got {item!r}")
+        given = repr(item) if isinstance(item, (str, int, float, bool, type(None))) else type(item).__name__
+        if isinstance(item, Mapping):
+            given = ", ".join(f"{k!r}: {type(v).__name__}" for k, v in list(item.items())[:10])
+        raise IntegrityError(
+            f"{source}: files[{i}] must be {{'path': str, 'size': int >= 0, 'sha256': 64 lowercase hex digits}}, "
+            f"got {given[:200]}"
+        )
     path = item["path"]
     if path.startswith("/") or ".." in path.split("/"):
         raise IntegrityError(f"{source}: files[{i}] has path {path!r}; paths must stay inside the manifest's folder")
