@@ -51,7 +51,11 @@ def _torch() -> Any:
 
 
 def max_image_pixels() -> int:
-    """The largest image (width x height) berg decodes: ``BERG_MAX_IMAGE_PIXELS`` or 89,478,485."""
+    """The largest image (width x height) berg decodes: ``BERG_MAX_IMAGE_PIXELS`` or 89,478,485.
+
+    Setting the variable above Pillow's own limit (``PIL.Image.MAX_IMAGE_PIXELS``) raises that one
+    too, for this process; without it, a limit lowered in Pillow applies as well.
+    """
     text = os.environ.get(MAX_PIXELS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_PIXELS
@@ -186,7 +190,7 @@ def open_image(path: Path) -> Any:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise StimulusError(f"{str(path)!r} is {_kind_of(st.st_mode)}, not an image file; expected a regular file")
-        if limit > (Image.MAX_IMAGE_PIXELS or 0) and Image.MAX_IMAGE_PIXELS is not None:
+        if os.environ.get(MAX_PIXELS_ENV) and Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
             Image.MAX_IMAGE_PIXELS = limit  # the user raised berg's limit: Pillow's own must not refuse first
         try:
             with warnings.catch_warnings():
