@@ -2,8 +2,9 @@
 
 Each failure is a StoreError naming the URL, within a bounded time (timeouts and retries are
 bounded, nothing hangs); a result whose writing was cut off is never marked complete, and the
-same call resumes it once the server is back. The server is a real S3 server (moto) on
-127.0.0.1, stopped and restarted by the tests.
+same call resumes it once the server is back. A download cut off is resumed only if the file
+on the server is still the one it started from. The server is a real S3 server (moto) on
+127.0.0.1, stopped and restarted by the tests. (Silent servers: ``test_network_deadlines.py``.)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pytest
 import xarray as xr
 
 from berg_core import BERG, StoreError, hookimpl
+from berg_core.download import download_model
+from berg_core.results_zarr import result_state
 
 from .conftest import FWRF, _store_fixtures
 from .helpers import TOY
@@ -82,14 +85,49 @@ def test_server_stopped_in_the_middle_of_a_file(s3: Any, fwrf_url: str, isolated
     assert f"{fwrf_url}/{V1_WEIGHTS}" in str(err)
     assert not s3.running
     # nothing half-read is used: only the resumable partial copy is in the cache
-    names = [p.name for p in isolated_cache.rglob("weights_sub-01_roi-V1*")]
-    assert names == ["weights_sub-01_roi-V1.pt.part"]
+    names = sorted(p.name for p in isolated_cache.rglob("weights_sub-01_roi-V1*"))
+    assert names == ["weights_sub-01_roi-V1.pt.part", "weights_sub-01_roi-V1.pt.part.json"]  # the bytes, and their source's identity
     s3.restart()
     model = BERG(fwrf_url, storage_options=_options(s3)).get_encoding_model(FWRF, subject=1, selection={"roi": "V1"}, device="cpu")
     local = BERG(store_root).get_encoding_model(FWRF, subject=1, selection={"roi": "V1"}, device="cpu")
     images = np.random.default_rng(2).integers(0, 256, (1, 3, 30, 40), dtype=np.uint8)
     np.testing.assert_array_equal(BERG(store_root).encode(model, images, show_progress=False).values,
                                   BERG(store_root).encode(local, images, show_progress=False).values)
+
+
+def _changed(old: bytes, kind: str) -> bytes:
+    """Another version of ``old``: its first MiB differs (what a resume would keep), and maybe its size."""
+    head = bytes(b ^ 0xA5 for b in old[: 1 << 20])
+    return {"same-size": head + old[1 << 20 :], "shorter": head + old[1 << 20 : -12345], "longer": head + old[1 << 20 :] + b"x" * 999}[kind]
+
+
+@pytest.mark.parametrize("kind", ["same-size", "shorter", "longer"])
+def test_download_resumed_after_the_remote_file_changed(s3: Any, store_root: Path, tmp_path: Path, isolated_cache: Path, kind: str) -> None:
+    import boto3
+
+    local = tmp_path / "upload"
+    for rel in (V1_WEIGHTS, V1_METADATA):
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(store_root / rel, local / rel)
+    prefix = f"changed-{kind}-{time.time_ns()}"
+    url = _store_fixtures.upload(s3, local, prefix)
+    s3.fault = _store_fixtures.Fault(V1_WEIGHTS, after_bytes=5_000_000)  # berg download fetches 4 MiB per request
+    get = lambda: download_model(FWRF, subjects=[1], rois=["V1"], berg_dir=url, storage_options=_options(s3), show_progress=False)  # noqa: E731
+    with pytest.raises(StoreError, match=f"{url}/{V1_WEIGHTS}"):
+        get()
+    (part,) = isolated_cache.rglob("weights_sub-01_roi-V1.pt.part")
+    assert part.stat().st_size == 4 << 20
+    s3.restart()
+    new = _changed((store_root / V1_WEIGHTS).read_bytes(), kind)
+    boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1").put_object(
+        Bucket=_store_fixtures.BUCKET, Key=f"{prefix}/{V1_WEIGHTS}", Body=new, ACL="public-read")
+    s3.reset_log()
+    report = get()
+    assert V1_WEIGHTS in report.fetched
+    (cached,) = isolated_cache.rglob("weights_sub-01_roi-V1.pt")
+    assert cached.read_bytes() == new  # exactly the new version: nothing of the old one resumed
+    assert s3.bytes_sent(V1_WEIGHTS) == len(new)  # started again from zero
+    assert not list(isolated_cache.rglob("*.part*"))
 
 
 class StopServerAt:
@@ -122,8 +160,8 @@ def test_server_stopped_while_results_are_written(toy_berg: Any, s3: Any) -> Non
     assert "cannot write batch 4-6 to" in str(err) and target in str(err)
     s3.restart()
     group = zarr.open_group(zarr.storage.FsspecStore.from_url(target, storage_options=opts, read_only=True), mode="r")
-    assert group.attrs["berg_complete"] is False  # never marked complete
-    np.testing.assert_array_equal(group["berg_done"][...], [1, 1, 1, 1, 0, 0, 0, 0])
+    assert group.attrs["berg_complete"] == 0  # never marked complete
+    np.testing.assert_array_equal(result_state(target, opts)[1], [1, 1, 1, 1, 0, 0, 0, 0])
     resumed = toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target, storage_options=opts)
     memory = toy_berg.encode(model, images, batch_size=2, show_progress=False)
     np.testing.assert_array_equal(resumed.values, memory.values)

@@ -13,8 +13,10 @@ import pytest
 
 from berg_core import BERG, IntegrityError, StoreError
 from berg_core.cli import main
+from berg_core.fetch import BLOCK_SIZE
+from berg_core.store import Store
 
-from .conftest import FSAVERAGE, FWRF, Fault, respond, s3_options, vit_options
+from .conftest import BUCKET, FSAVERAGE, FWRF, Fault, respond, s3_options, vit_options
 
 FS_WEIGHTS = "encoding_models/modality-fmri/train_dataset-nsd_fsaverage/model-vit_b_32/encoding_models_weights/weights_subject-01.npy"
 CASES = {
@@ -129,3 +131,34 @@ def test_server_stopped_during_zarr_chunks(s3: Any, s3_stores: dict[str, str], v
         BERG(url, storage_options=s3_options(s3)).get_encoding_model(FSAVERAGE, subject=1, selection={"roi": "V1"}, **vit_options(vit_weights_file))
     # complete chunks may be cached (each was verified against the manifest); none is partial
     assert not [p for p in _files(isolated_cache) if p.endswith((".part", ".tmp"))]
+
+
+def test_partial_copy_of_a_changed_remote_file_is_not_resumed(s3: Any, tmp_path: Path) -> None:
+    """Interrupted, then the object is replaced: the cached file is exactly the new version."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+    old = np.random.default_rng(12).integers(0, 256, BLOCK_SIZE + (2 << 20), dtype=np.uint8).tobytes()  # two requests
+    new = bytes(b ^ 0x5A for b in old[:4096]) + old[4096:]  # same size, differs in what a resume would keep
+    key = f"changing-{time.time_ns()}/weights.npy"
+    client.put_object(Bucket=BUCKET, Key=key, Body=old, ACL="public-read")
+    url = f"s3://{BUCKET}/{key.split('/')[0]}"
+    cache = tmp_path / "cache"
+    s3.fault = Fault(key, after_bytes=BLOCK_SIZE + (1 << 20))
+    with pytest.raises(StoreError, match=f"{url}/weights.npy"):
+        Store(url, s3_options(s3), cache_dir=cache).local_file("weights.npy")
+    (part,) = cache.rglob("weights.npy.part")
+    assert part.stat().st_size == BLOCK_SIZE  # the first block is kept
+    s3.restart()
+    client.put_object(Bucket=BUCKET, Key=key, Body=new, ACL="public-read")
+    s3.reset_log()
+    store = Store(url, s3_options(s3), cache_dir=cache)
+    assert Path(store.local_file("weights.npy")).read_bytes() == new
+    assert s3.bytes_sent(key) == len(new)  # from zero, not from the old version's first block
+
+    # a finished copy is used only at the size recorded when it was fetched
+    cached = Path(store.local_file("weights.npy"))
+    with open(cached, "r+b") as fh:
+        fh.truncate(len(new) - 1)
+    with pytest.raises(IntegrityError, match=f"cached copy of {url}/weights.npy .* has {len(new) - 1} bytes, expected {len(new)}"):
+        Store(url, s3_options(s3), cache_dir=cache).local_file("weights.npy")
