@@ -330,7 +330,7 @@ class BERG:
         if store is not None:
             from .results_zarr import zarr_result_sinks
 
-            sinks, skip = zarr_result_sinks(store, storage_options, models, labels if many else None, stimuli.ids, bs, overwrite)
+            sinks, skip = zarr_result_sinks(store, storage_options, models, labels if many else None, stimuli, bs, overwrite, prec)
         try:
             if client is not None:
                 from .distributed import encode_distributed
@@ -378,6 +378,40 @@ class BERG:
         reg = self._pm.registry.get(model_id)
         subj = check_subject(reg.card, subject) if reg.card.subjects else None
         return load_pregenerated(self.store, reg.card, imageset, subj, selection)
+
+    @staticmethod
+    def open_results(path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> Any:
+        """Open a result store written by ``encode(..., store=...)``, ``berg encode`` or ``berg demo``.
+
+        Parameters
+        ----------
+        path
+            Local folder or fsspec URL (``s3://bucket/run.zarr``) of the store.
+        storage_options
+            fsspec options for ``path`` (for S3: ``anon``, ``endpoint_url``...).
+
+        Returns
+        -------
+        xarray.DataTree
+            One node per ``model_id`` and below it one per ``subject-SS`` for a store of
+            several results (the root for a store of one), each holding the result as a
+            Dataset, opened lazily; ``tree["MODEL/subject-01"]["eeg"].berg`` is berg's accessor.
+            Unfinished results are left out. A plain ``xarray.open_datatree(path, engine="zarr")``
+            opens the same store; ``xarray.open_zarr(path, group="MODEL/subject-01")`` one result.
+
+        Raises
+        ------
+        StoreError
+            Nothing there is a complete berg result.
+
+        Examples
+        --------
+        >>> tree = BERG.open_results("run.zarr")  # doctest: +SKIP
+        >>> eeg = tree["eeg-things_eeg_2-vit_b_32/subject-01"]["eeg"]  # doctest: +SKIP
+        """
+        from .result_groups import open_results_tree
+
+        return open_results_tree(path, storage_options)
 
 
 def model_labels(models: Sequence[EncodingModel]) -> list[str]:

@@ -76,28 +76,33 @@ _LOCK = threading.Lock()
 
 
 class _RegionSink:
-    """Writes one block's batches into the shared Zarr result at an offset."""
+    """Writes one block's batches into the shared Zarr result at an offset, recording each as done."""
+
+    fingerprints = True
 
     def __init__(self, url: str, storage_options: dict[str, Any], offset: int) -> None:
         import zarr
 
-        from .results_zarr import DEFAULT_VARIABLE, DONE_VAR, VARIABLE_ATTR
+        from .results_zarr import DEFAULT_VARIABLE, VARIABLE_ATTR
         from .zarr_store import quiet_zarr, writable_zarr_store
 
         with quiet_zarr():
             group: Any = zarr.open_group(writable_zarr_store(url, storage_options), mode="r+", zarr_format=3)
         self._arr = group[str(group.attrs.get(VARIABLE_ATTR, DEFAULT_VARIABLE))]
-        self._done = group[DONE_VAR]
+        self._url = url
+        self._storage_options = storage_options
         self._offset = offset
 
     def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
         pass
 
-    def write(self, start: int, batch: xr.DataArray) -> None:
+    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None) -> None:
+        from .results_zarr import write_done
+
         a = self._offset + start
         b = a + batch.shape[0]
         self._arr[a:b] = np.asarray(batch.values, dtype=self._arr.dtype)
-        self._done[a:b] = 1
+        write_done(self._url, self._storage_options, a, b, fingerprint)
 
     def finish(self) -> int:
         return 0
@@ -167,6 +172,8 @@ def encode_distributed(
 class _Deferred:
     """A sink for the first batch: creates the store for all stimuli, leaves finishing for later."""
 
+    fingerprints = True
+
     def __init__(self, sink: Any, all_ids: list[Any]) -> None:
         self._sink = sink
         self._ids = all_ids
@@ -174,8 +181,8 @@ class _Deferred:
     def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
         self._sink.begin(template, self._ids)
 
-    def write(self, start: int, batch: xr.DataArray) -> None:
-        self._sink.write(start, batch)
+    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None) -> None:
+        self._sink.write(start, batch, fingerprint=fingerprint)
 
     def finish(self) -> None:
         return None

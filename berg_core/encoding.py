@@ -69,7 +69,11 @@ class MemorySink:
 
 
 def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: xr.DataArray | None) -> xr.DataArray:
-    """Check that a plugin's batch result keeps the hook's contract."""
+    """Check that a plugin's batch result keeps the hook's contract; label it with its model and subject.
+
+    ``model_id`` and ``subject`` become scalar coordinates (and stay attributes), so results
+    of several subjects concatenate with the right labels (``xr.concat(..., dim="subject")``).
+    """
     if not isinstance(da, xr.DataArray):
         raise PluginError(f"{model.model_id}: berg_encode_batch returned {type(da).__name__}, expected xarray.DataArray")
     if not da.dims or da.dims[0] != "stimulus" or da.sizes["stimulus"] != len(ids):
@@ -78,7 +82,9 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
         )
     if template is not None and (da.dims != template.dims or da.shape[1:] != template.shape[1:]):
         raise PluginError(f"{model.model_id}: batch result shape {da.shape} differs from the first batch's {template.shape}")
-    return da
+    labels = {"model_id": model.model_id, "subject": -1 if model.subject is None else int(model.subject)}
+    missing = {k: v for k, v in labels.items() if k not in da.coords}
+    return da.assign_coords(missing) if missing else da
 
 
 def _group_by_features(models: list[EncodingModel]) -> list[list[int]]:
@@ -143,6 +149,7 @@ def run_encode_many(
     backbone once per group, and read out by every model of the group.
     """
     from .prefetch import prefetch
+    from .result_identity import stimulus_fingerprint
 
     n = len(stimuli)
     groups = _group_by_features(models)
@@ -150,8 +157,11 @@ def run_encode_many(
     start = skip
     desc = models[0].model_id if len(models) == 1 else f"{len(models)} models"
     batches = prefetch(stimuli[skip:].batches(batch_size), lambda b: b.decoded(), depth=2)
+    # result stores record what each batch's images were, so a resumed run can tell other images apart
+    fingerprinted = [bool(getattr(s, "fingerprints", False)) for s in sinks]
     with tqdm(total=n, initial=skip, unit="img", desc=desc, disable=not show_progress, leave=False) as bar:
         for batch in batches:
+            fingerprint = stimulus_fingerprint(batch) if any(fingerprinted) else None
             for group in groups:
                 lead = models[group[0]]
                 x = pm.hook.berg_preprocess(model=lead, stimuli=batch)
@@ -165,7 +175,10 @@ def run_encode_many(
                     if templates[i] is None:
                         templates[i] = da
                         sinks[i].begin(da, stimuli.ids)
-                    sinks[i].write(start, da)
+                    if fingerprinted[i]:
+                        sinks[i].write(start, da, fingerprint=fingerprint)  # type: ignore[call-arg]
+                    else:
+                        sinks[i].write(start, da)
             start += len(batch)
             bar.update(len(batch))
     return [sink.finish() for sink in sinks]

@@ -80,12 +80,14 @@ class LockHolder:
     thread: int = 0
     pid_start: str | None = None
     command: str = ""
+    #: held for a moment only (deciding a store's layout): others wait for it instead of giving up
+    brief: bool = False
 
     @classmethod
-    def for_this_thread(cls) -> LockHolder:
+    def for_this_thread(cls, brief: bool = False) -> LockHolder:
         pid = os.getpid()
         return cls(pid=pid, host=_HOST, token=uuid.uuid4().hex, taken_at=time.time(), thread=threading.get_ident(),
-                   pid_start=_process_start(pid), command=" ".join(sys.argv)[:300])
+                   pid_start=_process_start(pid), command=" ".join(sys.argv)[:300], brief=brief)
 
     def to_json(self) -> bytes:
         return json.dumps({"berg_lock": 1, **asdict(self)}).encode()
@@ -96,7 +98,8 @@ class LockHolder:
         try:
             raw = json.loads(data)
             return cls(pid=int(raw["pid"]), host=str(raw["host"]), token=str(raw["token"]), taken_at=float(raw["taken_at"]),
-                       thread=int(raw.get("thread", 0)), pid_start=raw.get("pid_start"), command=str(raw.get("command", "")))
+                       thread=int(raw.get("thread", 0)), pid_start=raw.get("pid_start"), command=str(raw.get("command", "")),
+                       brief=raw.get("brief") is True)
         except (ValueError, TypeError, KeyError, UnicodeDecodeError):
             return None
 
@@ -107,8 +110,10 @@ class LockHolder:
 
 
 def lock_url(url: str) -> str:
-    """Where the lock of the result group at ``url`` lives: next to it, ``<url>.lock``."""
-    return url.rstrip("/") + LOCK_SUFFIX
+    """Where the lock of the result group at ``url`` lives: next to it, ``<url>.lock`` (``url`` resolved)."""
+    from .result_layout import canonical_url
+
+    return canonical_url(url) + LOCK_SUFFIX
 
 
 def _is_local(url: str) -> bool:
@@ -184,6 +189,12 @@ class WriteLock:
         Local path or fsspec URL of the result group (the lock file is ``url + ".lock"``).
     storage_options
         fsspec options for ``url``.
+    brief
+        The lock is held for a moment only; a writer that finds it held waits for it
+        (up to ``ACQUIRE_TIMEOUT_S``) instead of giving up.
+
+    Every spelling of one place takes the same lock: a local path is resolved to its real
+    path (symlinks, ``.``, ``..``, trailing slashes), a URL is normalised.
 
     Examples
     --------
@@ -191,8 +202,11 @@ class WriteLock:
     ...     ...  # nobody else writes run.zarr here
     """
 
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None, brief: bool = False) -> None:
+        from .result_layout import canonical_url
+
+        self.url = canonical_url(url, storage_options)
+        self.brief = brief
         self.path = lock_url(self.url)
         self.storage_options = dict(storage_options or {})
         self._holder: LockHolder | None = None
@@ -225,7 +239,7 @@ class WriteLock:
         """
         if self.held:
             return self
-        mine = LockHolder.for_this_thread()
+        mine = LockHolder.for_this_thread(self.brief)
         deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
         while time.monotonic() < deadline:
             # registered before the file exists: a thread that reads it at once must find it live
@@ -247,6 +261,9 @@ class WriteLock:
             if not exists:
                 continue  # given back meanwhile
             reason = "its file is unreadable" if holder is None else stale_reason(holder)
+            if reason is None and holder is not None and holder.brief and holder.token != mine.token:
+                time.sleep(0.05)  # held for a moment (another writer setting up its groups): wait for it
+                continue
             if reason is None:
                 raise StoreError(self._refusal(holder))
             if self._remove_stale(holder, reason):

@@ -1,10 +1,11 @@
 """Every result in a Zarr store written by ``encode(..., store=...)``: one model or many.
 
 One model writes its result at the store's root; several write one group
-each, at ``<store>/<label>`` with labels such as ``model_id/subject-01``, so
-the groups are nested folders and the root itself is no Zarr group. Results
-are found by walking the folders (a few levels deep) for groups marked as
-berg results, never by listing chunk files.
+each, at ``<store>/<model_id>/subject-SS``, and every level above them is a
+Zarr group too, so ``xarray.open_datatree(store, engine="zarr")`` opens the
+store as it is. Results are found by walking the folders (a few levels deep)
+for groups marked as berg results, never by listing chunk files, so stores of
+the first layout (whose upper levels were plain folders) are found too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import xarray as xr
 from .errors import StoreError
 from .results_zarr import RESULT_ATTR, open_result
 
-__all__ = ["find_result_groups", "open_results"]
+__all__ = ["find_result_groups", "open_results", "open_results_tree"]
 
 #: How deep below the root result groups are looked for (labels are ``model/subject-SS``).
 MAX_DEPTH = 3
@@ -36,7 +37,7 @@ def _fs(target: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
 def _is_result_group(fs: Any, folder: str) -> bool:
     try:
         meta = json.loads(fs.cat_file(f"{folder}/zarr.json"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return False
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False
@@ -64,7 +65,8 @@ def find_result_groups(target: str | os.PathLike[str], storage_options: dict[str
                 if _is_result_group(fs, folder):
                     found.append(folder[len(root):].strip("/"))
                     continue  # a result's own arrays hold no further results
-                below += [d["name"].rstrip("/") for d in fs.ls(folder, detail=True) if d.get("type") == "directory"]
+                below += [d["name"].rstrip("/") for d in fs.ls(folder, detail=True)
+                          if d.get("type") == "directory" and not d["name"].rstrip("/").rsplit("/", 1)[-1].startswith(".berg")]
             level = below
     except StoreError:
         raise
@@ -105,3 +107,32 @@ def _label(da: xr.DataArray) -> str:
     subject = int(da.attrs.get("subject", -1))
     model = str(da.attrs.get("model_id", "result"))
     return model if subject < 0 else f"{model}/subject-{subject:02d}"
+
+
+def open_results_tree(target: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> xr.DataTree:
+    """Every complete result under ``target`` as one :class:`xarray.DataTree`, opened lazily.
+
+    The tree has the store's shape: for a store of several results, one node per
+    ``model_id`` and below it one per ``subject-SS``, each holding the result's
+    Dataset (the response variable and its coordinates); for a store of one
+    result, the root holds it. Incomplete results (interrupted encodes) are left out.
+
+    Raises
+    ------
+    StoreError
+        ``target`` holds no complete berg result, or cannot be read.
+    """
+    url = os.fspath(target).rstrip("/")
+    nodes: dict[str, xr.Dataset] = {}
+    for group in find_result_groups(url, storage_options):
+        where = f"{url}/{group}" if group else url
+        try:
+            da = open_result(_zarr_store(where, storage_options), source=where)
+        except StoreError as exc:
+            if "unfinished" in str(exc):
+                continue
+            raise
+        nodes["/" + group] = da.to_dataset()
+    if not nodes:
+        raise StoreError(f"{url} holds no complete berg result (every result there is unfinished: resume it with encode(..., store=...))")
+    return xr.DataTree.from_dict(nodes)

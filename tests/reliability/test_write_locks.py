@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import zarr
 
 from berg_core import StimulusError, StoreError
 from berg_core import locks as locks_module
 from berg_core.locks import LockHolder, WriteLock, break_lock, lock_url, read_lock
+from berg_core.results_zarr import result_state
 
 from .helpers import TOY
 
@@ -255,8 +255,8 @@ def test_a_failed_encode_gives_its_lock_back(toy_berg: Any, tmp_path: Path) -> N
     # traceback): another process may resume the run right away
     assert err.value is not None
     assert read_lock(str(target)) is None
-    assert zarr.open_group(str(target), mode="r").attrs["berg_complete"] is False
-    np.testing.assert_array_equal(zarr.open_group(str(target), mode="r")["berg_done"][...], [1, 1, 0, 0])
+    assert result_state(str(target))[0] is False
+    np.testing.assert_array_equal(result_state(str(target))[1], [1, 1, 0, 0])
 
 
 # ---- remote stores ---------------------------------------------------------------------------------------
