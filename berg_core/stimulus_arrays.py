@@ -29,7 +29,7 @@ from .errors import BERGError, StimulusError
 
 __all__ = ["as_rgb_view", "check_lazy", "check_values", "read_rows", "to_pixels", "torch_to_numpy"]
 
-_ACCEPTED_DTYPES = "uint8, uint16 (scaled by 1/65535), another integer type in 0-255, or float in [0, 1]"
+_ACCEPTED_DTYPES = "uint8, another integer type in 0-255, or float in [0, 1] (uint16: 16-bit, scaled by 1/65535)"
 #: rows are checked in blocks of about this many bytes, so a check never allocates much
 _CHECK_BLOCK_BYTES = 1 << 26
 
@@ -47,7 +47,7 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
     except (TypeError, ValueError) as exc:
         raise StimulusError(f"{what} has dtype {str(dtype)[:80]!r}, which is not a NumPy dtype ({exc}); expected {_ACCEPTED_DTYPES}") from None
     if dt.kind == "b":
-        raise StimulusError(f"{what} is boolean (dtype bool); expected uint8 values 0-255 or floats in [0, 1]")
+        raise StimulusError(f"{what} is boolean; expected uint8 values 0-255 or floats in [0, 1] (got dtype bool)")
     if dt.kind not in "uif" or dt.fields is not None:
         raise StimulusError(f"{what} has dtype {dt}; expected {_ACCEPTED_DTYPES}")
     return dt
