@@ -26,12 +26,13 @@ def check_subject(card: ModelCard, subject: Any) -> int:
     if subject is None:
         raise InvalidParameterError(f"{card.id} needs subject=..., one of {valid}")
     if isinstance(subject, bool) or not isinstance(subject, (int, np.integer)):
-        if isinstance(subject, str) and subject.strip().isdigit():
-            subject = int(subject)
-        else:
+        # only ASCII decimals: str.isdigit() also accepts '²' and other digits int() refuses
+        text = subject.strip() if isinstance(subject, str) else ""
+        if not (text.isascii() and text.isdecimal() and len(text) <= 9):
             raise InvalidParameterError(
-                f"subject must be an integer, one of {valid}, got {type(subject).__name__} {subject!r}"
+                f"subject must be an integer, one of {valid}, got {type(subject).__name__} {subject!r:.60}"
             )
+        subject = int(text)
     subject = int(subject)
     if subject not in valid:
         raise InvalidParameterError(f"subject {subject} is not available for {card.id}; valid subjects: {valid}")

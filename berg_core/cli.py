@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._version import __version__
 from .commands import COMMANDS, load
@@ -13,13 +14,31 @@ from .errors import BERGError
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2.
+
+    argparse prints the whole usage block before the error; in a log of many jobs one line
+    that names the command and the problem is what a user can grep for. Sub-parsers inherit
+    this class, so every sub-command behaves the same.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="berg", description="In silico neural responses from pretrained encoding models.")
+    parser = _Parser(prog="berg", description="In silico neural responses from pretrained encoding models.")
     parser.add_argument("--version", action="version", version=f"berg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         load(name).register(sub)
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    # a message spanning lines (a wrapped path, a nested cause) would break the one-line promise
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except BERGError as exc:
-        print(f"berg {args.command}: error: {exc}", file=sys.stderr)
+        print(f"berg {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (OSError, MemoryError) as exc:
+        # what the machine refuses (a full disk, a permission, memory) is the user's to fix, not a bug
+        # of berg: say it in one line like any other error
+        print(f"berg {args.command}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -40,9 +40,12 @@ def test_encode_writes_every_model_and_prints_a_summary(fmri_store, image_dir, v
     got = ds[ds.attrs["berg_variable"]]
     np.testing.assert_array_equal(got.values, ref.values)
     assert list(got.stimulus.values) == [f"im{i}.png" for i in range(5)]
-    # the same command again: the complete result is refused, not silently replaced ...
-    assert main(_args(fmri_store, image_dir, out, vit_weights_file, "--batch-size", "2")) == 2
-    assert "complete result" in capsys.readouterr().err
+    # the same command again: says the result is complete, exits 0 and leaves it alone ...
+    stamp = (out / f"{MODEL}/subject-02/zarr.json").stat().st_mtime_ns
+    assert main(_args(fmri_store, image_dir, out, vit_weights_file, "--batch-size", "2")) == 0
+    text = capsys.readouterr().out
+    assert "already holds the complete result" in text and "--overwrite" in text
+    assert (out / f"{MODEL}/subject-02/zarr.json").stat().st_mtime_ns == stamp
     # ... unless asked
     assert main(_args(fmri_store, image_dir, out, vit_weights_file, "--batch-size", "2", "--overwrite")) == 0
 
@@ -51,7 +54,11 @@ def test_encode_writes_every_model_and_prints_a_summary(fmri_store, image_dir, v
     ("extra", "message"),
     [
         (["--subject", "9"], r"subject\(s\) \[9\] are not available .*valid subjects: \[1, 2, 3, 4, 5, 6, 7, 8\]"),
-        (["--channels", "Oz"], r"--channels does not apply to fmri-nsd_fsaverage-vit_b_32"),
+        (["--channels", "Oz"], r"--channels: no model here has the selection key 'channels'.*fmri-nsd_fsaverage-vit_b_32"),
+        (["--select", "eeg-things_eeg_2-vit_b_32:channels=Oz"], r"names 'eeg-things_eeg_2-vit_b_32', which is not encoded here"),
+        (["--select", "fmri-nsd_fsaverage-vit_b_32:channels=Oz"], r"has no selection key 'channels'; its selection keys: \['roi'"),
+        (["--select", "roi=V2"], r"selection key roi is given twice \(--roi and --select\)"),
+        (["--option", "dpi=3"], r"--option: no model here has the option 'dpi'"),
         (["--device", "tpu"], r"device='tpu' is not"),
     ],
 )

@@ -148,9 +148,21 @@ def _time_indices(value: Any, times: np.ndarray) -> np.ndarray:
             f"{times.size}, times in seconds (a float or list of floats), or a slice of seconds; "
             f"got {type(value).__name__} {value!r:.100}"
         )
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):
+        # ragged nesting such as [0.1, [0.2]]: numpy refuses to build it
+        arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+        if arr.ndim == 1:
+            raise InvalidParameterError(
+                f"selection['timepoints'] must be a flat list of numbers (a 0/1 mask or times in seconds), "
+                f"got nested items: {value!r:.100}; available times: {_grid_text(times)}"
+            ) from None
     if arr.ndim != 1:
-        raise InvalidParameterError(f"selection['timepoints'] must be one-dimensional, got shape {arr.shape}")
+        raise InvalidParameterError(
+            f"selection['timepoints'] must be one-dimensional (a 0/1 mask or times in seconds), got shape {arr.shape}; "
+            f"available times: {_grid_text(times)}"
+        )
     if arr.size == 0:
         raise InvalidParameterError(f"selection['timepoints'] is empty; available times: {_grid_text(times)}")
     if arr.dtype.kind == "b":
