@@ -24,6 +24,22 @@ from .errors import IntegrityError
 __all__ = ["FoldedProjection", "RegressionHeads", "fold_scaler_pca"]
 
 
+def _check_scaler(scaler_mean: np.ndarray, scaler_scale: np.ndarray, pca_mean: np.ndarray, source: str) -> None:
+    # sklearn's StandardScaler stores scale 1 for constant features: 0 or NaN is damage and gives inf/NaN responses
+    for name, arr in (("scaler mean_", scaler_mean), ("scaler scale_", scaler_scale), ("pca mean_", pca_mean)):
+        if not np.isfinite(arr).all():
+            raise IntegrityError(f"{source}: {name} holds NaN or infinite values")
+    zero = np.flatnonzero(scaler_scale == 0)
+    if zero.size:
+        raise IntegrityError(f"{source}: scaler scale_ is 0 for {zero.size} features (first: {int(zero[0])}); dividing by it gives infinite responses")
+
+
+def _check_folded(W: np.ndarray, c: np.ndarray, source: str) -> None:
+    # components_ with NaN, or values that overflow float32 once divided by the scale
+    if not (np.isfinite(c).all() and np.isfinite(W).all()):
+        raise IntegrityError(f"{source}: the scaler and PCA give NaN or infinite projections; the weights are damaged")
+
+
 def fold_scaler_pca(
     scaler_mean: np.ndarray,
     scaler_scale: np.ndarray,
@@ -49,6 +65,7 @@ def fold_scaler_pca(
     for name, arr in (("scaler mean_", scaler_mean), ("scaler scale_", scaler_scale), ("pca mean_", pca_mean)):
         if arr.shape != (n_feat,):
             raise IntegrityError(f"{source}: {name} has shape {arr.shape}, expected ({n_feat},) to match components_ {components.shape}")
+    _check_scaler(scaler_mean, scaler_scale, pca_mean, source)
     in_place = components.dtype == np.float32 and components.flags.writeable and components.flags.c_contiguous
     W = components if in_place else np.empty((k, n_feat), dtype=np.float32)
     c = np.zeros(k, dtype=np.float64)
@@ -59,7 +76,9 @@ def fold_scaler_pca(
         shift = scaler_mean[sl].astype(np.float64) / scale + pca_mean[sl].astype(np.float64)
         c -= comp @ shift
         W[:, sl] = comp / scale
-    return W, c.astype(np.float32)
+    c32 = c.astype(np.float32)
+    _check_folded(W, c32, source)
+    return W, c32
 
 
 def fold_scaler_pca_rows(
@@ -82,6 +101,7 @@ def fold_scaler_pca_rows(
     for name, arr in (("scaler mean_", scaler_mean), ("scaler scale_", scaler_scale), ("pca mean_", pca_mean)):
         if arr.shape != (n_feat,):
             raise IntegrityError(f"{source}: {name} has shape {arr.shape}, expected ({n_feat},) to match components_ {shape}")
+    _check_scaler(scaler_mean, scaler_scale, pca_mean, source)
     scale = scaler_scale.astype(np.float64)
     shift = scaler_mean.astype(np.float64) / scale + pca_mean.astype(np.float64)
     W = np.empty((k, n_feat), dtype=np.float32)
@@ -95,7 +115,9 @@ def fold_scaler_pca_rows(
         seen += comp.shape[0]
     if seen != k:
         raise IntegrityError(f"{source}: read {seen} rows of components_, expected {k}")
-    return W, c.astype(np.float32)
+    c32 = c.astype(np.float32)
+    _check_folded(W, c32, source)
+    return W, c32
 
 
 @dataclass

@@ -39,6 +39,7 @@ __all__ = [
     "open_weight_file",
     "read_folded_projection",
     "read_metadata",
+    "require_finite",
 ]
 
 
@@ -123,6 +124,7 @@ class PickledNpyFile:
             out = arr.read(idx)
         else:
             out = arr if idx is None else arr[idx]
+        out = require_finite(out, key, self.source)
         if dtype is not None:
             out = out.astype(dtype, copy=False)
         return out
@@ -166,6 +168,20 @@ def _read_all(obj: Any) -> Any:
 COMPONENTS_KEY = "pca_param/components_"
 #: components rows folded at a time (16 x 460,800 float64 = 59 MB)
 FOLD_BLOCK_ROWS = 16
+
+
+def require_finite(arr: np.ndarray, key: str, source: str) -> np.ndarray:
+    """``arr`` if it is a numeric array without NaN or infinity, else :class:`IntegrityError`.
+
+    Weights with NaN give NaN responses without a word; refusing them at load
+    names the file and the array instead.
+    """
+    if arr.dtype.kind not in "biufc":
+        raise IntegrityError(f"{source}: {key!r} should be a numeric array, found dtype {arr.dtype}")
+    if arr.dtype.kind in "fc" and arr.size and not np.isfinite(arr).all():
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise IntegrityError(f"{source}: {key!r} holds {bad} NaN or infinite values of {arr.size}; the file is damaged")
+    return arr
 
 
 class RowsOutOfRangeError(IntegrityError, IndexError):
@@ -276,6 +292,10 @@ class ZarrWeightFile:
     def read(self, key: str, rows: Sequence[int] | np.ndarray | None = None, dtype: Any = None) -> np.ndarray:
         if key == COMPONENTS_KEY and self.folded and not self._has_array(key):
             return self._unfolded_components(rows, dtype)
+        arr = require_finite(self._read(key, rows), key, self.source)
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def _read(self, key: str, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         node = self._array(key)
         if rows is None:
             arr = read_array(node, self._group)
@@ -289,8 +309,6 @@ class ZarrWeightFile:
             uniq, back = np.unique(pos, return_inverse=True)
             block = node.oindex[uniq] if uniq.size else np.empty((0, *node.shape[1:]), dtype=node.dtype)
             arr = np.asarray(block)[back]
-        if dtype is not None:
-            arr = arr.astype(dtype, copy=False)
         return arr
 
     def _has_array(self, key: str) -> bool:
@@ -318,7 +336,8 @@ class ZarrWeightFile:
         if name in values:
             return values[name]
         node = self._array(key)
-        return read_array(node, self._group)[()] if node.ndim == 0 else self.read(key)
+        # metadata, not weights: NaN may mean "not measured" there
+        return read_array(node, self._group)[()] if node.ndim == 0 else self._read(key)
 
     def folded_projection(self) -> tuple[np.ndarray, np.ndarray]:
         """The stored ``(W, c)``: ``W`` (k, F) float32, ``c`` (k,) float32."""

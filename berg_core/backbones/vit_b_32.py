@@ -17,12 +17,12 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from ..errors import IntegrityError, ModelLoadError, StoreError
+from ..errors import BERGError, IntegrityError, ModelLoadError, StoreError
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -88,17 +88,50 @@ class WeightsSource:
         assert self.store is not None and self.relpath is not None
         return self.store.url_of(self.relpath)
 
+    def _open(self) -> IO[bytes]:
+        if self.path is not None:
+            return open(self.path, "rb")
+        assert self.store is not None and self.relpath is not None
+        return self.store.open(self.relpath)
+
     def load_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict, read without running code from the file; every tensor finite.
+
+        Raises
+        ------
+        IntegrityError
+            The file is not a torch checkpoint, is damaged, or holds NaN or infinite weights.
+        """
+        from ..io.torch_checkpoint import TorchCheckpoint
+
         try:
-            if self.path is not None:
-                return torch.load(self.path, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
-            assert self.store is not None and self.relpath is not None
-            with self.store.open(self.relpath) as fh:
-                return torch.load(fh, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
-        except (StoreError, ModelLoadError):
+            with self._open() as fh:
+                head = fh.read(4)
+                fh.seek(0)
+                if head == b"PK\x03\x04":  # the zip archive torch.save writes
+                    with TorchCheckpoint(fh, self.key) as ckpt:
+                        state = ckpt.get()
+                elif head[:2] == b"\x80\x02":  # torch's legacy format, a pickle stream
+                    state = torch.load(fh, map_location="cpu", weights_only=True)
+                else:
+                    raise IntegrityError(
+                        f"it is not a torch checkpoint (it starts with {head!r}); expected "
+                        f"{VIT_B_32_FILENAME}, the torchvision vit_b_32 IMAGENET1K_V1 weights"
+                    )
+        except IntegrityError as exc:
+            raise IntegrityError(f"cannot read ViT-B/32 weights from {self.key}: {exc}") from None
+        except BERGError:
             raise
-        except Exception as exc:
-            raise IntegrityError(f"cannot read ViT-B/32 weights from {self.key}: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read ViT-B/32 weights from {self.key}: {exc}") from None
+        except Exception as exc:  # torch.load's errors on damaged legacy files have no common base
+            raise IntegrityError(f"cannot read ViT-B/32 weights from {self.key}: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise IntegrityError(f"cannot read ViT-B/32 weights from {self.key}: it holds a {type(state).__name__}, not a state dict of tensors")
+        for name, tensor in state.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise IntegrityError(f"cannot read ViT-B/32 weights from {self.key}: weight {name!r} holds NaN or infinite values")
+        return state
 
 
 def _hub_checkpoint() -> Path:

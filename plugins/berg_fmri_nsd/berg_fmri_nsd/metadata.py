@@ -37,12 +37,19 @@ FWRF_ACCURACY = {
 }
 
 
-def lookup(metadata: Mapping[str, Any], section: str, key: str, source: str) -> Any:
-    """``metadata[section][key]``, or IntegrityError naming the missing entry."""
+def lookup(metadata: Mapping[str, Any], section: str, key: str, source: str) -> np.ndarray:
+    """``metadata[section][key]`` as a numeric array, or IntegrityError naming the missing or non-numeric entry."""
     try:
-        return metadata[section][key]
+        value = metadata[section][key]
     except (KeyError, TypeError):
         raise IntegrityError(f"{source} has no entry {section}/{key} (expected BERG 2.0's layout)") from None
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # a ragged list
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "biuf":  # every entry read here is used as numbers (text ncsnr would fail later, raw)
+        raise IntegrityError(f"{source}: {section}/{key} should hold numbers, found {type(value).__name__} of dtype {arr.dtype}")
+    return arr
 
 
 def fsaverage_metadata(store: Store, subject: int) -> tuple[dict[str, Any], str]:
