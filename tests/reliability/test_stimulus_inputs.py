@@ -128,7 +128,7 @@ def test_float_tiffs_follow_the_rule_of_float_arrays(tmp_path: Path) -> None:
 def test_8_bit_modes_become_rgb_uint8(tmp_path: Path, mode: str) -> None:
     rgb = RNG.integers(0, 256, size=(7, 8, 3), dtype=np.uint8)
     im = Image.fromarray(rgb).convert(mode)
-    ext = "jpg" if mode in ("CMYK", "YCbCr") else "png" if mode != "CMYK" else "tif"
+    ext = "jpg" if mode in ("CMYK", "YCbCr") else "png"
     path = tmp_path / f"x.{ext}"
     im.save(path)
     (img,) = _decode(path)
@@ -137,14 +137,29 @@ def test_8_bit_modes_become_rgb_uint8(tmp_path: Path, mode: str) -> None:
         np.testing.assert_array_equal(img, np.asarray(again.convert("RGB")).transpose(2, 0, 1))
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(width: int, height: int, depth: int, colour: int, idat: bytes) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(idat)) + _chunk(b"IEND", b"")
+
+
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims a size and holds one tiny (truncated) IDAT: a bomb costs nothing to write."""
+    return _png(width, height, 8, 0, b"\0" * 64)
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+@pytest.mark.parametrize(("colour", "channels"), [(2, 3), (6, 4), (4, 2)], ids=["RGB48", "RGBA64", "LA32"])
+def test_a_16_bit_colour_png_gives_the_8_bit_image_it_was_made_from(tmp_path: Path, colour: int, channels: int) -> None:
+    eight = RNG.integers(0, 256, size=(5, 7, channels), dtype=np.uint8)
+    rows = (eight.astype(">u2") * 257).reshape(5, -1)
+    path = tmp_path / "deep.png"
+    path.write_bytes(_png(7, 5, 16, colour, b"".join(b"\0" + row.tobytes() for row in rows)))
+    (img,) = _decode(path)
+    rgb = eight[..., :3] if channels >= 3 else np.repeat(eight[..., :1], 3, axis=2)
+    np.testing.assert_allclose(img.astype(np.float32) / (255 if img.dtype == np.uint8 else 1), rgb.transpose(2, 0, 1) / 255, atol=1e-6)
 
 
 @pytest.mark.parametrize(("width", "height"), [(100_000, 100_000), (2**31 - 1, 1), (20_000, 9_000)])
