@@ -39,7 +39,7 @@ def int_in_range(lo: int, hi: int, what: str = "an integer") -> Callable[[str], 
     def parse(text: str) -> int:
         value = _decimal(text)
         if value is None or not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"expected {what} from {lo} to {hi}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (accepted: {lo} to {hi})")
         return value
 
     parse.__name__ = what

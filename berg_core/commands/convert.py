@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .args import add_progress_flag, add_subject_flag, show_progress
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -17,10 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("src", help="BERG 2.0 store: folder or URL (s3://...)")
     p.add_argument("dst", help="destination store: folder or URL")
     p.add_argument("--model", action="append", metavar="ID", help="model id (repeatable); default: every model folder in SRC")
-    p.add_argument("--subject", action="append", type=int, metavar="N", help="subject (repeatable); default: all")
+    add_subject_flag(p)
     p.add_argument("--src-option", action="append", metavar="KEY=VALUE", help="fsspec storage option for SRC (repeatable)")
     p.add_argument("--dst-option", action="append", metavar="KEY=VALUE", help="fsspec storage option for DST (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_flag(p, quiet_alias=True)
     p.set_defaults(func=run)
 
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         subjects=args.subject,
         src_options=parse_storage_options(args.src_option),
         dst_options=parse_storage_options(args.dst_option),
-        show_progress=not args.quiet,
+        show_progress=show_progress(args),
     )
     print(
         f"converted {len(report.converted)} files, copied {len(report.copied)}, skipped {len(report.skipped)} "

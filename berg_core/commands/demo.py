@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .args import add_progress_flag, show_progress
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-o", "--output-dir", help="where results.zarr and pictures/ go (default: <cache>/demo/output)")
     p.add_argument("--refresh", action="store_true", help="rebuild the demo store even if one is cached")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
-    p.add_argument("--progress", action="store_true", help="show the encode progress bar")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_demo(
         cache_dir=args.cache_dir, output_dir=args.output_dir, refresh=args.refresh, device=args.device,
-        show_progress=args.progress, log=lambda line: print(f"... {line}", flush=True),
+        show_progress=show_progress(args), log=lambda line: print(f"... {line}", flush=True),
     )
     print(report.summary())
     return 0

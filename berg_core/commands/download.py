@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .args import add_progress_flag, add_subject_flag, csv_list, show_progress
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -17,12 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("model", help="model id, see 'berg models'")
     p.add_argument("dest", nargs="?", help="destination folder (default: the cache)")
-    p.add_argument("--subject", action="append", type=int, metavar="N", help="subject (repeatable); default: all")
-    p.add_argument("--roi", action="append", metavar="NAME", help="ROI (repeatable; per-ROI models); default: all")
+    add_subject_flag(p)
+    p.add_argument("--roi", action="extend", type=csv_list, metavar="NAME[,NAME...]",
+                   help="ROI(s), comma-separated or repeated (per-ROI models); default: all")
     p.add_argument("--berg-dir", help="source store: folder or URL (default: $BERG_DIR, else the public bucket)")
     p.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec storage option (repeatable)")
     p.add_argument("--cache-dir", help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_flag(p, quiet_alias=True)
     p.set_defaults(func=run)
 
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         berg_dir=args.berg_dir,
         storage_options=parse_storage_options(args.storage_option) or None,
         cache_dir=args.cache_dir,
-        show_progress=not args.quiet,
+        show_progress=show_progress(args),
     )
     for note in report.notes:
         print(f"note: {note}")

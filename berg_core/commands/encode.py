@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="same as --select roi=...: for every model with ROI selection; several give their union")
     p.add_argument("--channels", type=csv_list, default=None, help="same as --select channels=...: EEG channel names")
     p.add_argument("--berg-dir", default=None, help="model store (default: $BERG_DIR, else the public BERG bucket)")
-    p.add_argument("--batch-size", type=int_in_range(1, MAX_BATCH_SIZE, "a batch size"), default=None,
+    p.add_argument("--batch-size", type=int_in_range(1, MAX_BATCH_SIZE, "a positive integer"), default=None,
                    help="images per batch (default: the models' default)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--preprocessing", default=None, help="same as --option preprocessing=...: train (default) or berg-2.0")
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--backbone-weights", default=None, help="same as --option backbone_weights=...: path of vit_b_32-d86f8d99.pth")
     p.add_argument("--scheduler", type=scheduler, default=None,
                    help="Dask scheduler address (tcp://host:8786), or 'local' / 'local:N' for N local workers")
-    p.add_argument("--scheduler-timeout", type=int_in_range(1, 3600, "seconds"), default=SCHEDULER_TIMEOUT_S,
+    p.add_argument("--scheduler-timeout", type=int_in_range(1, 3600, "a number of seconds"), default=SCHEDULER_TIMEOUT_S,
                    help=f"seconds to wait for the scheduler to answer (default {SCHEDULER_TIMEOUT_S})")
     p.add_argument("--overwrite", action="store_true", help="replace a complete result at the output")
     add_progress_flag(p)

@@ -66,8 +66,13 @@ def assign(
             slot = specific.setdefault(model, {})
         else:
             if not any(key in declared(c) for c in cards.values()):
+                if len(cards) == 1:
+                    (only, card), = cards.items()
+                    raise InvalidParameterError(f"{_flag(flag, key)} does not apply to {only}; its {what}s are {declared(card)}")
                 have = {m: declared(c) for m, c in cards.items()}
-                raise InvalidParameterError(f"{flag}: no model here has the {what} {key!r}; {what}s per model: {have}")
+                raise InvalidParameterError(
+                    f"{_flag(flag, key)} does not apply to any of these models; {what}s per model: {have}"
+                )
             slot = general
         if key in slot:
             where = f"{model}:" if model else ""
@@ -80,6 +85,11 @@ def assign(
         merged.update({k: v for k, (v, _) in specific.get(model_id, {}).items()})
         out[model_id] = merged
     return out
+
+
+def _flag(flag: str, key: str) -> str:
+    # the sugar flags (--roi) name themselves; the generic ones say which key
+    return flag if flag.lstrip("-").replace("-", "_") == key else f"{flag} {key}=..."
 
 
 def _sugar(flag: str, key: str, values: list[str] | None, single_as_str: bool) -> list[tuple[str, str, Any, str]]:
@@ -100,7 +110,7 @@ def build_requests(args: Any, cards: dict[str, ModelCard]) -> list[Request]:
     """
     if not args.subject:
         valid = {m: c.subjects for m, c in cards.items()}
-        raise InvalidParameterError(f"--subject is required (e.g. --subject 1,2); valid subjects: {valid}")
+        raise InvalidParameterError(f"--subject is required; valid subjects: {valid}")
     select = [
         *_sugar("--roi", "roi", args.roi, single_as_str=True),
         *_sugar("--channels", "channels", args.channels, single_as_str=False),

@@ -54,11 +54,11 @@ def test_encode_writes_every_model_and_prints_a_summary(fmri_store, image_dir, v
     ("extra", "message"),
     [
         (["--subject", "9"], r"subject\(s\) \[9\] are not available .*valid subjects: \[1, 2, 3, 4, 5, 6, 7, 8\]"),
-        (["--channels", "Oz"], r"--channels: no model here has the selection key 'channels'.*fmri-nsd_fsaverage-vit_b_32"),
+        (["--channels", "Oz"], r"--channels does not apply to fmri-nsd_fsaverage-vit_b_32; its selection keys are \['roi'"),
         (["--select", "eeg-things_eeg_2-vit_b_32:channels=Oz"], r"names 'eeg-things_eeg_2-vit_b_32', which is not encoded here"),
         (["--select", "fmri-nsd_fsaverage-vit_b_32:channels=Oz"], r"has no selection key 'channels'; its selection keys: \['roi'"),
         (["--select", "roi=V2"], r"selection key roi is given twice \(--roi and --select\)"),
-        (["--option", "dpi=3"], r"--option: no model here has the option 'dpi'"),
+        (["--option", "dpi=3"], r"--option dpi=\.\.\. does not apply to fmri-nsd_fsaverage-vit_b_32; its options are \['preprocessing'"),
         (["--device", "tpu"], r"device='tpu' is not"),
     ],
 )
