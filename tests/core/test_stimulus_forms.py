@@ -248,3 +248,17 @@ def test_mixed_sizes_and_dtypes_in_one_batch_are_each_prepared_by_their_own_rule
     torch.testing.assert_close(out[0], out[1], atol=1 / 255, rtol=0)
     torch.testing.assert_close(out[0], square_crop_resize([batch[0]], 4)[0], atol=0, rtol=0)
     assert float(out.max()) <= 1.0
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_grey_on_disk_arrays_follow_the_same_rules(tmp_path: Path, dtype: str) -> None:
+    import zarr
+
+    scale = {"uint8": 1, "uint16": 257, "float32": 1 / 255}[dtype]
+    eight = RNG.integers(0, 256, size=(4, 5, 6), dtype=np.uint8)
+    z = zarr.create_array(store=str(tmp_path / "g.zarr"), shape=eight.shape, chunks=(2, 5, 6), dtype=dtype)
+    z[:] = (eight.astype(np.float64) * scale).astype(dtype)
+    got = [t.numpy() for b in as_stimuli(z).batches(3) for t in b.tensors()]
+    assert [g.shape for g in got] == [(3, 5, 6)] * 4
+    as_unit = np.stack(got).astype(np.float32) / (255 if dtype == "uint8" else 1)
+    np.testing.assert_allclose(as_unit, np.repeat(eight[:, None], 3, axis=1) / 255, atol=1e-6)
