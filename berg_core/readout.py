@@ -72,6 +72,8 @@ def fold_scaler_pca(
     for start in range(0, n_feat, chunk):
         sl = slice(start, start + chunk)
         comp = components[:, sl].astype(np.float64)
+        if not np.isfinite(comp).all():
+            raise IntegrityError(f"{source}: pca components_ hold NaN or infinite values (columns {start} to {start + comp.shape[1] - 1})")
         scale = scaler_scale[sl].astype(np.float64)
         shift = scaler_mean[sl].astype(np.float64) / scale + pca_mean[sl].astype(np.float64)
         c -= comp @ shift
@@ -110,6 +112,8 @@ def fold_scaler_pca_rows(
     for start, block in blocks:
         comp = np.asarray(block, dtype=np.float64)
         stop = start + comp.shape[0]
+        if not np.isfinite(comp).all():
+            raise IntegrityError(f"{source}: pca components_ hold NaN or infinite values (rows {start} to {stop - 1})")
         W[start:stop] = comp / scale
         c[start:stop] = -(comp @ shift)
         seen += comp.shape[0]

@@ -386,6 +386,8 @@ class TorchCheckpoint:
         name = f"{self._prefix}data/{ref.key}"
         try:
             buf = self._read_member(name)
+        except IntegrityError:
+            raise
         except _CORRUPT as exc:
             raise IntegrityError(f"{self.source}: storage {name} is corrupt: {type(exc).__name__}: {str(exc)[:200]}") from None
         except OSError as exc:
@@ -403,6 +405,9 @@ class TorchCheckpoint:
             t = flat.as_strided(ref.size, ref.stride, ref.offset)
         except RuntimeError as exc:
             raise IntegrityError(f"{self.source}: tensor {where} does not fit its storage: {exc}") from None
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            # NaN weights would give NaN responses without a word
+            raise IntegrityError(f"{self.source}: tensor {where} holds NaN or infinite values; the file is damaged")
         # a view of part of a storage would keep the whole storage alive
         return t.clone() if t.numel() != flat.numel() or not t.is_contiguous() else t
 

@@ -16,6 +16,7 @@ import builtins
 import os
 import re
 import shutil
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -254,3 +255,171 @@ def test_the_unedited_card_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "card.yaml"
     path.write_text(yaml.safe_dump(yaml.safe_load(CARD.read_text())))
     assert load_card(path).id == FWRF  # each case above fails for its one edit
+
+
+# ---- hostile checkpoints: refused before anything is allocated or rebuilt ----------------------
+def _rezip(path: Path, edit_pickle: Callable[[bytes], bytes] = lambda b: b, compress: str = "") -> None:
+    """Rewrite the archive with valid CRCs: the damage is one only berg's own checks can catch."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        members = [(info.filename, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as dst:
+        for name, data in members:
+            kind = zipfile.ZIP_DEFLATED if compress and name.endswith(compress) else zipfile.ZIP_STORED
+            dst.writestr(name, edit_pickle(data) if name.endswith("data.pkl") else data, compress_type=kind)
+
+
+def _claim_size(path: Path, record: str, size: int) -> None:
+    """Patch the zip directory so ``record`` claims ``size`` bytes (a 30-byte change asking for gigabytes)."""
+    data = bytearray(path.read_bytes())
+    at = 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:
+        name_len = int.from_bytes(data[at + 28 : at + 30], "little")
+        if bytes(data[at + 46 : at + 46 + name_len]).endswith(record.encode()):
+            data[at + 20 : at + 28] = struct.pack("<II", size, size)
+        at += 4
+    path.write_bytes(bytes(data))
+
+
+HOSTILE_PT = {
+    "a datetime array in the ignored history": (
+        lambda p: _edit_pt(p, lambda d: d.__setitem__("history", {"t": np.array(["2020"], dtype="M8[Y]")})), r"dtype 'M8' is not one"),
+    "a structured array in the ignored history": (
+        lambda p: _edit_pt(p, lambda d: d.__setitem__("history", {"s": np.zeros(2, dtype=[("x", "f8")])})), r"dtype 'V8' is not one"),
+    "an object array whose 'O8' is flipped to 'M8' in the history": (
+        lambda p: (_edit_pt(p, lambda d: d.__setitem__("history", np.array([None, 1.0], dtype=object))),
+                   _rezip(p, lambda b: b.replace(b"X\x02\x00\x00\x00O8", b"X\x02\x00\x00\x00M8"))),
+        r"dtype 'M8' is not one"),
+    "a zero-stride 10**6 x 10**6 view in the ignored history": (
+        lambda p: _edit_pt(p, lambda d: d.__setitem__("history", torch.zeros(1).expand(10**6, 10**6))),
+        r"has more elements than its storage \(1\)"),
+    "a zero-stride view as a weight": (
+        lambda p: _edit_pt(p, lambda d: d["best_params"]["enc"].__setitem__("enc.bn1.weight", torch.ones(2).expand(10**7, 2))),
+        r"has more elements than its storage \(2\)"),
+    "an overlapping view larger than its storage": (
+        lambda p: _edit_pt(p, lambda d: d.__setitem__("history", torch.arange(20.0).as_strided((11, 10), (1, 1)))),
+        r"has more elements than its storage \(10\)"),
+    "a record claiming 4 GB": (lambda p: _claim_size(p, "data/0", 2**32 - 16), r"(claims 4294967280 bytes|holds 4294967280 bytes)"),
+    "a compressed data.pkl": (lambda p: _rezip(p, compress="data.pkl"), r"record .*data.pkl is compressed"),
+    "a compressed tensor record": (lambda p: _rezip(p, compress="data/0"), r"data/0 is compressed"),
+    "NaN in a weight": (
+        lambda p: _edit_pt(p, lambda d: d["best_params"]["enc"]["enc.bn1.weight"].__setitem__(0, float("nan"))),
+        r"tensor \['best_params'\]\['enc'\]\['enc.bn1.weight'\] holds NaN or infinite values"),
+    "inf in the read-out": (
+        lambda p: _edit_pt(p, lambda d: d["best_params"]["fwrfs"][1]["b"].__setitem__(0, float("inf"))),
+        r"\['fwrfs'\]\[1\]\['b'\] holds NaN or infinite values"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PT))
+def test_a_hostile_checkpoint_is_an_integrity_error_naming_it_before_allocating(store: Path, case: str) -> None:
+    import tracemalloc
+
+    damage, message = HOSTILE_PT[case]
+    damage(store / FWRF_V1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IntegrityError, match=message) as err:
+            _fwrf(store)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert FWRF_V1.rsplit("/", 1)[-1] in str(err.value)
+    assert peak < 256 << 20, f"{peak >> 20} MiB allocated before refusing"
+
+
+# ---- weights that would give NaN responses, metadata of the wrong kind ------------------------------
+def _fs_read(what: str) -> Callable[[Path], Any]:
+    from berg_core.weights import read_folded_projection
+
+    if what == "folded":
+        return lambda root: read_folded_projection(open_weight_file(Store(str(root)), FS_WEIGHTS))
+    return lambda root: open_weight_file(Store(str(root)), FS_WEIGHTS).read(what)
+
+
+def _set(section: str, key: str, index: Any, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda d: d[section][key].__setitem__(index, value)
+
+
+BAD_VALUES = {
+    "NaN in a regression coefficient": (_set("lh_reg_param", "coef_", (0, 0), np.nan), _fs_read("lh_reg_param/coef_"),
+                                        r"'lh_reg_param/coef_' holds 1 NaN or infinite values"),
+    "inf in an intercept": (_set("rh_reg_param", "intercept_", 1, np.inf), _fs_read("rh_reg_param/intercept_"),
+                            r"'rh_reg_param/intercept_' holds 1 NaN or infinite values"),
+    "NaN in the PCA components": (_set("pca_param", "components_", (0, 0), np.nan), _fs_read("folded"),
+                                  r"pca components_ hold NaN or infinite values \(rows 0 to"),
+    "a zero scaler scale": (_set("scaler_param", "scale_", 3, 0.0), _fs_read("folded"), r"scaler scale_ is 0 for 1 features \(first: 3\)"),
+    "NaN scaler mean": (_set("scaler_param", "mean_", 0, np.nan), _fs_read("folded"), r"'scaler_param/mean_' holds 1 NaN"),
+    "text coefficients": (lambda d: d["lh_reg_param"].__setitem__("coef_", d["lh_reg_param"]["coef_"].astype(str)),
+                          _fs_read("lh_reg_param/coef_"), r"'lh_reg_param/coef_' should be a numeric array, found dtype <U"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_weights_that_would_give_nan_responses_are_refused_at_load(store: Path, case: str) -> None:
+    edit, read, message = BAD_VALUES[case]
+    _edit_npy(store / FS_WEIGHTS, edit)
+    with pytest.raises(IntegrityError, match=message) as err:
+        read(store)
+    assert "weights_subject-01.npy" in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["text", "object", "bytes"])
+def test_metadata_read_as_numbers_must_hold_numbers(store: Path, kind: str) -> None:
+    convert = {"text": lambda a: a.astype(str), "object": lambda a: [*a.astype(object).tolist(), "x"],
+               "bytes": lambda a: a.astype("S8")}[kind]
+    _edit_npy(store / FWRF_V1_META, lambda d: d["fmri"].__setitem__("ncsnr", convert(d["fmri"]["ncsnr"])))
+    with pytest.raises(IntegrityError, match=r"metadata_sub-01_roi-V1.npy: fmri/ncsnr should hold numbers"):
+        _fwrf(store)
+
+
+# ---- manifests --------------------------------------------------------------------------------------
+def _manifest(files: Any) -> str:
+    return '{"berg_manifest": 1, "files": ' + files + "}"
+
+
+BAD_MANIFESTS = {
+    "10**5-deep JSON": ("[" * 10**5 + "]" * 10**5, r"not JSON: RecursionError"),
+    "a 5,000-digit size": (_manifest('[{"path": "a", "size": ' + "9" * 5000 + ', "sha256": "' + "0" * 64 + '"}]'), r"not JSON: ValueError"),
+    "a negative size": (_manifest('[{"path": "a", "size": -1, "sha256": "' + "0" * 64 + '"}]'), r"files\[0\] must be"),
+    "a boolean size": (_manifest('[{"path": "a", "size": true, "sha256": "' + "0" * 64 + '"}]'), r"files\[0\] must be"),
+    "a digest that is not hex": (_manifest('[{"path": "a", "size": 1, "sha256": "' + "z" * 64 + '"}]'), r"files\[0\] must be"),
+    "a path leaving the folder": (_manifest('[{"path": "../x", "size": 1, "sha256": "' + "0" * 64 + '"}]'), r"must stay inside"),
+    "an entry that is a deep list": (_manifest("[" + "[" * 500 + "]" * 500 + "]"), r"files\[0\] must be .* got list"),
+    "not UTF-8": (b'{"berg_manifest": 1, "files": ["\xff"]}', r"not JSON: UnicodeDecodeError"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
+def test_a_hostile_manifest_is_an_integrity_error_naming_it(case: str) -> None:
+    from berg_core.manifest import Manifest
+
+    text, message = BAD_MANIFESTS[case]
+    with pytest.raises(IntegrityError, match=message) as err:
+        Manifest.from_json(text, "store/berg-manifest.json")
+    assert "store/berg-manifest.json" in str(err.value)
+    assert len(str(err.value)) < 600
+
+
+# ---- backbone_weights= a file that is not the ViT-B/32 checkpoint --------------------------------------
+NOT_CHECKPOINTS: dict[str, Callable[[Path], None]] = {
+    "a text file (/etc/passwd)": lambda p: p.write_text("root:x:0:0:root:/root:/bin/bash\n"),
+    "an empty file": lambda p: p.write_bytes(b""),
+    "a zip that is not a checkpoint": lambda p: shutil.make_archive(str(p.with_suffix("")), "zip", ROOT / "specs") and
+    p.with_suffix(".zip").replace(p),
+    "a .npy file": lambda p: np.save(open(p, "wb"), np.zeros(3)),
+    "a truncated checkpoint": lambda p: (torch.save({"w": torch.zeros(100)}, p), p.write_bytes(p.read_bytes()[:200])),
+    "a checkpoint of NaN": lambda p: torch.save({"conv_proj.weight": torch.full((2,), float("nan"))}, p),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_CHECKPOINTS))
+def test_backbone_weights_that_are_not_a_checkpoint_are_refused_naming_the_path(tmp_path: Path, case: str) -> None:
+    from berg_core.backbones.vit_b_32 import get_vit_b_32
+
+    path = tmp_path / "weights.pth"
+    NOT_CHECKPOINTS[case](path)
+    with pytest.raises(IntegrityError, match=r"cannot read ViT-B/32 weights from .*weights.pth: ") as err:
+        get_vit_b_32("cpu", weights=path)
+    assert "\n" not in str(err.value)
