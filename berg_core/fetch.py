@@ -25,7 +25,8 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,8 @@ from .network import call
 __all__ = ["BLOCK_SIZE", "PARTIAL_SUFFIXES", "fetch_file", "remote_identity", "store_error", "write_atomic"]
 
 BLOCK_SIZE = 8 << 20
-#: Names of unfinished copies: the bytes, the identity of their source, temporary files.
-PARTIAL_SUFFIXES = (".part", ".part.json", ".tmp")
+#: Names of unfinished copies: the bytes, the identity of their source, the copier's lock, temporary files.
+PARTIAL_SUFFIXES = (".part", ".part.json", ".part.lock", ".tmp")
 #: Keys of fsspec ``info()`` answers that change when a file's content does (S3, GCS, Azure, HTTP, local, memory).
 IDENTITY_KEYS = ("ETag", "etag", "VersionId", "version_id", "generation", "md5Hash", "Content-MD5",
                  "LastModified", "last_modified", "Last-Modified", "updated", "mtime", "created", "ino")
@@ -61,6 +62,40 @@ def store_error(exc: BaseException, url: str, action: str = "read") -> StoreErro
 def _lock_for(path: Path) -> threading.Lock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(str(path), threading.Lock())
+
+
+@contextmanager
+def _copier_lock(path: Path) -> Iterator[None]:
+    """Hold ``path`` exclusively against other processes (``flock``; waits for the holder).
+
+    Two processes sharing a cache (workers of one machine) must not append to the same
+    ``.part``. The lock file is removed by its holder: a waiter that then gets the lock of
+    the removed file sees that the name no longer leads to it, and locks the new one.
+    Where ``flock`` is missing (Windows), the size check of :func:`fetch_file` remains.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def write_atomic(target: Path, data: bytes) -> None:
@@ -164,7 +199,7 @@ def fetch_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     stamp = target.with_name(target.name + ".part.json")
-    with _lock_for(target):
+    with _lock_for(target), _copier_lock(target.with_name(target.name + ".part.lock")):
         if target.exists():
             return target
         identity = remote_identity(fs, rpath, url)
@@ -202,6 +237,12 @@ def fetch_file(
                 raise store_error(exc, url) from None
         if have != size:
             raise StoreError(f"cannot read {url}: got {have} of {size} bytes; the partial copy is kept and the next attempt resumes it")
+        if not part.is_file() or part.stat().st_size != size:
+            # another process appended to the same .part (where there is no flock): the bytes are mixed
+            part.unlink(missing_ok=True)
+            stamp.unlink(missing_ok=True)
+            raise StoreError(f"cannot read {url}: another process was copying it into the same cache file {part}; "
+                             "the copy was discarded and the next attempt starts again")
         if requests > 1 or (requests and resumed_from):
             _check_unchanged(fs, rpath, url, identity, part, stamp)
         if verify is not None:

@@ -148,3 +148,38 @@ def test_missing_and_empty_files(memfs: fsspec.AbstractFileSystem, tmp_path: Pat
         fetch_file(memfs, "/fetch/nope", tmp_path / "nope", 10, "memory://fetch/nope")
     with pytest.raises(StoreError, match="memory://fetch is a folder, not a file"):
         fetch_file(memfs, "/fetch", tmp_path / "folder", None, "memory://fetch")
+
+
+COPIER = """
+import sys, time
+from pathlib import Path
+import fsspec
+from berg_core.fetch import fetch_file
+src, target, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+ready.touch()
+while not go.exists():
+    time.sleep(0.01)
+fetch_file(fsspec.filesystem("file"), src, target, None, src, progress=lambda n: time.sleep(0.005), block_size=4096)
+"""
+
+
+def test_two_processes_copying_the_same_file(tmp_path: Path) -> None:
+    """Workers sharing a cache: the second waits for the first, nothing is appended twice."""
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "source.bin"
+    source.write_bytes(DATA * 20)  # 50 blocks of 4 KiB, a quarter of a second each way
+    target = tmp_path / "cache" / "source.bin"
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", COPIER, str(source), str(target), str(tmp_path / f"ready{i}"), str(go)],
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready{i}").exists() for i in range(2)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()  # both start copying together
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert target.read_bytes() == DATA * 20
+    assert sorted(p.name for p in target.parent.iterdir()) == ["source.bin"]

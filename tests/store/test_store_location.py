@@ -10,6 +10,7 @@ import fsspec.config
 import pytest
 
 from berg_core import BERG, StoreError
+from berg_core.cli import main
 from berg_core.store import DEFAULT_STORE_URL, Store, resolve_store
 
 from .conftest import FSAVERAGE, s3_options
@@ -44,6 +45,13 @@ def test_bad_berg_dir_env(value: str, message: str, tmp_path: Path, monkeypatch:
     with pytest.raises(StoreError, match=message.format(**{k: re.escape(v) for k, v in names.items()})):
         BERG()
     assert resolve_store(str(tmp_path)).url == str(tmp_path)  # an explicit berg_dir does not read $BERG_DIR
+
+
+def test_bad_berg_dir_env_on_the_command_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BERG_DIR", " ")
+    assert main(["download", FSAVERAGE, "--subject", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "$BERG_DIR is set to ' ', a blank string" in err[0]
 
 
 def test_berg_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
