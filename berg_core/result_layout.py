@@ -74,7 +74,7 @@ class Location:
             return json.loads(data)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, UnicodeDecodeError):
             return None
-        except OSError as exc:
+        except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot read {self.url}/{rel}: {type(exc).__name__}: {exc}") from None
 
     def write_json(self, rel: str, value: Any) -> None:
@@ -95,7 +95,7 @@ class Location:
                         os.unlink(tmp)
             else:
                 self.fs.pipe_file(where, data)
-        except OSError as exc:
+        except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot write {self.url}/{rel}: {type(exc).__name__}: {exc}") from None
 
     def names(self) -> list[str] | None:
@@ -115,7 +115,7 @@ class Location:
             return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(self.path, detail=False))
         except NotADirectoryError:
             raise StoreError(f"{self.url} is a file, not a folder: berg writes results only into a new or berg-written folder") from None
-        except OSError as exc:
+        except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot read {self.url}: {type(exc).__name__}: {exc}") from None
 
     def remove(self, rel: str) -> None:
@@ -132,7 +132,7 @@ class Location:
                 self.fs.rm(where, recursive=True)
         except FileNotFoundError:
             pass
-        except OSError as exc:
+        except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot remove {self.url}/{rel}: {type(exc).__name__}: {exc}") from None
 
 
@@ -191,7 +191,7 @@ def _ignorable(loc: Location, name: str) -> bool:
     child = loc.child(name)
     try:
         is_dir = (os.path.isdir(child.path) and not os.path.islink(child.path)) if loc.local else loc.fs.isdir(child.path)
-    except OSError:
+    except Exception:  # unreadable: not known to be empty
         return False
     return bool(is_dir) and inspect(child)[0] == ABSENT
 
