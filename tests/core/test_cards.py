@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,60 @@ def test_listing_and_describing_models_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---- hostile card files: a CardError naming the file, never a crash, a hang or gigabytes ---------------
+def _valid_text() -> str:
+    return CARD_FILES[0].read_text(encoding="utf-8")
+
+
+def _billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_CARDS = {
+    "50,000-deep flow nesting": (lambda: "id: x\nextra: " + "[" * 50_000 + "]" * 50_000 + "\n", r"nests deeper than 32 levels"),
+    "deep block nesting": (lambda: "".join("  " * i + f"k{i}:\n" for i in range(200)), r"nests deeper than 32 levels"),
+    "deep nesting inside a valid card": (lambda: _valid_text() + "description_extra: " + "{a: " * 100 + "1" + "}" * 100 + "\n",
+                                        r"nests deeper than 32 levels"),
+    "Latin-1 text": (lambda: _valid_text().replace("license:", "# café\nlicense:", 1).encode("latin-1"), r"is not UTF-8 text \(byte \d+ is 0xe9\)"),
+    "UTF-16 text": (lambda: _valid_text().encode("utf-16"), r"is not UTF-8 text"),
+    "a billion laughs": (_billion_laughs, r"defines the YAML anchor &a0 \(line 1\); cards may not use anchors or aliases"),
+    "one alias": (lambda: _valid_text() + "other: *nowhere\n", r"(uses the YAML alias \*nowhere|not valid YAML)"),
+    "a merge key": (lambda: "base: &b {units: x}\nmodel:\n  <<: *b\n", r"defines the YAML anchor &b"),
+    "a 5,000-digit integer": (lambda: "subjects: [" + "9" * 5000 + "]\n", r"holds a value YAML cannot convert"),
+    "a 2 MB card": (lambda: _valid_text() + "#" * (2 << 20) + "\n", r"is larger than 1048576 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CARDS))
+def test_a_hostile_card_file_is_a_card_error_naming_it(tmp_path, case, capsys):
+    from berg_core.cli import main
+
+    make, message = HOSTILE_CARDS[case]
+    text = make()
+    path = tmp_path / "card.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    with pytest.raises(CardError, match=message) as err:
+        load_card(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    # `berg validate` lists it as invalid, on one line, without a traceback
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr()
+    assert re.search(message, out.out) and "Traceback" not in out.out + out.err
+    assert len(out.out) < 2000
+
+
+@pytest.mark.parametrize("store_path", ["../../..", "encoding_models/../../x", "/etc", "s3://bucket/models", "C:/models",
+                                        "encoding_models//x", "./encoding_models", "encoding_models\\x", "", "x/."])
+def test_store_path_must_be_a_relative_folder_inside_the_store(store_path):
+    with pytest.raises(CardError, match=r"field 'store_path': .*relative folder inside the store"):
+        card_from_dict(_minimal() | {"store_path": store_path}, "test")
+
+
+def test_a_nested_store_path_is_accepted():
+    assert card_from_dict(_minimal() | {"store_path": "a/b-c/d_e.1"}, "test").store_path == "a/b-c/d_e.1"
