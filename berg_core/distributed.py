@@ -108,15 +108,28 @@ class _RegionSink:
         return 0
 
 
+class _NullSink:
+    """For a group that is complete already: its batches are dropped."""
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        pass
+
+    def write(self, start: int, batch: xr.DataArray) -> None:
+        pass
+
+    def finish(self) -> int:
+        return 0
+
+
 def _encode_block(
-    specs: list[ModelSpec], urls: list[str], storage_options: dict[str, Any], block: Stimuli, offset: int, batch_size: int, precision: str
+    specs: list[ModelSpec], urls: list[str | None], storage_options: dict[str, Any], block: Stimuli, offset: int, batch_size: int, precision: str
 ) -> int:
     """Worker task: encode one block of stimuli and write it into the result stores."""
     from .encoding import run_encode_many
     from .plugins import get_plugin_manager
 
     models = [s.load() for s in specs]
-    sinks = [_RegionSink(u, storage_options, offset) for u in urls]
+    sinks = [_NullSink() if u is None else _RegionSink(u, storage_options, offset) for u in urls]
     run_encode_many(get_plugin_manager(), models, block, batch_size, False, sinks, precision=precision)  # type: ignore[arg-type]
     return len(block)
 
@@ -155,7 +168,8 @@ def encode_distributed(
         raise InvalidParameterError(f"block_size must be a positive number of stimuli, got {block_size}")
     # whole batches per block, so batch boundaries match a local run's exactly
     block_size = math.ceil(block_size / batch_size) * batch_size
-    urls = [s.url for s in sinks]
+    # groups already complete (a resumed multi-model run) are not written again
+    urls = [None if getattr(s, "complete", False) else s.url for s in sinks]
     storage_options = sinks[0].storage_options if sinks else {}
     futures = [
         client.submit(_encode_block, specs, urls, storage_options, stimuli[a : a + block_size], a, batch_size, precision, pure=False)

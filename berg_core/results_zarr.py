@@ -174,6 +174,11 @@ class ZarrResultSink:
         # an encode that fails gives the lock back when its sink goes away (at the latest at exit)
         weakref.finalize(self, self._lock.release)
         self._resume = False
+        #: a complete result of this very computation, kept as it is (a multi-model run resumed
+        #: after some of its groups were finished)
+        self.complete = False
+        #: whether such a complete result is kept instead of refused (set for groups of a store of several)
+        self.keep_complete = False
         self._variable = DEFAULT_VARIABLE
         self._arr: Any = None
         #: called after the result is complete (a multi-result store refreshes its root metadata)
@@ -221,6 +226,14 @@ class ZarrResultSink:
                 "give the store's root folder to write one model into it, or choose another store"
             )
         complete = kind in (lay.RESULT, lay.LEGACY) and bool(attrs.get(COMPLETE_ATTR))
+        if complete and not self.overwrite and self.keep_complete and kind == lay.RESULT:
+            try:
+                skip = self._resumable(stimuli, attrs)
+            except InvalidParameterError as exc:
+                raise StoreError(f"{exc}".replace("an unfinished result", "a complete result")) from None
+            if skip == len(stimuli):
+                self.complete = True
+                return skip
         if complete and not self.overwrite:
             raise StoreError(
                 f"{self.url} already holds a complete result of {attrs.get('berg_model', attrs.get('berg_request', '?'))}; "
@@ -301,6 +314,8 @@ class ZarrResultSink:
 
     # ---- the sink -------------------------------------------------------------------------
     def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        if self.complete:
+            return
         if self._resume:
             self._open_arrays()
             if tuple(self._arr.shape[1:]) != tuple(template.shape[1:]):
@@ -341,6 +356,8 @@ class ZarrResultSink:
         self._arr = group[self._variable]
 
     def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None) -> None:
+        if self.complete:
+            return
         stop = start + batch.shape[0]
         try:
             self._arr[start:stop] = np.asarray(batch.values, dtype=self._arr.dtype)
@@ -352,6 +369,9 @@ class ZarrResultSink:
     def finish(self) -> xr.DataArray:
         import zarr
 
+        if self.complete:
+            self._lock.release()
+            return open_result(self.zstore, source=self.url)
         try:
             with quiet_zarr():
                 zarr.consolidate_metadata(self.zstore)
@@ -492,7 +512,14 @@ def zarr_result_sinks(
         skips: list[int] = []
         try:
             for s in sinks:
+                # a run interrupted between its groups' finishes resumes: its finished groups are kept
+                s.keep_complete = len(sinks) > 1
                 skips.append(s.prepare(stimuli))
+            if all(s.complete for s in sinks):
+                raise StoreError(
+                    f"{root.url} already holds the complete results of {', '.join(labels)} for these stimuli; "
+                    "pass overwrite=True (berg encode --overwrite) to replace them"
+                )
         except BaseException:
             for s in sinks:
                 s.abort()
