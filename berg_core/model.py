@@ -31,6 +31,16 @@ class EncodingModel:
     :meth:`get_metadata` and :meth:`_release`, and keep all large tensors as
     attributes that ``_release`` drops.
 
+    Copying and pickling: ``copy.deepcopy(model)`` is an independent model that
+    encodes identically; it copies every attribute except those named in
+    ``_shared_on_copy`` (the store handle, the plugin manager and the process-wide
+    backbone, already shared by every model that uses it). ``pickle`` stores how to
+    load the model (store settings, plugins by reference, ``get_encoding_model``'s
+    arguments), about 1 kB, and unpickling loads the weights again from the store:
+    for BERG 2.0's EEG model, 460 MB of read-out tensors would otherwise travel with
+    every pickle (see README, "BERG 2.0 compatibility"). A model after
+    :meth:`cleanup` refuses both with :class:`~berg_core.InvalidParameterError`.
+
     Attributes
     ----------
     card : ModelCard
