@@ -10,9 +10,9 @@ cache treats them so. ``berg cache clear`` forgets everything.
 
 When a cached file is used: a file of a folder with a manifest when its SHA-256
 matches the manifest's; any other file when its size is the one recorded when it
-was fetched (the remote's answer then). A cached file is not compared with the
-remote again (that is what makes a second load work offline): after a store
-changed on the server, ``berg cache clear``. Unfinished copies (``.part``) are
+was fetched (the remote's answer then; asked again if that record was lost). A
+cached file is not compared with the remote otherwise (that is what makes a
+second load work offline): after a store changed on the server, ``berg cache clear``. Unfinished copies (``.part``) are
 resumed only against the same version of the remote file (:mod:`berg_core.fetch`).
 
 The cache directory is, in order: the ``cache_dir`` argument, ``$BERG_CACHE_DIR``,

@@ -283,8 +283,6 @@ class Store:
             known, size = cache.known(rel)
             if known:
                 return size
-            if cache.has(rel):
-                return cache.path(rel).stat().st_size
         try:
             info = call(self.fs, "info", self.path(rel), url=self.url_of(rel), action="reach")
             size = -1 if info.get("type") == "directory" else int(info.get("size") or 0)
@@ -320,9 +318,11 @@ class Store:
             size = known_size
         if cache.has(rel):
             data = cache.path(rel).read_bytes()
+            if check is None and size is None:
+                size = self._raw_size(rel)  # no size was recorded (a lost index): the remote's answer
             if check is not None:
                 check(data)
-            elif size is not None and len(data) != size:
+            elif size is not None and size >= 0 and len(data) != size:
                 raise IntegrityError(
                     f"the cached copy of {url} has {len(data)} bytes, expected {size}; nothing from it was used. "
                     "Run 'berg cache clear' and load again."
@@ -368,8 +368,8 @@ class Store:
         if manifest is not None:
             manifest.check_file(inner, path, url)
         elif cached_rel is not None and self.cache is not None:
-            known, size = self.cache.known(cached_rel)
-            if known and size is not None and size >= 0 and size != st.st_size:
+            size = self._raw_size(cached_rel)  # as recorded when fetched; asked again if the record was lost
+            if size is not None and size >= 0 and size != st.st_size:
                 raise IntegrityError(
                     f"the cached copy of {url} ({path}) has {st.st_size} bytes, expected {size}; "
                     "nothing from it was used. Run 'berg cache clear' and load again."

@@ -162,3 +162,11 @@ def test_partial_copy_of_a_changed_remote_file_is_not_resumed(s3: Any, tmp_path:
         fh.truncate(len(new) - 1)
     with pytest.raises(IntegrityError, match=f"cached copy of {url}/weights.npy .* has {len(new) - 1} bytes, expected {len(new)}"):
         Store(url, s3_options(s3), cache_dir=cache).local_file("weights.npy")
+    # the same when the record was lost: the remote is asked for the size again
+    (index,) = cache.rglob(".berg-cache.json")
+    index.unlink()
+    with pytest.raises(IntegrityError, match=f"has {len(new) - 1} bytes, expected {len(new)}"):
+        Store(url, s3_options(s3), cache_dir=cache).local_file("weights.npy")
+    with pytest.raises(IntegrityError, match=f"has {len(new) - 1} bytes, expected {len(new)}"):
+        index.unlink()
+        Store(url, s3_options(s3), cache_dir=cache).read_bytes("weights.npy")
