@@ -193,9 +193,9 @@ class EncodingModel:
         modified by encoding) are shared; ``cleanup()`` of either model leaves the
         other intact. A cleaned-up model cannot be copied (:class:`InvalidParameterError`).
         """
-        from .pickling import _check_copyable, deepcopy_sharing
+        from .pickling import check_copyable, deepcopy_sharing
 
-        _check_copyable(self, "copy")
+        check_copyable(self, "copy")
         return deepcopy_sharing(self, memo, [getattr(self, name, None) for name in self._shared_on_copy])  # type: ignore[no-any-return]
 
     def __copy__(self) -> EncodingModel:

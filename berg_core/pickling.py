@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .plugins import PluginManager
     from .store import Store
 
-__all__ = ["PluginManagerRef", "deepcopy_sharing", "rebuild_model"]
+__all__ = ["PluginManagerRef", "check_copyable", "deepcopy_sharing", "model_reduce", "rebuild_model"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def deepcopy_sharing(obj: Any, memo: dict[int, Any], shared: list[Any]) -> Any:
 
 def model_reduce(model: EncodingModel) -> tuple[Any, tuple[Any, ...]]:
     """``__reduce__`` of a model: reload from the store on unpickling."""
-    _check_copyable(model, "pickle")
+    check_copyable(model, "pickle")
     spec = model.spec
     pm = getattr(model, "_plugin_manager", None)
     if spec is None or pm is None:
@@ -134,7 +134,8 @@ def rebuild_model(store: Store, pm_ref: PluginManagerRef, spec: Any) -> Encoding
     )
 
 
-def _check_copyable(model: EncodingModel, action: str) -> None:
+def check_copyable(model: EncodingModel, action: str) -> None:
+    """Refuse to ``action`` ("copy" or "pickle") a cleaned-up model: it has no weights left to copy."""
     if model.closed:
         raise InvalidParameterError(
             f"cannot {action} {model.model_id} (subject {model.subject}): it was cleaned up and holds no weights; "
