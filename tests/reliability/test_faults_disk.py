@@ -200,3 +200,35 @@ def test_permission_denied_while_writing_results_and_while_reading_images(
     model = toy_berg.get_encoding_model(TOY, subject=1, device="cpu")
     resumed = toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target)
     np.testing.assert_array_equal(resumed.values, toy_berg.encode(model, images, batch_size=2, show_progress=False).values)
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one-model", "two-models"])
+def test_a_disk_that_fills_while_a_result_is_created_leaves_it_resumable(toy_berg: Any, small_disk: Path, several: bool) -> None:
+    """Every point of a result's creation (lock, records, group and array metadata, first chunks) is hit
+    by leaving 0, 1, 2... free pages of the tmpfs; each failure is a StoreError, and the same call
+    then finishes the result (nothing half-created is taken for a result, or blocks one)."""
+    models = [toy_berg.get_encoding_model(TOY, subject=s, device="cpu") for s in (1, 2)]
+    model: Any = models if several else models[0]
+    images = _images(6)
+    memory = toy_berg.encode(model, images, batch_size=2, show_progress=False)
+    filler = small_disk / "filler.bin"
+    failures = 0
+    for pages in range(0, 24):
+        target = small_disk / f"run{pages}.zarr"
+        filler.write_bytes(b"\0" * max(0, _free_bytes(small_disk) - pages * 4096))
+        try:
+            toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target)
+        except StoreError as exc:
+            assert "No space left on device" in str(exc) or "Errno 28" in str(exc), exc
+            failures += 1
+        filler.unlink()
+        try:  # resumed, or refused as complete when the first call had room enough
+            toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target)
+        except StoreError as exc:
+            assert "complete result" in str(exc), exc
+        for label, want in (memory.items() if several else [("", memory)]):
+            got = toy_berg.open_results(target)[label or "/"]
+            np.testing.assert_array_equal(next(iter(got.data_vars.values())).values, want.values)
+        shutil.rmtree(target)
+    assert failures >= 5  # the sweep did hit the creation
+
