@@ -5,7 +5,7 @@ the protocol and its own retries: such a server gives a ``StoreError`` naming th
 the setting once the deadline has passed, for a query, a listing, a small file, a block of
 a large file or the connection itself. The silent servers are plain sockets on 127.0.0.1
 that accept and never answer; the server that stalls in the middle of a file is the moto S3
-server of ``tests/store/conftest.py``. Tests run with a 2 s deadline to stay fast.
+server of ``tests/store/conftest.py``. Tests run with deadlines of a few seconds to stay fast.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from berg_core.store import Store
 
 from .conftest import FWRF, _store_fixtures
 
-DEADLINE = 2.0
+DEADLINE = 1.0  # silent servers never answer: any deadline shows the bound
+STALL_DEADLINE = 3.0  # where the server answers at first: room for a complete 8 MiB block on a loaded machine
 SLACK = 6.0  # seconds past the deadline a loaded 2-core machine may need to raise
 
 
@@ -70,15 +71,15 @@ def _s3_store(endpoint: str, **options: Any) -> Store:
                                                           "skip_instance_cache": True, **options}, cache_dir=False)
 
 
-def _late(call: Callable[[], Any], url: str, action: str = "") -> float:
+def _late(call: Callable[[], Any], url: str, action: str = "", deadline: float = DEADLINE) -> float:
     start = time.monotonic()
     with pytest.raises(StoreError) as err:
         call()
     elapsed = time.monotonic() - start
     message = str(err.value)
     assert url in message and f"{action}" in message
-    assert f"no answer from the server within {DEADLINE:g} s" in message and NETWORK_TIMEOUT_ENV in message
-    assert DEADLINE * 0.9 <= elapsed < DEADLINE + SLACK  # the deadline ended it, not a refusal nor a retry budget
+    assert f"no answer from the server within {deadline:g} s" in message and NETWORK_TIMEOUT_ENV in message
+    assert deadline * 0.9 <= elapsed < deadline + SLACK  # the deadline ended it, not a refusal nor a retry budget
     return elapsed
 
 
@@ -109,7 +110,7 @@ def test_silent_s3_endpoint_in_berg_download(silent: str, short_deadline: float,
     assert main(["download", FWRF, "--subject", "1", "--berg-dir", url, "--storage-option", "anon=true", "--quiet"]) == 2
     assert time.monotonic() - start < 10 * DEADLINE + SLACK  # plugins load first
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and url in err[0] and "no answer from the server within 2 s" in err[0]
+    assert len(err) == 1 and url in err[0] and f"no answer from the server within {DEADLINE:g} s" in err[0]
 
 
 def test_silent_http_endpoint(silent: str, short_deadline: float) -> None:
@@ -172,9 +173,10 @@ class Stall:
                 body.close()
 
 
-def test_server_stalled_in_a_large_file_then_resumed(s3: Any, short_deadline: float, tmp_path: Path) -> None:
+def test_server_stalled_in_a_large_file_then_resumed(s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
 
+    monkeypatch.setenv(NETWORK_TIMEOUT_ENV, str(STALL_DEADLINE))
     data = np.random.default_rng(11).integers(0, 256, 10 << 20, dtype=np.uint8).tobytes()  # two 8 MiB blocks
     prefix = f"stall-{time.time_ns()}"
     boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1").put_object(
@@ -186,7 +188,7 @@ def test_server_stalled_in_a_large_file_then_resumed(s3: Any, short_deadline: fl
     server.app = stall
     try:
         store = Store(url, opts, cache_dir=tmp_path)
-        _late(lambda: store.local_file("big.bin"), f"{url}/big.bin", "cannot read")
+        _late(lambda: store.local_file("big.bin"), f"{url}/big.bin", "cannot read", STALL_DEADLINE)
         (part,) = tmp_path.rglob("big.bin.part")
         assert part.stat().st_size == 8 << 20  # the complete first block is kept
     finally:
