@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .errors import BERGError, InvalidParameterError, StoreError
 from .fetch import store_error
 from .manifest import MANIFEST_NAME, FileEntry, Manifest, sha256_bytes, sha256_file
+from .network import call
 from .store import Store
 from .zarr_layout import (
     FOLDED_GROUP,
@@ -257,7 +258,7 @@ def convert_store(
 def _model_folders(store: Store) -> list[str]:
     pattern = store.path("encoding_models/modality-*/train_dataset-*/model-*")
     try:
-        found = store.fs.glob(pattern)
+        found = call(store.fs, "glob", pattern, url=store.url_of("encoding_models"), action="list")
     except Exception as exc:
         raise store_error(exc, store.url_of("encoding_models"), "list") from None
     base = store.root.rstrip("/") + "/"
