@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pprint
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,7 +70,11 @@ def describe_card(card: ModelCard) -> dict[str, Any]:
             "template_space": card.template_space,
             "license": card.license,
             "references": [r.model_dump(exclude_none=True) for r in card.references],
-            "selection_keys": {k.name: k.description for k in card.selection_keys},
+            "selection_keys": {
+                k.name: {"description": k.description, "valid_values": k.valid_values, "conflicts_with": k.conflicts_with}
+                for k in card.selection_keys
+            },
+            "default_preprocessing": card.default_preprocessing,
             "preprocessing": dict(card.preprocessing),
         },
         "description": card.description,
@@ -445,26 +448,7 @@ def _check_batch_size(batch_size: Any, default: int) -> int:
 
 
 def format_description(info: dict[str, Any]) -> str:
-    """Human-readable text of a ``describe`` dict."""
-    lines = [f"Model: {info['model_id']}", "=" * (7 + len(info["model_id"])), info["description"].strip(), ""]
-    mi = info["model_info"]
-    for key in ("modality", "training_dataset", "species", "stimuli", "architecture", "creator", "subjects", "units", "template_space", "license"):
-        lines.append(f"{key:>17}: {mi[key]}")
-    lines += ["", "Input:", "  " + info["input"]["description"].strip()]
-    lines.append("  dims: " + ", ".join(f"{d['name']}" + (f"={d['size']}" if d.get("size") else "") for d in info["input"]["dims"]))
-    lines += ["", "Output:", "  " + info["output"]["description"].strip()]
-    lines.append("  dims: " + ", ".join(f"{d['name']}" + (f"={d['size']}" if d.get("size") else "") for d in info["output"]["dims"]))
-    lines += ["", "Parameters:"]
-    for name, p in info["parameters"].items():
-        req = "required" if p["required"] else f"default {p['default']!r}"
-        lines.append(f"  {name} ({p['type']}, {p['function']}, {req}): {p['description'].strip()}")
-        if p.get("valid_values"):
-            vv = p["valid_values"]
-            shown = vv if len(vv) <= 12 else [*vv[:12], "..."]
-            lines.append(f"      valid: {shown}")
-    if info["performance"]:
-        lines += ["", "Performance:", "  " + pprint.pformat(info["performance"])]
-    if info["example_usage"]:
-        lines += ["", "Example:", *("  " + ln for ln in info["example_usage"].rstrip().splitlines())]
-    return "\n".join(lines)
+    """Human-readable text of a ``describe`` dict: every section the card's text refers to is printed."""
+    from .describe_text import describe_text
 
+    return describe_text(info)
