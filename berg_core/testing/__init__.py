@@ -16,6 +16,8 @@ or, for one pytest test per check::
 
 Every model of the plugin is written to a small synthetic store (its
 ``berg_write_synthetic_store`` hook) and checked: see :data:`CHECKS`.
+``sdk_import_violations(folder)`` lists imports of berg internals in a plugin's
+sources (a plugin imports only ``berg_core`` and ``berg_core.plugin``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from .conformance import CHECKS, CheckResult, ConformanceReport, check_plugin
+from .imports import sdk_import_violations
 
-__all__ = ["CHECKS", "CheckResult", "ConformanceReport", "PluginConformance", "check_plugin"]
+__all__ = ["CHECKS", "CheckResult", "ConformanceReport", "PluginConformance", "check_plugin", "sdk_import_violations"]
 
 
 def __getattr__(name: str) -> Any:
