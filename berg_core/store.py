@@ -335,7 +335,8 @@ class Store:
         if size is not None and size > BLOCK_SIZE:
             # large files in blocks, each within the deadline, resumable (a Zarr array read whole, say)
             verify = None if check is None else (lambda p: check(p.read_bytes()))
-            data = fetch_file(self.fs, self.path(rel), cache.path(rel), size, url, verify=verify).read_bytes()
+            # a size only remembered (no manifest) may be stale: the remote's own answer is the size then
+            data = fetch_file(self.fs, self.path(rel), cache.path(rel), size if check is not None else None, url, verify=verify).read_bytes()
             if check is None:
                 cache.remember(rel, len(data))
             return data
