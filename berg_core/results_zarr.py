@@ -181,8 +181,9 @@ class ZarrResultSink:
         self.keep_complete = False
         self._variable = DEFAULT_VARIABLE
         self._arr: Any = None
-        #: called after the result is complete (a multi-result store refreshes its root metadata)
-        self.on_finish: Callable[[], None] | None = None
+        #: called after the group is created and after it is complete (a store of several results
+        #: refreshes its root's consolidated metadata, so readers never see a group's old version)
+        self.on_change: Callable[[], None] | None = None
 
     @property
     def zstore(self) -> Any:
@@ -346,6 +347,8 @@ class ZarrResultSink:
             raise
         except Exception as exc:
             raise StoreError(f"cannot write {self.url}: {type(exc).__name__}: {exc}") from None
+        if self.on_change is not None:
+            self.on_change()
         self._open_arrays()
 
     def _open_arrays(self) -> None:
@@ -381,8 +384,8 @@ class ZarrResultSink:
         except Exception as exc:
             self._lock.release()
             raise StoreError(f"cannot finish {self.url}: {type(exc).__name__}: {exc}") from None
-        if self.on_finish is not None:
-            self.on_finish()
+        if self.on_change is not None:
+            self.on_change()
         self._lock.release()
         return open_result(self.zstore, source=self.url)
 
@@ -529,7 +532,7 @@ def zarr_result_sinks(
         raise
     root_lock.release()
     for s in sinks:
-        s.on_finish = lambda: refresh_root(root)
+        s.on_change = lambda: refresh_root(root)
     return sinks, min(skips)
 
 
