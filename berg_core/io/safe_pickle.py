@@ -27,7 +27,7 @@ import pickle
 import re
 import struct
 import tokenize
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -55,7 +55,7 @@ MAX_OBJECTS = 10_000_000
 MAX_NDIM = 32
 
 #: failures of parsing damaged bytes; each becomes an IntegrityError naming the file
-PARSE_ERRORS: tuple[type[BaseException], ...] = (
+PARSE_ERRORS: tuple[type[Exception], ...] = (
     pickle.UnpicklingError,
     EOFError,
     ValueError,
@@ -66,12 +66,10 @@ PARSE_ERRORS: tuple[type[BaseException], ...] = (
     LookupError,
     struct.error,
     ArithmeticError,
-    MemoryError,
-    RecursionError,
     SystemError,
-    SyntaxError,
-    tokenize.TokenError,
 )
+#: NumPy parses a .npy header (at most 10,000 bytes) as a Python literal: deep nesting fails these ways too
+HEADER_ERRORS: tuple[type[Exception], ...] = (*PARSE_ERRORS, SyntaxError, tokenize.TokenError, RecursionError, MemoryError)
 
 
 def short_repr(obj: Any, limit: int = 120) -> str:
@@ -256,10 +254,10 @@ for _mod in _NUMPY_MODULES:
     _ALLOWED[(_mod, "_frombuffer")] = _frombuffer
 _ALLOWED[("numpy", "ndarray")] = _NDARRAY
 _ALLOWED[("numpy", "dtype")] = _DtypeState
-for _kind in (dict, list, tuple, set, frozenset):
-    _ALLOWED[("builtins", _kind.__name__)] = _from_container(_kind)
-for _kind in (int, float, complex, bool, str):
-    _ALLOWED[("builtins", _kind.__name__)] = _from_scalar(_kind)
+for _container in (dict, list, tuple, set, frozenset):
+    _ALLOWED[("builtins", _container.__name__)] = _from_container(_container)
+for _scalar_kind in (int, float, complex, bool, str):
+    _ALLOWED[("builtins", _scalar_kind.__name__)] = _from_scalar(_scalar_kind)
 _ALLOWED[("builtins", "bytes")] = _bytes
 _ALLOWED[("builtins", "slice")] = _slice
 for (_m, _n), _f in list(_ALLOWED.items()):
@@ -329,6 +327,13 @@ class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     """
 
     dispatch: ClassVar[dict[int, Any]] = _Opcodes(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    # set by pickle._Unpickler (not in its type stubs)
+    stack: list[Any]
+    memo: dict[Any, Any]
+    append: Any
+    read: Any
+    readline: Any
+    _unframer: Any
 
     def __init__(self, fh: IO[bytes], source: str, end: int | None = None) -> None:
         self._reader = _BoundedReader(fh, file_end(fh) if end is None else end)
@@ -446,7 +451,7 @@ class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     def make_array(self, inst: _ArrayState, items: list[Any] | None) -> Any:
         """The array of a finished placeholder (``items``: an object array's finished items)."""
         dt, raw = inst.raw
-        order = "F" if inst.fortran else "C"
+        order: Literal["C", "F"] = "F" if inst.fortran else "C"
         if items is not None:
             arr = np.empty(len(items), dtype=object)
             for i, v in enumerate(items):
@@ -561,7 +566,7 @@ def read_npy_header(fh: IO[bytes], source: str) -> tuple[tuple[int, ...], bool, 
             raise ValueError(f"unknown .npy version {version}")
         header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, fortran, dtype = header(fh)
-    except PARSE_ERRORS as exc:
+    except HEADER_ERRORS as exc:
         raise IntegrityError(f"{source} is not a valid .npy file: {type(exc).__name__}: {str(exc)[:200]}") from None
     try:
         return checked_shape(shape), bool(fortran), check_dtype(dtype, source)

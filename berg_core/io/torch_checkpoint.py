@@ -229,7 +229,7 @@ class _CheckpointUnpickler(BoundedUnpickler):
         return _StorageRef(key, storage_type.dtype, numel)
 
 
-_CORRUPT = (zipfile.BadZipFile, RuntimeError, NotImplementedError, *PARSE_ERRORS)
+_CORRUPT: tuple[type[Exception], ...] = (zipfile.BadZipFile, RuntimeError, NotImplementedError, *PARSE_ERRORS)
 
 
 class TorchCheckpoint:
