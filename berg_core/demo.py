@@ -246,7 +246,12 @@ def run_demo(
     t = time.perf_counter()
     berg = BERG(paths.store, plugin_manager=pm)
     models = []
+    installed = {r.card.id for r in pm.registry}
     for model_id, subjects in sorted(marker.get("models", {}).items()):
+        if model_id not in installed:
+            # the store was built while its plugin was installed; its files and old outputs stay unused
+            say(f"skipping {model_id}: its plugin is no longer installed")
+            continue
         card = berg.get_card(model_id)
         say(f"loading {model_id}, subject {subjects[0]}")
         models.append(berg.get_encoding_model(model_id, subject=subjects[0], selection=_selection_of(card), device=device))
@@ -267,7 +272,9 @@ def run_demo(
     report.seconds["encode"] = time.perf_counter() - t
 
     labels = [label.replace("#", "-") for label in model_labels(models)]
-    results: dict[str, xr.DataArray] = open_results(paths.results)
+    found: dict[str, xr.DataArray] = open_results(paths.results)
+    # only this run's results: groups of models encoded earlier (since uninstalled) are not ours to draw
+    results = {label: found[label] for label in labels}
     for m, label in zip(models, labels, strict=True):
         report.models[label] = {"selection": m.selection, "sizes": dict(results[label].sizes)}
     say(f"drawing {len(results)} picture(s)")

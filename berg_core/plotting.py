@@ -9,6 +9,7 @@ matplotlib lazily, so core stays importable without it.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -220,9 +221,30 @@ def plot_results(
     if unknown:
         raise InvalidParameterError(f"plot options given for model(s) {unknown}, which made none of these results; models: {sorted(models)}")
     out = Path(out_dir).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the picture folder {str(out)!r}: {exc.strerror or exc}") from None
+    installed = _installed_models()
     written = {}
     for label, result in results.items():
+        model_id = str(result.attrs.get("model_id"))
+        if model_id not in installed:
+            # a store outlives the plugins that wrote it: draw what can be drawn, name what cannot
+            warnings.warn(f"skipped {label}: no installed plugin provides {model_id} (install its plugin to draw it)",
+                          UndrawableResultWarning, stacklevel=2)
+            continue
         path = out / plot_file_name(label)
-        result.berg.plot(path, **{**options, **per_model.get(str(result.attrs.get("model_id")), {})})
+        result.berg.plot(path, **{**options, **per_model.get(model_id, {})})
         written[label] = path
     return written
+
+
+class UndrawableResultWarning(UserWarning):
+    """A result was skipped because no installed plugin provides its model."""
+
+
+def _installed_models() -> set[str]:
+    from .plugins import get_plugin_manager
+
+    return {r.card.id for r in get_plugin_manager().registry}

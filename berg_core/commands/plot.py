@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from typing import Any
 
 from ..errors import InvalidParameterError
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog="example: berg plot run.zarr -o pictures --stimulus face --option eeg-things_eeg_2-vit_b_32:times=[0.1,0.2]",
     )
     p.add_argument("store", help="result store: folder or URL (s3://...)")
-    p.add_argument("-o", "--output-dir", default=".", help="folder for the pictures (default: the current folder)")
+    p.add_argument("-o", "--output-dir", default=".", help="folder for the pictures, created if needed (default: the current folder)")
     p.add_argument("--stimulus", help="draw this stimulus id (default: the mean over all stimuli)")
     p.add_argument("--reliability", type=float,
                    help="hide units whose reliability (ncsnr) is below this threshold, in results that have one")
@@ -57,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plotting import plot_results
+    from ..plotting import UndrawableResultWarning, plot_results
     from ..result_groups import open_results
     from .options import parse_storage_options
 
@@ -74,7 +76,14 @@ def run(args: argparse.Namespace) -> int:
     results = open_results(args.store, parse_storage_options(args.storage_option) or None)
     if args.reliability is not None:
         _mask_where_possible(results, args.reliability, per_model)
-    written = plot_results(results, args.output_dir, per_model=per_model, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndrawableResultWarning)
+        written = plot_results(results, args.output_dir, per_model=per_model, **options)
+    for w in caught:
+        if issubclass(w.category, UndrawableResultWarning):
+            print(f"berg plot: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for label, path in written.items():
         print(f"{label}: {path}")
     print(f"{len(written)} picture(s) in {args.output_dir}")
