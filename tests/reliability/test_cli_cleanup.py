@@ -56,3 +56,41 @@ def test_plot_into_a_path_that_is_a_file_is_a_one_line_error(mixed_results: Path
     assert main(["plot", str(mixed_results), "-o", str(tmp_path / "a_file" / "pics")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot create the picture folder" in err
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_cache_info_and_clear_cover_the_demo_and_leave_foreign_files(
+    isolated_cache: Path, store_root: Path, mixed_results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sys
+
+    from berg_core.cache import StoreCache
+
+    demo = isolated_cache / "demo"
+    shutil.copytree(store_root, demo / "store")  # a store in the real formats, as the demo builds
+    shutil.copytree(mixed_results, demo / "output" / "results.zarr")
+    mirror = StoreCache.for_store("s3://bucket/berg", None)
+    mirror.write("encoding_models/a.npy", b"x" * 1000)
+    mirror.remember("encoding_models/a.npy", 1000)  # what a read of the remote records
+    (isolated_cache / "my_notes.txt").write_text("the user's, not berg's")
+    demo_bytes = _folder_bytes(demo)
+
+    proc = run_cli([sys.executable, "-m", "berg_core.cli", "cache", "info", "--json"], cli_env(Path(".")))
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    parts = {p["name"]: p for p in info["parts"]}
+    assert parts["demo"]["bytes"] == demo_bytes > 0 and parts["stores"]["bytes"] == 1000
+    assert info["total_bytes"] == demo_bytes + 1000 and info["not_berg"] == ["my_notes.txt"]
+    assert main(["cache", "info"]) == 0
+    text = capsys.readouterr().out
+    assert "demo/:" in text and "stores/:" in text and "s3://bucket/berg" in text and "my_notes.txt" in text
+
+    assert main(["cache", "clear", "--only", "demo"]) == 0
+    assert "cleared demo" in capsys.readouterr().out and not demo.exists() and mirror.has("encoding_models/a.npy")
+    assert main(["cache", "clear"]) == 0
+    assert "everything berg keeps" in capsys.readouterr().out
+    assert sorted(p.name for p in isolated_cache.iterdir()) == ["my_notes.txt"]
