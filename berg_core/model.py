@@ -75,7 +75,7 @@ class EncodingModel:
         self.device = device
         if preprocessing is None:
             preprocessing = card.default_preprocessing
-        if card.preprocessing and preprocessing not in card.preprocessing:
+        if card.preprocessing and (not isinstance(preprocessing, str) or preprocessing not in card.preprocessing):
             raise InvalidParameterError(
                 f"preprocessing={preprocessing!r} is not available for {card.id}; "
                 f"expected one of {sorted(card.preprocessing)}"

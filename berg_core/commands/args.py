@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
-    "MAX_BATCH_SIZE", "MAX_LOCAL_WORKERS", "add_progress_flag", "add_subject_flag", "csv_list", "int_in_range",
+    "MAX_BATCH_SIZE", "MAX_LOCAL_WORKERS", "add_progress_flag", "add_subject_flag", "csv_list", "folder", "int_in_range",
     "key_value", "model_ids", "scheduler", "show_progress", "subjects_of",
 ]
 
@@ -44,6 +44,13 @@ def int_in_range(lo: int, hi: int, what: str = "an integer") -> Callable[[str], 
 
     parse.__name__ = what
     return parse
+
+
+def folder(text: str) -> str:
+    """A folder path; an empty one would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder path, got an empty string")
+    return text
 
 
 def csv_list(text: str) -> list[str]:

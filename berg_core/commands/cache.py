@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from .args import folder
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from ..cache_parts import PARTS
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     p.add_argument("action", choices=["info", "clear"], help="info: sizes per part and per store; clear: delete them")
-    p.add_argument("--cache-dir", help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg)")
+    p.add_argument("--cache-dir", type=folder, help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg)")
     p.add_argument("--store", metavar="URL", help="clear only this remote store's files")
     p.add_argument("--only", choices=list(PARTS), action="append", help="clear only this part (repeatable)")
     p.add_argument("--json", action="store_true", help="info as JSON")

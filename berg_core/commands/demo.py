@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .args import add_progress_flag, show_progress
+from .args import add_progress_flag, folder, show_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "The outputs are not responses of a real brain: point BERG(berg_dir=...) at the BERG 2.0 store for those."
         ),
     )
-    p.add_argument("--cache-dir", help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg); the store is <cache>/demo/store")
-    p.add_argument("-o", "--output-dir", help="where results.zarr and pictures/ go (default: <cache>/demo/output)")
+    p.add_argument("--cache-dir", type=folder, help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg); the store is <cache>/demo/store")
+    p.add_argument("-o", "--output-dir", type=folder, help="where results.zarr and pictures/ go (default: <cache>/demo/output)")
     p.add_argument("--refresh", action="store_true", help="rebuild the demo store even if one is cached")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
     add_progress_flag(p)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .args import add_progress_flag, add_subject_flag, csv_list, show_progress
+from .args import add_progress_flag, add_subject_flag, csv_list, folder, show_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="ROI(s), comma-separated or repeated (per-ROI models); default: all")
     p.add_argument("--berg-dir", help="source store: folder or URL (default: $BERG_DIR, else the public bucket)")
     p.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec storage option (repeatable)")
-    p.add_argument("--cache-dir", help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg)")
+    p.add_argument("--cache-dir", type=folder, help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg)")
     add_progress_flag(p, quiet_alias=True)
     p.set_defaults(func=run)
 

@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 from ..errors import InvalidParameterError
+from .args import folder
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog="example: berg plot run.zarr -o pictures --stimulus face --option eeg-things_eeg_2-vit_b_32:times=[0.1,0.2]",
     )
     p.add_argument("store", help="result store: folder or URL (s3://...)")
-    p.add_argument("-o", "--output-dir", default=".", help="folder for the pictures, created if needed (default: the current folder)")
+    p.add_argument("-o", "--output-dir", type=folder, default=".", help="folder for the pictures, created if needed (default: the current folder)")
     p.add_argument("--stimulus", help="draw this stimulus id (default: the mean over all stimuli)")
     p.add_argument("--reliability", type=float,
                    help="hide units whose reliability (ncsnr) is below this threshold, in results that have one")

@@ -88,6 +88,15 @@ def test_odd_selection_values_raise_invalid_parameter_errors(berg: Any, model_id
     assert model is not None
 
 
+@pytest.mark.parametrize("value", [[1], ["train"], {"train": 1}, None, 3, b"train", ""], ids=repr)
+def test_odd_preprocessing_values_list_the_modes(berg: Any, value: Any) -> None:
+    if value is None:  # None means the card's default
+        assert berg.get_encoding_model(FWRF, subject=1, selection={"roi": "V1"}, device="cpu", preprocessing=value)
+        return
+    with pytest.raises(InvalidParameterError, match=r"preprocessing=.* is not available for fmri-nsd-fwrf; expected one of \['berg-2.0', 'train'\]"):
+        berg.get_encoding_model(FWRF, subject=1, selection={"roi": "V1"}, device="cpu", preprocessing=value)
+
+
 @pytest.mark.parametrize("value", [[0.1, [0.2]], [[0.1], [0.2, 0.3]], ["Oz", ["O1"]], [0.1, None], [float("nan")]], ids=repr)
 def test_nested_or_nan_timepoints_name_the_time_grid(berg: Any, value: Any) -> None:
     with pytest.raises(InvalidParameterError, match=r"timepoints.*|time\(s\)"):
@@ -122,6 +131,9 @@ PARSER_CASES = [
     (["download", "m", "--subject", "a"], r"subjects must be integers"),
     (["convert", "a", "b", "--subject", "1.0"], r"subjects must be integers"),
     (["encode", "m", "x"], r"the following arguments are required: -o/--output"),
+    (["cache", "clear", "--cache-dir", ""], r"--cache-dir: expected a folder path, got an empty string"),
+    (["demo", "-o", " "], r"--output-dir: expected a folder path, got an empty string"),
+    (["plot", "r.zarr", "-o", ""], r"--output-dir: expected a folder path, got an empty string"),
     (["nope"], r"invalid choice: 'nope'"),
 ]
 
