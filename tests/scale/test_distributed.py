@@ -35,6 +35,9 @@ def test_two_worker_processes_give_the_local_values(fmri_store, cluster, vit_wei
         assert out[label].dims == local[label].dims
         reread = xr.open_zarr(tmp_path / "run.zarr" / label.replace("#", "-"))
         assert reread.attrs["berg_complete"] == 1 and set(reread.data_vars) == {local[label].name}
+    # an ordinary Zarr hierarchy: plain xarray opens the whole store as a tree
+    tree = xr.open_datatree(tmp_path / "run.zarr", engine="zarr")
+    assert {f"{MODEL}/{name}" for name in tree[MODEL].children} == set(local)
     # each worker built each model once, whatever the number of blocks it ran
     loaded = cluster.run(lambda: len(__import__("berg_core.distributed", fromlist=["_MODELS"])._MODELS))
     assert set(loaded.values()) <= {0, 2}
