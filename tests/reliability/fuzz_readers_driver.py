@@ -2,8 +2,9 @@
 
 Run as ``python fuzz_readers_driver.py FORMAT SEED COUNT OUT`` (COUNT 0: every bit). It writes one
 seeded file of FORMAT, then for each chosen bit flips it, reads the damaged bytes with berg's
-reader and counts the outcome: ``read`` (no error), ``IntegrityError``, or a raw exception (its type
-and the flip, listed in ``raw``). The report (JSON) goes to OUT. A crash of the interpreter ends the
+reader and counts the outcome: ``read`` (no error; for a checkpoint, whose CRC-32 covers every byte
+that matters, the original values), ``IntegrityError``, or anything else (``wrong values``, ``hang`` or
+a raw exception's type, each with its flip listed in ``raw``). The report (JSON) goes to OUT. A crash of the interpreter ends the
 process: the parent sees the exit status, and ``OUT.progress`` names the flip being tried. Address
 space is capped a few GiB above what the process holds, so a reader that asks for terabytes fails
 with a MemoryError this driver reports instead of exhausting the machine; each flip has an alarm.
@@ -121,6 +122,23 @@ def _read_manifest(data: bytes) -> Any:
     return Manifest.from_json(data, "flipped.json")
 
 
+def _same(a: Any, b: Any) -> bool:
+    import torch
+
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and bool(torch.equal(a, b))
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    return bool(a == b)
+
+
+#: formats whose every byte that matters is covered by a checksum: a read must give the original values
+CHECKSUMMED = {"pt"}
+
 FORMATS: dict[str, tuple[Callable[[], bytes], Callable[[bytes], Any]]] = {
     "npy": (_fwrf_style_metadata, _read_npy),
     "pt": (_fwrf_style_checkpoint, _read_checkpoint),
@@ -145,7 +163,7 @@ def sweep(fmt: str, seed: int, count: int, progress: Path) -> dict[str, Any]:
 
     make, read = FORMATS[fmt]
     original = make()
-    read(original)  # the undamaged file reads
+    expected = read(original)  # the undamaged file reads
     bits = range(len(original) * 8)
     chosen = list(bits) if count == 0 else sorted(random.Random(seed).sample(bits, min(count, len(bits))))
     outcomes: Counter[str] = Counter()
@@ -158,8 +176,8 @@ def sweep(fmt: str, seed: int, count: int, progress: Path) -> dict[str, Any]:
         progress.write_text(f"{fmt} byte {bit // 8} bit {bit % 8}")
         signal.alarm(PER_FLIP_S)
         try:
-            read(bytes(damaged))
-            outcome = "read"
+            got = read(bytes(damaged))
+            outcome = "read" if fmt not in CHECKSUMMED or _same(expected, got) else "wrong values"
         except IntegrityError:
             outcome = "IntegrityError"
         except Hang:
