@@ -287,13 +287,17 @@ class BERG:
             then differ from fp32 by about 1e-2 relative (bf16) or 1e-3 (fp16). fp16 needs CUDA.
         store
             Write the result as Zarr here (local path or fsspec URL such as ``s3://bucket/run.zarr``;
-            several models: one group each, under ``store/<label>``), batch by batch, and return
-            it opened lazily. An unfinished result there of the same request is resumed; a
-            complete one is refused unless ``overwrite=True``. See :mod:`berg_core.results_zarr`.
+            several models, or one model into a store of several: one group each, at
+            ``store/<model_id>/subject-SS``), batch by batch, and return it opened lazily. Only a new
+            folder or one berg wrote is accepted. An unfinished result there of the same computation
+            (same request, weights, precision, batch size and images) is resumed, another is refused
+            naming what changed; a complete one is refused unless ``overwrite=True``. Open stores
+            with :meth:`open_results` or plain xarray. See :mod:`berg_core.results_zarr`.
         storage_options
             fsspec options for ``store``.
         overwrite
-            Replace a result already at ``store``.
+            Replace the results this call writes (berg's own groups only; other files are never
+            deleted, and a folder holding them is refused).
         client
             A ``distributed.Client``: stimulus blocks run as tasks on its cluster, each worker
             loading each model once and writing its region of ``store`` (required). See
