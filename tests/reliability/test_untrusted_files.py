@@ -31,7 +31,7 @@ from berg_core import BERG, CardError, IntegrityError, PluginError, hookimpl
 from berg_core.cards import load_card
 from berg_core.cli import main
 from berg_core.store import Store
-from berg_core.weights import open_weight_file
+from berg_core.weights import PickledNpyFile, open_weight_file
 
 from .conftest import EEG, FWRF
 
@@ -423,3 +423,16 @@ def test_backbone_weights_that_are_not_a_checkpoint_are_refused_naming_the_path(
     with pytest.raises(IntegrityError, match=r"cannot read ViT-B/32 weights from .*weights.pth: ") as err:
         get_vit_b_32("cpu", weights=path)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("rel", [EEG_META, FWRF_V1_META, FS_WEIGHTS])
+def test_the_bit_that_made_o8_into_m8_is_an_integrity_error_not_a_crash(store: Path, rel: str) -> None:
+    # bit 1 of byte 231 of BERG 2.0's pickled .npy files: the dtype of the 0-d object array ('O8' -> 'M8'),
+    # which NumPy 2.4's dtype.__setstate__ turned into a SIGSEGV
+    path = store / rel
+    data = bytearray(path.read_bytes())
+    assert data[229:233] == b"\x8c\x02O8"
+    data[231] ^= 0b10
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=re.escape(path.name) + r".*dtype 'M8' is not one BERG files hold"):
+        PickledNpyFile(Store(str(store)), rel)
