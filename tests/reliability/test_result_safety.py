@@ -256,3 +256,18 @@ def test_two_threads_with_two_spellings_and_overwrite_give_one_whole_result(toy_
     for v in outcome.values():
         if isinstance(v, StoreError):
             assert "being written by another encode" in str(v)
+
+
+def test_a_root_held_by_a_single_model_run_refuses_a_multi_model_call(toy_berg: Any, tmp_path: Path) -> None:
+    store = tmp_path / "run.zarr"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(store) + "/."], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        for overwrite in (False, True):
+            with pytest.raises(StoreError, match="being written by another encode"):
+                toy_berg.encode([_model(toy_berg, 1), _model(toy_berg, 2)], _images(2), show_progress=False, store=store,
+                                overwrite=overwrite)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not store.exists() or not any(store.iterdir())
