@@ -170,7 +170,7 @@ def inspect(loc: Location) -> tuple[str, list[str], dict[str, Any]]:
     interrupted), ``legacy`` (a result of the first layout) or ``foreign`` (anything else).
     """
     names = loc.names()
-    if not names or all(_ignorable(loc, n) for n in names):
+    if not names or ("zarr.json" not in names and BERG_RECORDS not in names and all(_ignorable(loc, n) for n in names)):
         return ABSENT, names or [], {}
     meta = loc.read_json("zarr.json") if "zarr.json" in names else None
     attrs = meta.get("attributes", {}) if isinstance(meta, dict) and meta.get("node_type") == "group" else None

@@ -179,6 +179,8 @@ class ZarrResultSink:
         self.complete = False
         #: whether such a complete result is kept instead of refused (set for groups of a store of several)
         self.keep_complete = False
+        #: fingerprints of stimulus ranges already decoded again, shared by the groups of one call
+        self.fingerprint_memo: dict[tuple[int, int], str] = {}
         self._variable = DEFAULT_VARIABLE
         self._arr: Any = None
         #: called after the group is created and after it is complete (a store of several results
@@ -304,7 +306,10 @@ class ZarrResultSink:
         if hasattr(stimuli, "ids"):
             # same ids are not the same images: the finished batches are decoded again and compared
             for rec in done:
-                if stimulus_fingerprint(stimuli[rec["start"] : rec["stop"]]) != rec.get("fingerprint"):
+                key = (rec["start"], rec["stop"])
+                if key not in self.fingerprint_memo:
+                    self.fingerprint_memo[key] = stimulus_fingerprint(stimuli[key[0] : key[1]])
+                if self.fingerprint_memo[key] != rec.get("fingerprint"):
                     raise InvalidParameterError(
                         f"{self.url} holds an unfinished result whose stimuli {rec['start']}-{rec['stop'] - 1} "
                         f"(first id {ids[rec['start']]!r}) were other images than the ones given now (same ids, "
@@ -513,8 +518,10 @@ def zarr_result_sinks(
         sinks = [ZarrResultSink(_group_location(root, label), storage_options, req, chunk_stimuli, overwrite)
                  for label, req in zip(labels, requests, strict=True)]
         skips: list[int] = []
+        memo: dict[tuple[int, int], str] = {}
         try:
             for s in sinks:
+                s.fingerprint_memo = memo  # the groups' finished batches are decoded once, not once per group
                 # a run interrupted between its groups' finishes resumes: its finished groups are kept
                 s.keep_complete = len(sinks) > 1
                 skips.append(s.prepare(stimuli))
