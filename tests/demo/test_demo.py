@@ -83,6 +83,36 @@ def test_berg_demo_end_to_end(tmp_path, monkeypatch, empty_torch_home, capsys):
     assert "SYNTHETIC WEIGHTS" in out and "(built in" in out
     assert ensure_demo_store(store, get_plugin_manager())[0] is False  # the next run reuses the store
 
+    # a result left by a model whose plugin has since been uninstalled is ignored by the next run
+    import warnings
+
+    from berg_core.plotting import UndrawableResultWarning
+
+    _as_result_of_an_uninstalled_model(results_dir, f"{FWRF}/subject-01", "uninstalled-model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["demo"]) == 0
+    assert not [w for w in caught if issubclass(w.category, UndrawableResultWarning)]  # not even tried
+    assert "uninstalled-model" not in capsys.readouterr().out
+    assert not any("uninstalled" in p.name for p in pictures.iterdir())
+    assert "uninstalled-model/subject-01" in open_results(results_dir)  # left alone, not deleted
+
+
+def _as_result_of_an_uninstalled_model(results_dir, label, model_id):
+    """Copy the result group ``label`` as ``model_id/subject-01``, relabelled: what an uninstalled plugin left."""
+    import shutil
+
+    import zarr
+
+    target = results_dir / model_id / "subject-01"
+    shutil.copytree(results_dir / label, target)
+    shutil.copy(results_dir / label.split("/")[0] / "zarr.json", results_dir / model_id / "zarr.json")
+    group = zarr.open_group(str(target), mode="r+", use_consolidated=False)
+    variable = group.attrs["berg_variable"]
+    group[variable].attrs["model_id"] = model_id
+    group["model_id"][...] = model_id
+    zarr.consolidate_metadata(str(target))
+
 
 def test_the_cached_store_is_reused_until_refresh_or_a_change(tmp_path):
     from berg_core.demo import ensure_demo_store
