@@ -145,13 +145,17 @@ def _already_complete(output: str, requests: list[Request], stimulus_ids: list[A
 
 
 def _load(berg: Any, requests: list[Request], device: str, progress: bool) -> list[Any]:
+    """Load every model; with progress, a bar and one line per model on stderr (loading takes seconds each)."""
     from tqdm.auto import tqdm
 
     models = []
-    with tqdm(total=len(requests), desc="loading", unit="model", file=sys.stderr, disable=not progress) as bar:
+    with tqdm(total=len(requests), desc="loading models", unit="model", file=sys.stderr, disable=not progress) as bar:
         for r in requests:
             bar.set_postfix_str(r.label, refresh=True)
+            t0 = time.perf_counter()
             models.append(berg.get_encoding_model(r.model_id, subject=r.subject, selection=r.selection, device=device, **r.options))
+            if progress:
+                bar.write(f"loaded {r.label} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             bar.update()
     return models
 

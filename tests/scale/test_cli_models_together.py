@@ -59,7 +59,7 @@ def test_eeg_and_fwrf_in_one_command_with_per_model_selections(
     proc = _cli(*argv, "--progress")
     assert proc.returncode == 0, proc.stderr
     assert "encoded 3 stimuli with 2 model(s)" in proc.stdout
-    assert "loading" in proc.stderr and f"{FWRF}/subject-01" in proc.stderr  # progress while the models load
+    assert f"loaded {FWRF}/subject-01 in" in proc.stderr and f"loaded {EEG}/subject-01 in" in proc.stderr  # progress while the models load
     eeg = xr.open_zarr(out, group=f"{EEG}/subject-01")
     fwrf = xr.open_zarr(out, group=f"{FWRF}/subject-01")
     assert list(eeg["channel"].values) == ["Oz", "O1"]
