@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from .model import EncodingModel
     from .stimuli import Stimuli
 
-__all__ = ["ZarrResultSink", "netcdf_attrs", "open_result", "request_of", "result_state", "zarr_result_sinks"]
+__all__ = ["CompleteResultError", "ZarrResultSink", "netcdf_attrs", "open_result", "request_of", "result_state", "zarr_result_sinks"]
 
 RESULT_ATTR = lay.RESULT_ATTR
 COMPLETE_ATTR = "berg_complete"
@@ -66,6 +66,14 @@ DEFAULT_VARIABLE = "responses"
 #: Version of the result layout, recorded in each request (1: records inside the dataset).
 LAYOUT_VERSION = 2
 _log = logging.getLogger("berg_core.results_zarr")
+
+
+class CompleteResultError(StoreError):
+    """The target already holds the complete result asked for (``overwrite=True`` replaces it).
+
+    A subclass so that callers that treat "already done" as success (``berg encode`` re-run) can
+    tell it from every other refusal without reading the message.
+    """
 
 
 def request_of(model: EncodingModel, n_stimuli: int, batch_size: int | None = None, precision: str = "fp32") -> dict[str, Any]:
@@ -238,7 +246,7 @@ class ZarrResultSink:
                 self.complete = True
                 return skip
         if complete and not self.overwrite:
-            raise StoreError(
+            raise CompleteResultError(
                 f"{self.url} already holds a complete result of {attrs.get('berg_model', attrs.get('berg_request', '?'))}; "
                 "pass overwrite=True (berg encode --overwrite) to replace it"
             )
@@ -526,7 +534,7 @@ def zarr_result_sinks(
                 s.keep_complete = len(sinks) > 1
                 skips.append(s.prepare(stimuli))
             if all(s.complete for s in sinks):
-                raise StoreError(
+                raise CompleteResultError(
                     f"{root.url} already holds the complete results of {', '.join(labels)} for these stimuli; "
                     "pass overwrite=True (berg encode --overwrite) to replace them"
                 )

@@ -127,21 +127,25 @@ def _connect(client_class: Any, spec: str, timeout_s: int) -> Any:
         raise StoreError(f"cannot connect to the Dask scheduler at {spec}: {type(exc).__name__}: {exc}") from None
 
 
-def _already_complete(output: str, requests: list[Request], stimulus_ids: list[Any]) -> bool:
-    """Whether the output already holds a complete result of every request, on these stimuli."""
+def _may_need_work(output: str, requests: list[Request], stimulus_ids: list[Any]) -> bool:
+    """False only when the output already holds complete results of every request on these stimulus ids.
+
+    Answered from the results' metadata before any model is loaded; only a single-model store is
+    settled here (the API itself keeps any complete single result). Several results go on to
+    ``encode``, which compares the whole computation (weights, precision, image fingerprints).
+    """
     from ..result_groups import open_results
 
+    if len(requests) > 1:
+        return True
     try:
         found = open_results(output)
     except StoreError:
-        return False  # nothing there, or something incomplete: encode resumes or explains
-    for r in requests:
-        da = found.get(r.label)
-        if da is None or "stimulus" not in da.coords:
-            return False
-        if [str(s) for s in da["stimulus"].values] != [str(s) for s in stimulus_ids]:
-            return False
-    return True
+        return True  # nothing there, or something incomplete: encode resumes or explains
+    da = found.get(requests[0].label)
+    if da is None or len(found) != 1 or "stimulus" not in da.coords:
+        return True
+    return [str(s) for s in da["stimulus"].values] != [str(s) for s in stimulus_ids]
 
 
 def _load(berg: Any, requests: list[Request], device: str, progress: bool) -> list[Any]:
@@ -163,6 +167,7 @@ def _load(berg: Any, requests: list[Request], device: str, progress: bool) -> li
 def run(args: argparse.Namespace) -> int:
     from ..api import BERG
     from ..device import resolve_device
+    from ..results_zarr import CompleteResultError
     from ..stimuli import as_stimuli
     from .stimulus_args import open_stimulus_args
 
@@ -171,9 +176,10 @@ def run(args: argparse.Namespace) -> int:
     requests = plan(args, berg)
     resolve_device(args.device)
     stimuli = as_stimuli(open_stimulus_args(args.stimuli))
-    if not args.overwrite and _already_complete(args.output, requests, stimuli.ids):
-        print(f"{args.output} already holds the complete result of every model and subject asked for "
-              f"({len(requests)} result(s), {len(stimuli)} stimuli); nothing to do. Pass --overwrite to redo it.")
+    done = f"{args.output} already holds the complete result of every model and subject asked for " \
+           f"({len(requests)} result(s), {len(stimuli)} stimuli); nothing to do. Pass --overwrite to redo it."
+    if not args.overwrite and not _may_need_work(args.output, requests, stimuli.ids):
+        print(done)
         return 0
     client = _client(args.scheduler, args.scheduler_timeout)
     try:
@@ -183,6 +189,10 @@ def run(args: argparse.Namespace) -> int:
             models if len(models) > 1 else models[0], stimuli, show_progress=progress,
             batch_size=args.batch_size, precision=args.precision, store=args.output, overwrite=args.overwrite, client=client,
         )
+    except CompleteResultError:
+        # the store compared the computation (request, weights, stimulus fingerprints) and found it done
+        print(done)
+        return 0
     finally:
         if client is not None:
             client.close()

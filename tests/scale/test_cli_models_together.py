@@ -6,6 +6,7 @@ finished run that says so and exits 0, and progress while the models load.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,9 +70,16 @@ def test_eeg_and_fwrf_in_one_command_with_per_model_selections(
     assert got.shape == alone.shape
     np.testing.assert_allclose(got.values, alone.values, rtol=1e-5, atol=1e-6)
 
-    # the same command again: complete, exit 0, before any model is loaded
+    # the same command again: the store finds the same computation complete; exit 0
     assert main([*argv, "--no-progress"]) == 0
     assert "already holds the complete result" in capsys.readouterr().out
+    # other pixels under the same file names: not "complete", refused in one line saying what changed
+    changed = tmp_path / "changed"
+    shutil.copytree(images, changed)
+    Image.fromarray(np.zeros((20, 24, 3), dtype=np.uint8)).save(changed / "im0.png")
+    assert main([*(str(changed) if a == str(images) else a for a in argv), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "already holds the complete result" not in err
 
 
 @pytest.mark.parametrize(
