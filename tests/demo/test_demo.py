@@ -51,6 +51,9 @@ def test_berg_demo_end_to_end(tmp_path, monkeypatch, empty_torch_home, capsys):
     results_dir = cache / "demo" / "output" / "results.zarr"
     results = open_results(results_dir)
     assert sorted(label.split("/")[0] for label in results) == installed
+    import xarray as xr
+
+    assert sorted(xr.open_datatree(results_dir, engine="zarr").children) == installed  # plain xarray opens it too
     for da in results.values():
         assert da.attrs["synthetic_weights"] == SYNTHETIC_NOTE
         assert list(da["stimulus"].values) == list(DEMO_IMAGE_IDS)
