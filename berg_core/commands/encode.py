@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("models", type=model_ids, help="model id(s), comma-separated (see 'berg models')")
     p.add_argument("stimuli", nargs="+", help="image folder, image files, a quoted glob pattern, a .zarr array or FILE.h5:DATASET")
+    p.add_argument("--recursive", action="store_true",
+                   help="encode the images in subfolders of a stimulus folder too (ids are relative paths)")
     p.add_argument("-o", "--output", required=True, help="output Zarr store (local path or fsspec URL such as s3://bucket/run.zarr)")
     add_subject_flag(p, "required")
     p.add_argument("--select", action="append", type=key_value, default=[], metavar="[MODEL:]KEY=VALUE",
@@ -175,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     berg = BERG(args.berg_dir)
     requests = plan(args, berg)
     resolve_device(args.device)
-    stimuli = as_stimuli(open_stimulus_args(args.stimuli))
+    stimuli = as_stimuli(open_stimulus_args(args.stimuli), recursive=args.recursive)
     done = f"{args.output} already holds the complete result of every model and subject asked for " \
            f"({len(requests)} result(s), {len(stimuli)} stimuli); nothing to do. Pass --overwrite to redo it."
     if not args.overwrite and not _may_need_work(args.output, requests, stimuli.ids):

@@ -162,3 +162,16 @@ def test_stimulus_arrays_that_cannot_be_read_are_one_line_errors(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
     assert not out.exists()
+
+
+def test_a_folder_with_subfolders_needs_recursive(eeg_fwrf_store: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nested = tmp_path / "nested"
+    shutil.copytree(images, nested / "sub")
+    shutil.copy(images / "im0.png", nested / "top.png")
+    base = ["encode", FWRF, "--subject", "1", "--roi", "V1", str(nested), "--berg-dir", str(eeg_fwrf_store), "--device", "cpu",
+            "--no-progress"]
+    assert main([*base, "-o", str(tmp_path / "a.zarr")]) == 2  # never silently the top level only
+    assert "--recursive" in capsys.readouterr().err and not (tmp_path / "a.zarr").exists()
+    assert main([*base, "-o", str(tmp_path / "b.zarr"), "--recursive"]) == 0
+    ids = list(xr.open_zarr(tmp_path / "b.zarr")["stimulus"].values)
+    assert sorted(ids) == ["sub/im0.png", "sub/im1.png", "sub/im2.png", "top.png"]
