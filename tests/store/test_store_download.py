@@ -31,7 +31,7 @@ def test_cli_downloads_one_subject_with_a_manifest(
 ) -> None:
     dest = tmp_path / "dest"
     opts = [f"--storage-option={k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in s3_options(s3).items()]
-    assert main(["download", EEG, str(dest), "--subject", "1", "--berg-dir", s3_stores["legacy"], *opts]) == 0
+    assert main(["download", EEG, str(dest), "--subject", "1", "--berg-dir", s3_stores["legacy"], "--progress", *opts]) == 0
     out = capsys.readouterr()
     assert "fetched" in out.out and EEG in out.err  # the tqdm bar names the model
     assert _files(dest) == {EEG_WEIGHTS, f"{EEG_DIR}/metadata/metadata_subject-01.npy", f"{EEG_DIR}/berg-manifest.json"}
