@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .args import add_progress_flag, add_subject_flag, show_progress
+from .args import add_progress_flag, add_subject_flag, model_ids, show_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("src", help="BERG 2.0 store: folder or URL (s3://...)")
     p.add_argument("dst", help="destination store: folder or URL")
-    p.add_argument("--model", action="append", metavar="ID", help="model id (repeatable); default: every model folder in SRC")
+    p.add_argument("--model", action="extend", type=model_ids, metavar="ID[,ID...]",
+                   help="model id(s), comma-separated or repeated; default: every model folder in SRC")
     add_subject_flag(p)
     p.add_argument("--src-option", action="append", metavar="KEY=VALUE", help="fsspec storage option for SRC (repeatable)")
     p.add_argument("--dst-option", action="append", metavar="KEY=VALUE", help="fsspec storage option for DST (repeatable)")
