@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -11,7 +12,10 @@ from ._version import __version__
 from .commands import COMMANDS, load
 from .errors import BERGError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["TRACEBACK_ENV", "main", "build_parser"]
+
+#: Set to 1 to see the traceback of an unexpected error instead of its one-line summary.
+TRACEBACK_ENV = "BERG_TRACEBACK"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # a bug of berg or of a plugin, not the user's doing: still one line (a traceback in a job log
+        # of thousands of lines helps nobody), with the way to get the traceback for a report
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(f"berg {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              f"(please report it; {TRACEBACK_ENV}=1 shows the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

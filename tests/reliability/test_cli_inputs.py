@@ -197,3 +197,22 @@ def test_an_unreachable_scheduler_is_refused_within_the_timeout(
     assert f"no Dask scheduler answered at {address} within 2 s" in line
     assert elapsed < 30  # interpreter start-up plus the 2 s deadline, not dask's 30 s or a hang
     assert not out.exists()
+
+
+def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug (here: a command that divides by zero) is summarised in one line, exit 2; BERG_TRACEBACK=1 raises it."""
+    import berg_core.commands.models as models_command
+
+    def buggy(args: Any) -> int:
+        return 1 // 0
+
+    monkeypatch.setattr(models_command, "run", buggy)
+    monkeypatch.delenv("BERG_TRACEBACK", raising=False)
+    assert main(["models"]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith("berg models: internal error: ZeroDivisionError") and "BERG_TRACEBACK=1" in line
+    monkeypatch.setenv("BERG_TRACEBACK", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["models"])
