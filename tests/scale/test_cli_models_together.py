@@ -175,3 +175,15 @@ def test_a_folder_with_subfolders_needs_recursive(eeg_fwrf_store: Path, images: 
     assert main([*base, "-o", str(tmp_path / "b.zarr"), "--recursive"]) == 0
     ids = list(xr.open_zarr(tmp_path / "b.zarr")["stimulus"].values)
     assert sorted(ids) == ["sub/im0.png", "sub/im1.png", "sub/im2.png", "top.png"]
+
+
+def test_a_scheduler_address_that_answers_is_used(eeg_fwrf_store: Path, images: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        out = tmp_path / "dist.zarr"
+        assert main(["encode", FWRF, "--subject", "1", "--roi", "V1", str(images), "-o", str(out), "--berg-dir", str(eeg_fwrf_store),
+                     "--device", "cpu", "--no-progress", "--scheduler", cluster.scheduler_address, "--scheduler-timeout", "10"]) == 0
+    berg = BERG(eeg_fwrf_store)
+    ref = berg.encode(berg.get_encoding_model(FWRF, subject=1, selection={"roi": "V1"}, device="cpu"), images, show_progress=False)
+    ds = xr.open_zarr(out)
+    np.testing.assert_allclose(ds[next(iter(ds.data_vars))].values, ref.values, rtol=1e-5, atol=1e-6)
