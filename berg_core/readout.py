@@ -164,4 +164,10 @@ class RegressionHeads:
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, k)`` -> ``(B, H*U)``: all heads side by side, in the order given."""
+        if self.coef.shape[0] == 1:
+            # BLAS takes a matrix-vector path for one output, whose sums round differently from the
+            # matrix product of a wider selection: a padded second column keeps a one-unit selection
+            # bit-identical to the same unit of the whole output.
+            padded = torch.cat([self.coef, torch.zeros_like(self.coef)])
+            return torch.addmm(torch.cat([self.intercept, self.intercept.new_zeros(1)]), z, padded.T)[:, :1]
         return torch.addmm(self.intercept, z, self.coef.T)

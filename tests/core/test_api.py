@@ -112,7 +112,7 @@ def test_user_errors_are_berg_errors_with_valid_values(toy_store):
     with pytest.raises(InvalidParameterError, match="model must be an encoding model"):
         berg.encode("toy-retina-luminance", _images(1))
     with pytest.raises(StimulusError):
-        berg.encode(model, np.zeros((2, 3, 4), np.uint8))
+        berg.encode(model, np.zeros((2, 2, 3, 4), np.uint8))  # two channels: neither grey nor RGB
 
 
 def test_cuda_request_without_cuda_is_a_clear_error(toy_store):
