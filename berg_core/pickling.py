@@ -70,13 +70,13 @@ class PluginManagerRef:
         # keyed by the plugin objects themselves: a module imported again after being dropped is a new plugin
         key = tuple((name, id(plugin)) for name, plugin in loaded)
         with _LOCK:
-            pm = _BUILT.get(key)
-            if pm is None:
-                pm = PluginManager()
+            built = _BUILT.get(key)
+            if built is None:
+                built = PluginManager()
                 for name, plugin in loaded:
-                    pm.register(plugin, name=name)
-                _BUILT[key] = pm
-            return pm
+                    built.register(plugin, name=name)
+                _BUILT[key] = built
+            return built
 
 
 _BUILT: dict[tuple[Any, ...], PluginManager] = {}

@@ -220,7 +220,9 @@ def _sixteen_bit(im: Any) -> bool:
     if im.format in ("PPM", "PNG"):  # Pillow reads 16-bit PGM/PNG as mode I, scaled to 0-65535
         return True
     bits = getattr(im, "tag_v2", {}).get(258) if im.format == "TIFF" else None
-    return bool(bits) and int(bits[0] if isinstance(bits, tuple) else bits) == 16
+    if not bits:
+        return False
+    return int(bits[0] if isinstance(bits, tuple) else bits) == 16
 
 
 def pil_to_tensor(im: Any, what: str) -> Any:
