@@ -38,7 +38,7 @@ MODEL_ID = "eeg-things_eeg_2-vit_b_32"
 
 
 def _write_store(root: Path) -> Path:
-    from berg_core.plugins import get_plugin_manager
+    from berg_core.registry.manager import get_plugin_manager
 
     pm = get_plugin_manager()
     reg = pm.registry.get(MODEL_ID)
@@ -58,7 +58,7 @@ def _measure_load(berg: Any, backbone_weights: str) -> tuple[Any, float, int]:
 
 
 def _stage_times(model: Any, images: np.ndarray) -> dict[str, float]:
-    from berg_core.stimuli import as_stimuli
+    from berg_core.stimuli.inputs import as_stimuli
 
     stimuli = as_stimuli(images)
     x = model.preprocess(stimuli)

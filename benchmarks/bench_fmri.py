@@ -44,7 +44,7 @@ def write_inputs(folder: Path) -> tuple[Path, Path]:
     from berg_fmri_nsd.synthetic import write_fsaverage_store, write_fwrf_store
     from torchvision.models import vit_b_32
 
-    from berg_core.convert import convert_store
+    from berg_core.workflows.convert import convert_store
 
     store, weights = folder / "store", folder / "vit_b_32-d86f8d99.pth"
     if not weights.exists():
@@ -75,7 +75,7 @@ def flops_per_image(berg: Any, model: Any, image: np.ndarray) -> float:
     """FLOPs of encoding one image (preprocessing excluded), counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from berg_core.stimuli import as_stimuli
+    from berg_core.stimuli.inputs import as_stimuli
 
     x = model.preprocess(as_stimuli(image))
     with FlopCounterMode(display=False) as counter:

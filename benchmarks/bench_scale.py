@@ -33,7 +33,7 @@ FWRF = "fmri-nsd-fwrf"
 
 
 def _write(root: Path, model_id: str, subjects: list[int], options: dict[str, Any]) -> None:
-    from berg_core.plugins import get_plugin_manager
+    from berg_core.registry.manager import get_plugin_manager
 
     pm = get_plugin_manager()
     reg = pm.registry.get(model_id)

@@ -4,8 +4,8 @@
 registered under the entry-point group ``berg.plugins``.
 """
 
-from ._version import __version__
-from .errors import (
+from berg_core._version import __version__
+from berg_core.errors import (
     BERGError,
     CardError,
     IntegrityError,
@@ -16,10 +16,10 @@ from .errors import (
     StimulusError,
     StoreError,
 )
-from .hookspecs import hookimpl, hookspec
+from berg_core.registry.hookspecs import hookimpl, hookspec
 
 try:  # the .berg accessor on xarray objects (xarray is a dependency; guarded for card-only tools)
-    from . import accessor as _accessor  # noqa: F401
+    from berg_core.results import accessor as _accessor  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -45,15 +45,15 @@ __all__ = [
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     # Lazy: importing berg_core (e.g. for hookimpl in a plugin) must stay cheap.
     if name == "BERG":
-        from .api import BERG
+        from berg_core.api import BERG
 
         return BERG
     if name == "EncodingModel":
-        from .model import EncodingModel
+        from berg_core.models.base import EncodingModel
 
         return EncodingModel
     if name == "ModelCard":
-        from .cards import ModelCard
+        from berg_core.cards.model_card import ModelCard
 
         return ModelCard
     raise AttributeError(f"module 'berg_core' has no attribute {name!r}")

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .cards import ModelCard
-from .device import resolve_device
-from .errors import InvalidParameterError, PluginError
-from .model import EncodingModel
-from .plugins import PluginManager, get_plugin_manager
-from .stimuli import as_stimuli
-from .store import Store, resolve_store
+from berg_core.cards.model_card import ModelCard
+from berg_core.errors import InvalidParameterError, PluginError
+from berg_core.models.base import EncodingModel
+from berg_core.models.device import resolve_device
+from berg_core.registry.manager import PluginManager, get_plugin_manager
+from berg_core.stimuli.inputs import as_stimuli
+from berg_core.store.model_store import Store, resolve_store
 
 __all__ = ["BERG", "check_subject", "describe_card", "model_labels"]
 
@@ -101,7 +101,7 @@ class BERG:
         For tests and embedding; defaults to the process-wide manager.
     cache_dir
         Where files of a remote store are cached (``None``: ``$BERG_CACHE_DIR`` or
-        ``~/.cache/berg``; ``False``: a temporary cache). See :mod:`berg_core.cache`.
+        ``~/.cache/berg``; ``False``: a temporary cache). See :mod:`berg_core.store.cache`.
 
     Examples
     --------
@@ -130,8 +130,8 @@ class BERG:
 
     # ---- copy and pickle --------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle the store's settings and the plugins by reference (see :mod:`berg_core.pickling`)."""
-        from .pickling import PluginManagerRef
+        """Pickle the store's settings and the plugins by reference (see :mod:`berg_core.engine.pickling`)."""
+        from berg_core.engine.pickling import PluginManagerRef
 
         return {**self.__dict__, "_pm": PluginManagerRef.of(self._pm)}
 
@@ -141,7 +141,7 @@ class BERG:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> BERG:
         # the copy uses the same plugin manager and store handle: both are shared services, not state
-        from .pickling import deepcopy_sharing
+        from berg_core.engine.pickling import deepcopy_sharing
 
         return deepcopy_sharing(self, memo, [self._pm, self.store])  # type: ignore[no-any-return]
 
@@ -222,7 +222,7 @@ class BERG:
             raise PluginError(f"plugin {reg.plugin_name!r} did not return a model for {model_id!r} (got {type(model).__name__})")
         model.plugin_name = reg.plugin_name
         model._plugin_manager = self._pm
-        from .distributed import ModelSpec
+        from berg_core.engine.distributed import ModelSpec
 
         model.spec = ModelSpec(
             berg_dir=self.store.url, model_id=model_id, subject=subj, selection=selection, device=str(dev),
@@ -267,7 +267,7 @@ class BERG:
             computed in one pass over the stimuli, and models sharing a backbone (every
             ViT-B/32 model, whatever its subject or plugin) compute its features once per batch.
         stimulus
-            Images: see :func:`berg_core.stimuli.as_stimuli` for the accepted forms.
+            Images: see :func:`berg_core.stimuli.inputs.as_stimuli` for the accepted forms.
         stimulus_ids
             Ids of the stimuli (one each, distinct, all strings or all integers) instead of
             0..N-1 or file names; not for a folder or glob pattern (list its files instead).
@@ -292,7 +292,7 @@ class BERG:
             folder or one berg wrote is accepted. An unfinished result there of the same computation
             (same request, weights, precision, batch size and images) is resumed, another is refused
             naming what changed; a complete one is refused unless ``overwrite=True``. Open stores
-            with :meth:`open_results` or plain xarray. See :mod:`berg_core.results_zarr`.
+            with :meth:`open_results` or plain xarray. See :mod:`berg_core.results.zarr_sink`.
         storage_options
             fsspec options for ``store``.
         overwrite
@@ -301,7 +301,7 @@ class BERG:
         client
             A ``distributed.Client``: stimulus blocks run as tasks on its cluster, each worker
             loading each model once and writing its region of ``store`` (required). See
-            :mod:`berg_core.distributed`.
+            :mod:`berg_core.engine.distributed`.
 
         Returns
         -------
@@ -310,7 +310,7 @@ class BERG:
             but never drops a dimension of size 1. For a list of models, a dict
             ``{model.label: DataArray}`` (and a dict of metadata).
         """
-        from .encoding import MemorySink, run_encode_many
+        from berg_core.engine.encoding import MemorySink, run_encode_many
 
         many = isinstance(model, (list, tuple))
         models: list[Any] = list(model) if isinstance(model, (list, tuple)) else [model]
@@ -336,12 +336,12 @@ class BERG:
         sinks: list[Any] = [MemorySink() for _ in models]
         skip = 0
         if store is not None:
-            from .results_zarr import zarr_result_sinks
+            from berg_core.results.zarr_sink import zarr_result_sinks
 
             sinks, skip = zarr_result_sinks(store, storage_options, models, labels if many else None, stimuli, bs, overwrite, prec)
         try:
             if client is not None:
-                from .distributed import encode_distributed
+                from berg_core.engine.distributed import encode_distributed
 
                 results = encode_distributed(client, self._pm, models, stimuli, sinks, skip, bs, show_progress, prec)
             else:
@@ -381,7 +381,7 @@ class BERG:
         xarray.DataArray
             Dask-backed, with the labels ``encode`` gives; nothing is read until values are asked for.
         """
-        from .pregenerated import load_pregenerated
+        from berg_core.workflows.pregenerated import load_pregenerated
 
         reg = self._pm.registry.get(model_id)
         subj = check_subject(reg.card, subject) if reg.card.subjects else None
@@ -417,7 +417,7 @@ class BERG:
         >>> tree = BERG.open_results("run.zarr")  # doctest: +SKIP
         >>> eeg = tree["eeg-things_eeg_2-vit_b_32/subject-01"]["eeg"]  # doctest: +SKIP
         """
-        from .result_groups import open_results_tree
+        from berg_core.results.groups import open_results_tree
 
         return open_results_tree(path, storage_options)
 
@@ -453,6 +453,6 @@ def _check_batch_size(batch_size: Any, default: int) -> int:
 
 def format_description(info: dict[str, Any]) -> str:
     """Human-readable text of a ``describe`` dict: every section the card's text refers to is printed."""
-    from .describe_text import describe_text
+    from berg_core.cards.describe_text import describe_text
 
     return describe_text(info)

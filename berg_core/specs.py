@@ -10,8 +10,8 @@ import inspect
 from dataclasses import is_dataclass
 from pathlib import Path
 
-from . import hookspecs
-from .cards import render_card_json_schema
+from berg_core.cards.model_card import render_card_json_schema
+from berg_core.registry import hookspecs
 
 __all__ = ["render_hook_reference", "render_sdk_reference", "write_specs"]
 
@@ -86,7 +86,7 @@ def _sdk_entry(name: str, obj: object) -> list[str]:
 
 def render_sdk_reference() -> str:
     """``specs/sdk.md``: every name of :mod:`berg_core.plugin`, its signature and the first paragraph of its docstring."""
-    from . import plugin as sdk
+    from berg_core import plugin as sdk
 
     lines = [
         "# berg plugin SDK reference (`berg_core.plugin`)",

@@ -1,6 +1,6 @@
 """Feature extractors shared by several encoding models."""
 
-from .vit_b_32 import (
+from berg_core.backbones.vit_b_32 import (
     VIT_B_32_FILENAME,
     VIT_B_32_N_FEATURES,
     VIT_B_32_STORE_PATH,

@@ -22,10 +22,10 @@ from typing import IO, TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ..errors import BERGError, IntegrityError, ModelLoadError, StoreError
+from berg_core.errors import BERGError, IntegrityError, ModelLoadError, StoreError
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from berg_core.store.model_store import Store
 
 __all__ = [
     "VIT_B_32_FILENAME",
@@ -102,7 +102,7 @@ class WeightsSource:
         IntegrityError
             The file is not a torch checkpoint, is damaged, or holds NaN or infinite weights.
         """
-        from ..io.torch_checkpoint import TorchCheckpoint
+        from berg_core.io.torch_checkpoint import TorchCheckpoint
 
         try:
             with self._open() as fh:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..model import EncodingModel
-from ..transforms import IMAGENET_MEAN, IMAGENET_STD, berg2_imagenet_transform, square_crop_resize
+from berg_core.models.base import EncodingModel
+from berg_core.stimuli.transforms import IMAGENET_MEAN, IMAGENET_STD, berg2_imagenet_transform, square_crop_resize
 
 if TYPE_CHECKING:
     import torch
 
-    from ..stimuli import Stimuli
+    from berg_core.stimuli.inputs import Stimuli
 
 __all__ = ["ViTB32Readout", "vit_b_32_input"]
 

@@ -20,8 +20,16 @@ from typing import IO, Any, ClassVar
 
 import numpy as np
 
-from ..errors import IntegrityError
-from .safe_pickle import BoundedUnpickler, _Opcodes, checked_nbytes, checked_shape, file_end, read_npy_header, unpickle
+from berg_core.errors import IntegrityError
+from berg_core.io.safe_pickle import (
+    BoundedUnpickler,
+    _Opcodes,
+    checked_nbytes,
+    checked_shape,
+    file_end,
+    read_npy_header,
+    unpickle,
+)
 
 __all__ = ["LazyArray", "load_lazy_npy", "read_rows"]
 

@@ -31,7 +31,7 @@ from typing import IO, Any, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import BERGError, IntegrityError
+from berg_core.errors import BERGError, IntegrityError
 
 __all__ = [
     "SAFE_DTYPE_CODES",

@@ -36,9 +36,9 @@ from typing import IO, Any, ClassVar
 import numpy as np
 import torch
 
-from ..errors import IntegrityError, StoreError
-from .safe_pickle import _ALLOWED as _NUMPY_AND_BUILTINS
-from .safe_pickle import MAX_NDIM, PARSE_ERRORS, BoundedUnpickler, _Opcodes, file_end, short_repr, unpickle
+from berg_core.errors import IntegrityError, StoreError
+from berg_core.io.safe_pickle import _ALLOWED as _NUMPY_AND_BUILTINS
+from berg_core.io.safe_pickle import MAX_NDIM, PARSE_ERRORS, BoundedUnpickler, _Opcodes, file_end, short_repr, unpickle
 
 __all__ = ["Opaque", "TorchCheckpoint", "load_torch_checkpoint"]
 

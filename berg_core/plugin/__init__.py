@@ -68,7 +68,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ..errors import (
+from berg_core.errors import (
     BERGError,
     CardError,
     IntegrityError,
@@ -79,15 +79,25 @@ from ..errors import (
     StimulusError,
     StoreError,
 )
-from ..hookspecs import ENTRY_POINT_GROUP, hookimpl
+from berg_core.registry.hookspecs import ENTRY_POINT_GROUP, hookimpl
 
 if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
-    from ..backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
-    from ..backbones.vit_readout import ViTB32Readout
-    from ..cards import Dimension, ModelCard, Parameter, SelectionKey, TensorSpec, card_from_dict, cards_in
-    from ..io.torch_checkpoint import TorchCheckpoint
-    from ..model import EncodingModel
-    from ..plotting import (
+    from berg_core.backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
+    from berg_core.backbones.vit_readout import ViTB32Readout
+    from berg_core.cards.model_card import (
+        Dimension,
+        ModelCard,
+        Parameter,
+        SelectionKey,
+        TensorSpec,
+        card_from_dict,
+        cards_in,
+    )
+    from berg_core.io.torch_checkpoint import TorchCheckpoint
+    from berg_core.models.base import EncodingModel
+    from berg_core.models.readout import FoldedProjection, RegressionHeads, fold_scaler_pca
+    from berg_core.models.weights import WeightFile, open_weight_file, read_folded_projection, read_metadata
+    from berg_core.results.plotting import (
         COMMON_OPTIONS,
         SYNTHETIC_ATTR,
         check_plot_options,
@@ -98,40 +108,38 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         reliable_units,
         symmetric_limit,
     )
-    from ..readout import FoldedProjection, RegressionHeads, fold_scaler_pca
-    from ..stimuli import Stimuli
-    from ..store import Store
-    from ..synthetic import write_synthetic_backbone, write_synthetic_store
-    from ..transforms import (
+    from berg_core.stimuli.inputs import Stimuli
+    from berg_core.stimuli.transforms import (
         IMAGENET_MEAN,
         IMAGENET_STD,
         berg2_imagenet_transform,
         berg2_squash_resize,
         square_crop_resize,
     )
-    from ..weights import WeightFile, open_weight_file, read_folded_projection, read_metadata
+    from berg_core.store.model_store import Store
+    from berg_core.workflows.synthetic import write_synthetic_backbone, write_synthetic_store
 
 #: name -> module (relative to berg_core) it is imported from on first use
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(["ModelCard", "Dimension", "Parameter", "SelectionKey", "TensorSpec", "cards_in", "card_from_dict"], "cards"),
-    "EncodingModel": "model",
+    **dict.fromkeys(["ModelCard", "Dimension", "Parameter", "SelectionKey", "TensorSpec", "cards_in", "card_from_dict"], "cards.model_card"),
+    "EncodingModel": "models.base",
     "ViTB32Readout": "backbones.vit_readout",
     **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
-    "Store": "store",
-    **dict.fromkeys(["WeightFile", "open_weight_file", "read_folded_projection", "read_metadata"], "weights"),
+    "Store": "store.model_store",
+    **dict.fromkeys(["WeightFile", "open_weight_file", "read_folded_projection", "read_metadata"], "models.weights"),
     "TorchCheckpoint": "io.torch_checkpoint",
-    **dict.fromkeys(["FoldedProjection", "RegressionHeads", "fold_scaler_pca"], "readout"),
-    "Stimuli": "stimuli",
+    **dict.fromkeys(["FoldedProjection", "RegressionHeads", "fold_scaler_pca"], "models.readout"),
+    "Stimuli": "stimuli.inputs",
     **dict.fromkeys(
         ["IMAGENET_MEAN", "IMAGENET_STD", "berg2_imagenet_transform", "berg2_squash_resize", "square_crop_resize"],
-        "transforms",
+        "stimuli.transforms",
     ),
     **dict.fromkeys(
         ["COMMON_OPTIONS", "SYNTHETIC_ATTR", "check_plot_options", "describe_result", "finish_figure", "new_figure",
          "pick_stimuli", "reliable_units", "symmetric_limit"],
-        "plotting",
+        "results.plotting",
     ),
-    **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "synthetic"),
+    **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "workflows.synthetic"),
 }
 
 __all__ = [

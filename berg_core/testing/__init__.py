@@ -24,15 +24,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conformance import CHECKS, CheckResult, ConformanceReport, check_plugin
-from .imports import sdk_import_violations
+from berg_core.testing.conformance import CHECKS, CheckResult, ConformanceReport, check_plugin
+from berg_core.testing.imports import sdk_import_violations
 
 __all__ = ["CHECKS", "CheckResult", "ConformanceReport", "PluginConformance", "check_plugin", "sdk_import_violations"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "PluginConformance":  # needs pytest, which check_plugin alone does not
-        from .suite import PluginConformance
+        from berg_core.testing.suite import PluginConformance
 
         return PluginConformance
     raise AttributeError(f"module 'berg_core.testing' has no attribute {name!r}")

@@ -49,9 +49,9 @@ from typing import Any
 
 import numpy as np
 
-from ..cards import ModelCard, card_from_dict
-from ..errors import InvalidParameterError, PluginError
-from ..hookspecs import ENTRY_POINT_GROUP
+from berg_core.cards.model_card import ModelCard, card_from_dict
+from berg_core.errors import InvalidParameterError, PluginError
+from berg_core.registry.hookspecs import ENTRY_POINT_GROUP
 
 __all__ = ["CHECKS", "CheckResult", "ConformanceReport", "check_plugin"]
 
@@ -119,7 +119,7 @@ class ConformanceReport:
 # ---- plugin and store set-up --------------------------------------------------------------------
 def _plugin_manager(plugin: Any) -> tuple[Any, str]:
     """A fresh plugin manager holding core's defaults and ``plugin`` only."""
-    from ..plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     name = None
     if isinstance(plugin, str):
@@ -509,7 +509,7 @@ def check_plugin(
     models
         Only these model ids of the plugin.
     backbone
-        Passed to :func:`berg_core.synthetic.write_synthetic_store` (``None``: write the
+        Passed to :func:`berg_core.workflows.synthetic.write_synthetic_store` (``None``: write the
         backbones the cards name).
     n_images, seed
         How many seeded random images to encode.
@@ -520,8 +520,8 @@ def check_plugin(
         Every check of every model; ``report.raise_for_failures()`` turns failures into an
         ``AssertionError`` naming model, check and reason.
     """
-    from ..api import BERG
-    from ..synthetic import write_synthetic_store
+    from berg_core.api import BERG
+    from berg_core.workflows.synthetic import write_synthetic_store
 
     pm, name = _plugin_manager(plugin)
     report = ConformanceReport(name)

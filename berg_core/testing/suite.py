@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from .conformance import CHECKS, ConformanceReport, check_plugin
+from berg_core.testing.conformance import CHECKS, ConformanceReport, check_plugin
 
 __all__ = ["PluginConformance"]
 

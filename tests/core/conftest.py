@@ -22,8 +22,8 @@ import torch
 import xarray as xr
 
 from berg_core import EncodingModel, InvalidParameterError, hookimpl
-from berg_core.cards import cards_in
-from berg_core.transforms import square_crop_resize
+from berg_core.cards.model_card import cards_in
+from berg_core.stimuli.transforms import square_crop_resize
 
 CARDS = Path(__file__).parent / "cards"
 CALLS = []  # hook names, so tests can see each hook was used
@@ -212,7 +212,7 @@ def toy_plugin_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def fresh_pm(monkeypatch):
     """A plugin manager built from the entry points visible now (not the process-wide one)."""
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     monkeypatch.delenv("BERG_DISABLE_PLUGIN_AUTOLOAD", raising=False)
 

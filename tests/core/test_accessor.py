@@ -19,7 +19,7 @@ def result(toy_store):
 
 
 def test_export_goes_to_the_plugin_of_the_model(result, tmp_path, monkeypatch):
-    from berg_core import plugins
+    from berg_core.registry import manager as plugins
 
     monkeypatch.setattr(plugins, "get_plugin_manager", _toy_pm(monkeypatch))
     path = result.berg.export("csv", tmp_path / "r.csv")
@@ -32,7 +32,7 @@ def test_export_goes_to_the_plugin_of_the_model(result, tmp_path, monkeypatch):
 
 
 def test_plot_writes_a_non_trivial_image(result, tmp_path, monkeypatch):
-    from berg_core import plugins
+    from berg_core.registry import manager as plugins
 
     monkeypatch.setattr(plugins, "get_plugin_manager", _toy_pm(monkeypatch))
     fig = result.berg.plot(tmp_path / "r.png")
@@ -72,7 +72,7 @@ def test_reliable_keeps_units_at_or_above_the_threshold():
 
 def _toy_pm(monkeypatch):
     """The accessor uses the process-wide manager; point it at one that sees the toy plugin."""
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     pm = PluginManager()
     pm.load_entrypoint_plugins()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from berg_core import BERG, CardError
-from berg_core.cards import ModelCard, card_from_dict, load_card, render_card_json_schema
+from berg_core.cards.model_card import ModelCard, card_from_dict, load_card, render_card_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD_FILES = sorted(ROOT.glob("plugins/*/*/cards/*.yaml"))
@@ -121,7 +121,7 @@ HOSTILE_CARDS = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_CARDS))
 def test_a_hostile_card_file_is_a_card_error_naming_it(tmp_path, case, capsys):
-    from berg_core.cli import main
+    from berg_core.cli.main import main
 
     make, message = HOSTILE_CARDS[case]
     text = make()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from berg_core.cli import build_parser, main
-from berg_core.commands import COMMANDS
+from berg_core.cli.commands import COMMANDS
+from berg_core.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,5 +70,5 @@ def test_no_command_prints_help(capsys):
 
 
 def test_module_entry_point():
-    out = subprocess.run([sys.executable, "-m", "berg_core.cli", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "berg_core.cli.main", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("berg ")

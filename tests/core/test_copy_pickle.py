@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from berg_core import BERG, InvalidParameterError
-from berg_core.plugins import PluginManager
-from berg_core.store import Store
+from berg_core.registry.manager import PluginManager
+from berg_core.store.model_store import Store
 
 MODEL = "toy-retina-luminance"
 IMAGES = np.random.default_rng(3).integers(0, 256, size=(5, 3, 9, 7), dtype=np.uint8)
@@ -105,7 +105,7 @@ def test_plugin_registered_by_hand_in_the_process_wide_manager_reaches_a_fresh_p
     """A fresh process (its own process-wide manager, no entry points) gets the plugin from the pickle."""
     import importlib
 
-    from berg_core import plugins
+    from berg_core.registry import manager as plugins
 
     monkeypatch.setenv("BERG_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setattr(plugins, "_PM", None)

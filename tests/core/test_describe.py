@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from berg_core import BERG
-from berg_core.cli import main
-from berg_core.describe_text import values_text
+from berg_core.cards.describe_text import values_text
+from berg_core.cli.main import main
 
 FWRF = "fmri-nsd-fwrf"
 FSAVERAGE = "fmri-nsd_fsaverage-vit_b_32"
@@ -90,7 +90,7 @@ def test_values_text(values: list, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def partial_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from berg_core.synthetic import write_synthetic_store
+    from berg_core.workflows.synthetic import write_synthetic_store
 
     root = tmp_path_factory.mktemp("partial")
     write_synthetic_store(root, models=[FWRF], subjects=[1, 3], seed=1, backbone=False,
@@ -102,7 +102,7 @@ def partial_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_describe_store_lists_the_subjects_and_rois_it_holds(partial_store: Path) -> None:
-    argv = [sys.executable, "-m", "berg_core.cli", "describe", FWRF, "--store", str(partial_store)]
+    argv = [sys.executable, "-m", "berg_core.cli.main", "describe", FWRF, "--store", str(partial_store)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "subjects: 1, 3" in proc.stdout and "not there: subject(s) 2, 4, 5, 6, 7, 8" in proc.stdout

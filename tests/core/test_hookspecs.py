@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from berg_core import hookspecs
+from berg_core.registry import hookspecs
 
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("berg_")]
 TESTS = Path(__file__).resolve().parents[1]

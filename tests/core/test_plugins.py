@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from berg_core import BERG, PluginError
-from berg_core.plugins import BERGPluginWarning, PluginManager, get_plugin_manager, reset_plugin_manager
+from berg_core.registry.manager import BERGPluginWarning, PluginManager, get_plugin_manager, reset_plugin_manager
 
 
 def test_installed_plugins_provide_the_three_models():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from berg_core.prefetch import prefetch
+from berg_core.stimuli.prefetch import prefetch
 
 
 def test_yields_work_results_in_order():

@@ -1,4 +1,4 @@
-"""``berg_core.readout``: the folded scaler + PCA equals the unfolded math."""
+"""``berg_core.models.readout``: the folded scaler + PCA equals the unfolded math."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from berg_core.errors import IntegrityError
-from berg_core.readout import FoldedProjection, RegressionHeads, fold_scaler_pca
+from berg_core.models.readout import FoldedProjection, RegressionHeads, fold_scaler_pca
 
 
 def _sklearn_like(k: int, n: int, seed: int = 0, dtype: type = np.float64) -> dict[str, np.ndarray]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from berg_core.cli import main
-from berg_core.scaffold import plugin_names
+from berg_core.cli.main import main
+from berg_core.cli.scaffold import plugin_names
 from berg_core.testing import sdk_import_violations
 
 DIST = "berg-scaffold-probe"
@@ -44,7 +44,7 @@ def env(scaffold: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, s
 
 
 def berg(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from berg_core.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from berg_core.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=120)
 
@@ -82,7 +82,7 @@ def test_listed_validated_and_torch_free(env: dict[str, str]):
     valid = berg(env, "validate", NAMES["entry_point"])
     assert valid.returncode == 0, valid.stdout + valid.stderr
     assert "1 valid, 0 invalid" in valid.stdout
-    code = "import sys; from berg_core.cli import main; main(['models']); print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    code = "import sys; from berg_core.cli.main import main; main(['models']); print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert NAMES["model_id"] in out.stdout
     assert out.stdout.strip().endswith("[]"), out.stdout

@@ -31,17 +31,17 @@ def test_plugins_import_only_the_sdk(path: Path):
 def test_import_scan_finds_internals(tmp_path: Path):
     src = tmp_path / "mod.py"
     src.write_text(
-        "import berg_core.store\n"
+        "import berg_core.store.model_store\n"
         "from berg_core import hookimpl, Store\n"
         "from berg_core.plugin import ModelCard, _LAZY\n"
-        "def f():\n    from berg_core.weights import read_metadata\n"
+        "def f():\n    from berg_core.models.weights import read_metadata\n"
     )
     bad = sdk_import_violations(tmp_path)
     assert [b.split(": ", 1)[1] for b in bad] == [
-        "imports berg_core.store (import from berg_core.plugin instead)",
+        "imports berg_core.store.model_store (import from berg_core.plugin instead)",
         "Store is not a public name of berg_core",
         "_LAZY is not a public name of berg_core.plugin",
-        "imports berg_core.weights (import from berg_core.plugin instead)",
+        "imports berg_core.models.weights (import from berg_core.plugin instead)",
     ]
 
 
@@ -56,8 +56,8 @@ def test_every_sdk_name_resolves_and_is_listed_once():
 
 def test_sdk_names_are_the_objects_core_uses():
     from berg_core.backbones.vit_readout import ViTB32Readout
-    from berg_core.cards import ModelCard
-    from berg_core.model import EncodingModel
+    from berg_core.cards.model_card import ModelCard
+    from berg_core.models.base import EncodingModel
 
     assert sdk.EncodingModel is EncodingModel
     assert sdk.ViTB32Readout is ViTB32Readout

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from berg_core import StimulusError
-from berg_core.stimuli import as_stimuli
+from berg_core.stimuli.inputs import as_stimuli
 
 
 def _rgb(h=12, w=9, seed=0):

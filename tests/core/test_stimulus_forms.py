@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from berg_core import StimulusError
-from berg_core.stimuli import as_stimuli
+from berg_core.stimuli.inputs import as_stimuli
 
 RNG = np.random.default_rng(13)
 
@@ -238,7 +238,7 @@ def test_bad_list_items_are_refused_by_index(items: list[Any], message: str) -> 
 
 
 def test_mixed_sizes_and_dtypes_in_one_batch_are_each_prepared_by_their_own_rule() -> None:
-    from berg_core.transforms import square_crop_resize
+    from berg_core.stimuli.transforms import square_crop_resize
 
     eight = RNG.integers(0, 256, (3, 8, 8), dtype=np.uint8)
     sixteen = eight.astype(np.uint16) * 257

@@ -7,7 +7,7 @@ import torch
 from torchvision.models import ViT_B_32_Weights
 from torchvision.transforms import functional as F
 
-from berg_core.transforms import (
+from berg_core.stimuli.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     berg2_imagenet_transform,

@@ -20,7 +20,7 @@ import torch
 from berg_core.backbones import VIT_B_32_FILENAME, VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
 from berg_core.backbones.vit_b_32 import _cached_count, resolve_vit_b_32_weights
 from berg_core.errors import IntegrityError, ModelLoadError, StoreError
-from berg_core.store import Store
+from berg_core.store.model_store import Store
 
 NODES = [f"encoder.layers.encoder_layer_{i}.add_1" for i in range(12)]
 

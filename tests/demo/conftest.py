@@ -1,6 +1,6 @@
 """Fixtures of the demo and plotting tests: one small synthetic store, one multi-model encode.
 
-The store is written by core's :func:`berg_core.synthetic.write_synthetic_store`,
+The store is written by core's :func:`berg_core.workflows.synthetic.write_synthetic_store`,
 which asks each model's plugin (its ``berg_write_synthetic_store`` hook) for
 seeded files in the real formats, with small sizes. The three models then
 encode three images in one pass into a Zarr store; the tests draw and export
@@ -29,7 +29,7 @@ SMALL_OPTIONS = {
 @pytest.fixture(scope="session")
 def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Subject 1 of every bundled model, small sizes; no backbone (tests pass the seeded hub file)."""
-    from berg_core.synthetic import write_synthetic_store
+    from berg_core.workflows.synthetic import write_synthetic_store
 
     root = tmp_path_factory.mktemp("demo_store")
     write_synthetic_store(root, models=list(SMALL_OPTIONS), subjects=[1], seed=SEED, options=SMALL_OPTIONS, backbone=False)
@@ -64,6 +64,6 @@ def encoded(store_root: Path, images: np.ndarray, vit_weights_file: Path, tmp_pa
 @pytest.fixture(scope="session")
 def results(encoded: Path) -> dict[str, Any]:
     """The encoded results read back from Zarr, by model id."""
-    from berg_core.result_groups import open_results
+    from berg_core.results.groups import open_results
 
     return {label.split("/")[0]: da for label, da in open_results(encoded).items()}

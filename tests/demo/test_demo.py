@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-from berg_core.cli import main
-from berg_core.synthetic import SYNTHETIC_MARKER, SYNTHETIC_NOTE, read_synthetic_marker
+from berg_core.cli.main import main
+from berg_core.workflows.synthetic import SYNTHETIC_MARKER, SYNTHETIC_NOTE, read_synthetic_marker
 
 from .pictures import assert_picture
 from .reference import assert_close, eeg_responses, fsaverage_responses, load_pickled, vit_features
@@ -26,10 +26,10 @@ FWRF = "fmri-nsd-fwrf"
 
 def test_berg_demo_end_to_end(tmp_path, monkeypatch, empty_torch_home, capsys):
     from berg_core.backbones import VIT_B_32_STORE_PATH
-    from berg_core.demo import ensure_demo_store
-    from berg_core.demo_images import DEMO_IMAGE_IDS, demo_images
-    from berg_core.plugins import get_plugin_manager
-    from berg_core.result_groups import open_results
+    from berg_core.demo.images import DEMO_IMAGE_IDS, demo_images
+    from berg_core.demo.run import ensure_demo_store
+    from berg_core.registry.manager import get_plugin_manager
+    from berg_core.results.groups import open_results
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("BERG_CACHE_DIR", str(cache))
@@ -89,7 +89,7 @@ def test_berg_demo_end_to_end(tmp_path, monkeypatch, empty_torch_home, capsys):
     # a result left by a model whose plugin has since been uninstalled is ignored by the next run
     import warnings
 
-    from berg_core.plotting import UndrawableResultWarning
+    from berg_core.results.plotting import UndrawableResultWarning
 
     _as_result_of_an_uninstalled_model(results_dir, f"{FWRF}/subject-01", "uninstalled-model")
     with warnings.catch_warnings(record=True) as caught:
@@ -118,7 +118,7 @@ def _as_result_of_an_uninstalled_model(results_dir, label, model_id):
 
 
 def test_the_cached_store_is_reused_until_refresh_or_a_change(tmp_path):
-    from berg_core.demo import ensure_demo_store
+    from berg_core.demo.run import ensure_demo_store
 
     pm, plugin = third_party_manager(tmp_path)
     store = tmp_path / "demo" / "store"
@@ -137,7 +137,7 @@ def test_the_cached_store_is_reused_until_refresh_or_a_change(tmp_path):
 
 
 def test_demo_folders_follow_the_cache_settings(tmp_path, monkeypatch):
-    from berg_core.demo import demo_paths
+    from berg_core.demo.run import demo_paths
 
     monkeypatch.setenv("BERG_CACHE_DIR", str(tmp_path / "env"))
     assert demo_paths().store == tmp_path / "env" / "demo" / "store"

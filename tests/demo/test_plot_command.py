@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from berg_core.cli import main
+from berg_core.cli.main import main
 
 from .pictures import assert_picture
 
@@ -13,7 +13,7 @@ FWRF = "fmri-nsd-fwrf"
 
 
 def test_multi_model_store_gives_one_picture_per_group(encoded, tmp_path, capsys):
-    from berg_core.result_groups import find_result_groups
+    from berg_core.results.groups import find_result_groups
 
     groups = find_result_groups(encoded)
     assert groups == [
@@ -69,7 +69,7 @@ def test_a_folder_without_results_is_refused(tmp_path, capsys):
 
 
 def test_open_results_reads_labels_and_values(encoded):
-    from berg_core.result_groups import open_results
+    from berg_core.results.groups import open_results
 
     results = open_results(encoded)
     fwrf = results["fmri-nsd-fwrf/subject-01"]

@@ -1,4 +1,4 @@
-"""``berg_core.synthetic.write_synthetic_store``: each owner writes its model's files; core adds backbone and marker.
+"""``berg_core.workflows.synthetic.write_synthetic_store``: each owner writes its model's files; core adds backbone and marker.
 
 Also with a third-party plugin, registered by hand: the same call its own tests would make.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from berg_core import InvalidParameterError, ModelNotFoundError, PluginError, StoreError
-from berg_core.synthetic import (
+from berg_core.workflows.synthetic import (
     SYNTHETIC_MARKER,
     SYNTHETIC_NOTE,
     read_synthetic_marker,
@@ -81,7 +81,7 @@ def test_marker_reading(tmp_path):
     (tmp_path / SYNTHETIC_MARKER).write_text("{not json")
     with pytest.raises(StoreError, match="not the JSON marker"):
         read_synthetic_marker(tmp_path)
-    from berg_core.store import resolve_store
+    from berg_core.store.model_store import resolve_store
 
     (tmp_path / SYNTHETIC_MARKER).write_text(json.dumps({"synthetic_weights": "made up"}))
     assert synthetic_note(resolve_store(str(tmp_path))) == "made up"

@@ -42,7 +42,7 @@ class ThirdParty:
 
     @hookimpl
     def berg_model_cards(self):
-        from berg_core.cards import cards_in
+        from berg_core.cards.model_card import cards_in
 
         return cards_in(self.cards_dir)
 
@@ -63,7 +63,7 @@ class NoWriter:
 
     @hookimpl
     def berg_model_cards(self):
-        from berg_core.cards import cards_in
+        from berg_core.cards.model_card import cards_in
 
         return cards_in(self.cards_dir)
 
@@ -71,7 +71,7 @@ class NoWriter:
 
 def third_party_manager(tmp_path: Path) -> tuple[Any, ThirdParty]:
     """A plugin manager holding only the two plugins (models ``thirdparty-toy-model``, ``thirdparty-unwritable``)."""
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     cards, other = tmp_path / "cards", tmp_path / "other"
     cards.mkdir()

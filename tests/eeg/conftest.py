@@ -99,7 +99,7 @@ def full_train(load: Any, session_berg: Any, images: np.ndarray) -> Any:
 @pytest.fixture(scope="session")
 def train_features(load: Any, images: np.ndarray, shared_backbone: torch.nn.Module) -> torch.Tensor:
     """ViT-B/32 features of ``images`` (train preprocessing), for tests of the read-out alone."""
-    from berg_core.stimuli import as_stimuli
+    from berg_core.stimuli.inputs import as_stimuli
 
     with load() as model:
         return shared_backbone(model.preprocess(as_stimuli(images)))

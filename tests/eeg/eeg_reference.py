@@ -35,7 +35,7 @@ def metadata_path(root: Path, subject: int) -> Path:
 
 def write_store(root: Path, subjects: list[int], seed: int = STORE_SEED, **options: Any) -> list[str]:
     """Write a synthetic store through the plugin's hook, as ``berg demo`` does."""
-    from berg_core.plugins import get_plugin_manager
+    from berg_core.registry.manager import get_plugin_manager
 
     pm = get_plugin_manager()
     reg = pm.registry.get(MODEL_ID)

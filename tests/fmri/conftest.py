@@ -26,7 +26,7 @@ def plugin_manager() -> Any:
     """A plugin manager holding only this plugin (other plugins' state cannot affect these tests)."""
     from berg_fmri_nsd import plugin
 
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     pm = PluginManager()
     pm.register(plugin, name="fmri_nsd")

@@ -16,7 +16,7 @@ BLOCKS = ("conv4a", "conv4b", "conv5a", "conv5b", "conv6a", "conv6b")
 
 
 def test_entry_point_registers_both_models() -> None:
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     pm = PluginManager()
     pm.load_entrypoint_plugins()

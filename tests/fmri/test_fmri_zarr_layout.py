@@ -10,7 +10,7 @@ from berg_fmri_nsd.synthetic import write_fsaverage_store, write_fwrf_store
 
 
 def test_converted_store_gives_identical_results(tmp_path: Path, make_berg: Any, plugin_manager: Any, vit: Path) -> None:
-    from berg_core.convert import convert_store
+    from berg_core.workflows.convert import convert_store
 
     src, dst = tmp_path / "berg2", tmp_path / "zarr"
     write_fsaverage_store(src, [1], seed=4, n_components=3)

@@ -50,7 +50,7 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from berg_core.synthetic import write_synthetic_store
+    from berg_core.workflows.synthetic import write_synthetic_store
 
     root = tmp_path_factory.mktemp("reliability_store")
     write_synthetic_store(root, models=list(SMALL), subjects=[1], seed=SEED, options=SMALL, backbone=False)
@@ -67,7 +67,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_pm(plugin_site: Path) -> Any:
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     toy = load_module(plugin_site / "berg_toy" / "plugin.py", "berg_reliability_toy_plugin")
     pm = PluginManager()

@@ -91,7 +91,7 @@ def _checkpoint_with_pickle(pickled: bytes) -> bytes:
 
 
 def _manifest() -> bytes:
-    from berg_core.manifest import FileEntry, Manifest
+    from berg_core.store.manifest import FileEntry, Manifest
 
     entries = [FileEntry(f"weights/w{i}.npy", 1000 * i + 7, f"{i:02x}" * 32) for i in range(3)]
     return Manifest(entries).to_json().encode()
@@ -117,7 +117,7 @@ def _read_checkpoint(data: bytes) -> Any:
 
 
 def _read_manifest(data: bytes) -> Any:
-    from berg_core.manifest import Manifest
+    from berg_core.store.manifest import Manifest
 
     return Manifest.from_json(data, "flipped.json")
 

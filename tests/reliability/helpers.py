@@ -69,7 +69,7 @@ def cli_env(site: Path, **extra: Any) -> dict[str, str]:
 
 def encode_argv(store: Path, images: Path, out: Path | str, batch_size: int = 2, subject: str = "1") -> list[str]:
     """``berg encode`` of the toy model, as a user types it."""
-    return [sys.executable, "-m", "berg_core.cli", "encode", TOY, str(images), "-o", str(out), "--subject", subject,
+    return [sys.executable, "-m", "berg_core.cli.main", "encode", TOY, str(images), "-o", str(out), "--subject", subject,
             "--berg-dir", str(store), "--batch-size", str(batch_size), "--device", "cpu", "--no-progress"]
 
 

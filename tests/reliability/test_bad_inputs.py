@@ -27,7 +27,7 @@ from berg_core import (
     StimulusError,
     StoreError,
 )
-from berg_core.cli import main
+from berg_core.cli.main import main
 
 from .conftest import EEG, FSAVERAGE, FWRF, write_images
 

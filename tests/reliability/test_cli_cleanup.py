@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from berg_core.cli import main
+from berg_core.cli.main import main
 
 from .conftest import FWRF
 from .helpers import TOY, cli_env, run_cli
@@ -30,7 +30,7 @@ def mixed_results(store_root: Path, toy_pm: Any, plugin_site: Path, image_dir: P
     card = toy_pm.registry.get(TOY).card
     toy_pm.owner_hook("berg_write_synthetic_store", "toy")(card=card, root=str(root), subjects=[1], seed=0, options={})
     out = base / "run.zarr"
-    argv = [sys.executable, "-m", "berg_core.cli", "encode", f"{TOY},{FWRF}", str(image_dir), "-o", str(out),
+    argv = [sys.executable, "-m", "berg_core.cli.main", "encode", f"{TOY},{FWRF}", str(image_dir), "-o", str(out),
             "--subject", "1", "--select", f"{FWRF}:roi=V1", "--select", f"{TOY}:units=[0]", "--berg-dir", str(root),
             "--device", "cpu", "--no-progress"]
     proc = run_cli(argv, cli_env(plugin_site))
@@ -68,7 +68,7 @@ def test_cache_info_and_clear_cover_the_demo_and_leave_foreign_files(
     import json
     import sys
 
-    from berg_core.cache import StoreCache
+    from berg_core.store.cache import StoreCache
 
     demo = isolated_cache / "demo"
     shutil.copytree(store_root, demo / "store")  # a store in the real formats, as the demo builds
@@ -79,7 +79,7 @@ def test_cache_info_and_clear_cover_the_demo_and_leave_foreign_files(
     (isolated_cache / "my_notes.txt").write_text("the user's, not berg's")
     demo_bytes = _folder_bytes(demo)
 
-    proc = run_cli([sys.executable, "-m", "berg_core.cli", "cache", "info", "--json"], cli_env(Path(".")))
+    proc = run_cli([sys.executable, "-m", "berg_core.cli.main", "cache", "info", "--json"], cli_env(Path(".")))
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     parts = {p["name"]: p for p in info["parts"]}

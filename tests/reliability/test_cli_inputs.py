@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 
 from berg_core import BERG, InvalidParameterError
-from berg_core.cli import main
+from berg_core.cli.main import main
 
 from .conftest import EEG, FSAVERAGE, FWRF
 
-BERG_CLI = [sys.executable, "-m", "berg_core.cli"]
+BERG_CLI = [sys.executable, "-m", "berg_core.cli.main"]
 
 
 def _berg(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -150,7 +150,7 @@ def test_parser_errors_are_one_line_and_exit_2(argv: list[str], message: str, ca
 
 
 def test_subjects_as_a_comma_list_and_repeated_merge(tmp_path: Path) -> None:
-    from berg_core.cli import build_parser
+    from berg_core.cli.main import build_parser
 
     args = build_parser().parse_args(["download", "m", "--subject", "1,2", "--subject", "3", "--subject", "2"])
     assert args.subject == [1, 2, 3]
@@ -203,7 +203,7 @@ def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A bug (here: a command that divides by zero) is summarised in one line, exit 2; BERG_TRACEBACK=1 raises it."""
-    import berg_core.commands.models as models_command
+    import berg_core.cli.commands.models as models_command
 
     def buggy(args: Any) -> int:
         return 1 // 0

@@ -25,8 +25,8 @@ import pytest
 import zarr
 
 from berg_core import StimulusError, StoreError
-from berg_core.locks import read_lock
-from berg_core.results_zarr import open_result, result_state
+from berg_core.results.locks import read_lock
+from berg_core.results.zarr_sink import open_result, result_state
 
 from .conftest import write_images
 from .helpers import TOY, cli_env, encode_argv

@@ -20,8 +20,8 @@ import pytest
 import xarray as xr
 
 from berg_core import BERG, StoreError, hookimpl
-from berg_core.download import download_model
-from berg_core.results_zarr import result_state
+from berg_core.results.zarr_sink import result_state
+from berg_core.workflows.download import download_model
 
 from .conftest import FWRF, _store_fixtures
 from .helpers import TOY

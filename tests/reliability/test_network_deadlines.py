@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from berg_core import BERG, InvalidParameterError, StoreError
-from berg_core.cli import main
-from berg_core.network import DEFAULT_NETWORK_TIMEOUT, NETWORK_TIMEOUT_ENV, S3_CONFIG_DEFAULTS, network_timeout
-from berg_core.store import Store
+from berg_core.cli.main import main
+from berg_core.store.model_store import Store
+from berg_core.store.network import DEFAULT_NETWORK_TIMEOUT, NETWORK_TIMEOUT_ENV, S3_CONFIG_DEFAULTS, network_timeout
 
 from .conftest import FWRF, _store_fixtures
 

@@ -23,8 +23,8 @@ import xarray as xr
 import zarr
 
 from berg_core import StoreError
-from berg_core.locks import read_lock
-from berg_core.results_zarr import open_result, result_state
+from berg_core.results.locks import read_lock
+from berg_core.results.zarr_sink import open_result, result_state
 
 from .conftest import write_images
 from .helpers import TOY, batch_log, cli_env, encode_argv, run_cli

@@ -24,15 +24,15 @@ import pytest
 import zarr
 
 from berg_core import StoreError
-from berg_core.locks import lock_url
-from berg_core.results_zarr import result_state
+from berg_core.results.locks import lock_url
+from berg_core.results.zarr_sink import result_state
 
 from .conftest import write_images
 from .helpers import TOY, cli_env, encode_argv, run_cli
 
 HOLD_SCRIPT = """
 import sys
-from berg_core.locks import WriteLock
+from berg_core.results.locks import WriteLock
 lock = WriteLock(sys.argv[1]).acquire()
 print("held", flush=True)
 sys.stdin.read()

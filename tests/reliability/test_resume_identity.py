@@ -19,7 +19,7 @@ import zarr
 from PIL import Image
 
 from berg_core import BERG, InvalidParameterError, StoreError, hookimpl
-from berg_core.results_zarr import result_state
+from berg_core.results.zarr_sink import result_state
 
 from .conftest import write_images
 from .helpers import TOY

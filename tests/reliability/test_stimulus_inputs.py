@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from berg_core import StimulusError
-from berg_core.stimuli import as_stimuli
+from berg_core.stimuli.inputs import as_stimuli
 
 RNG = np.random.default_rng(11)
 

@@ -28,10 +28,10 @@ import torch
 import yaml
 
 from berg_core import BERG, CardError, IntegrityError, PluginError, hookimpl
-from berg_core.cards import load_card
-from berg_core.cli import main
-from berg_core.store import Store
-from berg_core.weights import PickledNpyFile, open_weight_file
+from berg_core.cards.model_card import load_card
+from berg_core.cli.main import main
+from berg_core.models.weights import PickledNpyFile, open_weight_file
+from berg_core.store.model_store import Store
 
 from .conftest import EEG, FWRF
 
@@ -170,7 +170,7 @@ def test_a_damaged_file_is_an_integrity_error_naming_it(store: Path, case: str) 
 @pytest.fixture(scope="module")
 def native(store_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fwRF model converted to berg's Zarr layout: every file listed with its SHA-256."""
-    from berg_core.convert import convert_store
+    from berg_core.workflows.convert import convert_store
 
     root = tmp_path_factory.mktemp("native")
     convert_store(str(store_root), str(root), models=[FWRF], show_progress=False)
@@ -227,14 +227,14 @@ class CardPlugin:
 
     @hookimpl
     def berg_model_cards(self) -> Any:
-        from berg_core.cards import cards_in
+        from berg_core.cards.model_card import cards_in
 
         return cards_in(self.folder)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CARDS))
 def test_a_bad_card_is_rejected_naming_the_field(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     message = BAD_CARDS[case][1]
     path = _bad_card(tmp_path / "cards", case)
@@ -331,7 +331,7 @@ def test_a_hostile_checkpoint_is_an_integrity_error_naming_it_before_allocating(
 
 # ---- weights that would give NaN responses, metadata of the wrong kind ------------------------------
 def _fs_read(what: str) -> Callable[[Path], Any]:
-    from berg_core.weights import read_folded_projection
+    from berg_core.models.weights import read_folded_projection
 
     if what == "folded":
         return lambda root: read_folded_projection(open_weight_file(Store(str(root)), FS_WEIGHTS))
@@ -393,7 +393,7 @@ BAD_MANIFESTS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
 def test_a_hostile_manifest_is_an_integrity_error_naming_it(case: str) -> None:
-    from berg_core.manifest import Manifest
+    from berg_core.store.manifest import Manifest
 
     text, message = BAD_MANIFESTS[case]
     with pytest.raises(IntegrityError, match=message) as err:

@@ -1,4 +1,4 @@
-"""Write locks of result groups (``berg_core.locks``): one writer at a time, holders named,
+"""Write locks of result groups (``berg_core.results.locks``): one writer at a time, holders named,
 stale locks (dead or reused pid, this very thread, unreadable) taken over, live ones never.
 
 The holders are real: a subprocess, another thread, or a lock file naming another host (what a
@@ -23,16 +23,16 @@ import numpy as np
 import pytest
 
 from berg_core import StimulusError, StoreError
-from berg_core import locks as locks_module
-from berg_core.locks import LockHolder, WriteLock, break_lock, lock_url, read_lock
-from berg_core.results_zarr import result_state
+from berg_core.results import locks as locks_module
+from berg_core.results.locks import LockHolder, WriteLock, break_lock, lock_url, read_lock
+from berg_core.results.zarr_sink import result_state
 
 from .helpers import TOY
 
 HOST = socket.gethostname()
 HOLD_SCRIPT = """
 import sys
-from berg_core.locks import WriteLock
+from berg_core.results.locks import WriteLock
 WriteLock(sys.argv[1]).acquire()
 print("held", flush=True)
 sys.stdin.read()
@@ -77,7 +77,7 @@ def test_a_live_process_is_named_and_never_overtaken(holder_process: Any) -> Non
             WriteLock(url).acquire()
         message = str(err.value)
         assert f"process {proc.pid} on host {HOST!r}" in message
-        assert f"holds its lock {url}.lock" in message and f"berg_core.locks.break_lock({url!r})" in message
+        assert f"holds its lock {url}.lock" in message and f"berg_core.results.locks.break_lock({url!r})" in message
     assert read_lock(url).pid == proc.pid  # type: ignore[union-attr]
 
 
@@ -88,7 +88,7 @@ def test_the_lock_of_a_killed_process_is_taken_over(holder_process: Any, caplog:
     deadline = time.monotonic() + 10
     while (locks_module._proc_stat(proc.pid) or ["?"])[0] != "Z" and time.monotonic() < deadline:
         time.sleep(0.01)
-    with caplog.at_level(logging.WARNING, logger="berg_core.locks"), WriteLock(url):
+    with caplog.at_level(logging.WARNING, logger="berg_core.results.locks"), WriteLock(url):
         assert read_lock(url).pid == os.getpid()  # type: ignore[union-attr]
     assert f"process {proc.pid} does not run any more" in caplog.text
 

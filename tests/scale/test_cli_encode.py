@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from berg_core.cli import main
+from berg_core.cli.main import main
 
 MODEL = "fmri-nsd_fsaverage-vit_b_32"
 

@@ -18,7 +18,7 @@ import xarray as xr
 from PIL import Image
 
 from berg_core import BERG
-from berg_core.cli import main
+from berg_core.cli.main import main
 
 EEG = "eeg-things_eeg_2-vit_b_32"
 FWRF = "fmri-nsd-fwrf"
@@ -27,7 +27,7 @@ SMALL = {EEG: {"n_components": 4}, FWRF: {"rois": ["V1", "FFA-1"], "volume_shape
 
 @pytest.fixture(scope="module")
 def eeg_fwrf_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from berg_core.synthetic import write_synthetic_store
+    from berg_core.workflows.synthetic import write_synthetic_store
 
     root = tmp_path_factory.mktemp("eeg_fwrf")
     write_synthetic_store(root, models=[EEG, FWRF], subjects=[1], seed=4, options=SMALL, backbone=False)
@@ -45,7 +45,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "berg_core.cli", *argv], capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run([sys.executable, "-m", "berg_core.cli.main", *argv], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_eeg_and_fwrf_in_one_command_with_per_model_selections(

@@ -39,7 +39,7 @@ def test_two_worker_processes_give_the_local_values(fmri_store, cluster, vit_wei
     tree = xr.open_datatree(tmp_path / "run.zarr", engine="zarr")
     assert {f"{MODEL}/{name}" for name in tree[MODEL].children} == set(local)
     # each worker built each model once, whatever the number of blocks it ran
-    loaded = cluster.run(lambda: len(__import__("berg_core.distributed", fromlist=["_MODELS"])._MODELS))
+    loaded = cluster.run(lambda: len(__import__("berg_core.engine.distributed", fromlist=["_MODELS"])._MODELS))
     assert set(loaded.values()) <= {0, 2}
 
 

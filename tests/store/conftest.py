@@ -230,7 +230,7 @@ def legacy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def native_root(legacy_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same store converted to berg's Zarr layout."""
-    from berg_core.convert import convert_store
+    from berg_core.workflows.convert import convert_store
 
     root = tmp_path_factory.mktemp("native_store")
     convert_store(str(legacy_root), str(root), show_progress=False)

@@ -24,7 +24,7 @@ import xarray as xr
 import zarr
 
 from berg_core import BERG, StoreError
-from berg_core.results_zarr import result_state
+from berg_core.results.zarr_sink import result_state
 
 from .conftest import BUCKET, s3_options
 
@@ -44,7 +44,7 @@ def _load_module(path: Path, name: str) -> Any:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     """The toy plugin of the core tests (subjects 1 and 2), its seeded store, and where the plugin lives."""
-    from berg_core.plugins import PluginManager
+    from berg_core.registry.manager import PluginManager
 
     core = _load_module(TESTS / "core" / "conftest.py", "berg_layout_core_fixtures")
     site = Path(core.write_plugin(tmp_path_factory.mktemp("site")))
@@ -201,7 +201,7 @@ def test_berg_encode_writes_a_store_plain_xarray_opens(toy: tuple[Any, Path], tm
         Image.fromarray(image.transpose(1, 2, 0)).save(images / f"im{i}.png")
     out = tmp_path / "run.zarr"
     env = {**os.environ, "PYTHONPATH": str(site), "BERG_STRICT_PLUGINS": "1"}
-    done = subprocess.run([sys.executable, "-m", "berg_core.cli", "encode", TOY, str(images), "-o", str(out), "--subject", "1,2",
+    done = subprocess.run([sys.executable, "-m", "berg_core.cli.main", "encode", TOY, str(images), "-o", str(out), "--subject", "1,2",
                            "--berg-dir", str(berg.store.url), "--device", "cpu", "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

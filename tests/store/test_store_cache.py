@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from berg_core import BERG, IntegrityError, StoreError
-from berg_core.cli import main
-from berg_core.fetch import BLOCK_SIZE
-from berg_core.store import Store
+from berg_core.cli.main import main
+from berg_core.store.fetch import BLOCK_SIZE
+from berg_core.store.model_store import Store
 
 from .conftest import BUCKET, FSAVERAGE, FWRF, Fault, respond, s3_options, vit_options
 

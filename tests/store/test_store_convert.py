@@ -13,12 +13,18 @@ import yaml
 import zarr
 
 from berg_core import BERG, InvalidParameterError, StoreError
-from berg_core.cards import card_from_dict
-from berg_core.cli import main
-from berg_core.convert import convert_store
+from berg_core.cards.model_card import card_from_dict
+from berg_core.cli.main import main
 from berg_core.io import load_pickled_npy
-from berg_core.store import Store
-from berg_core.weights import PickledNpyFile, ZarrWeightFile, open_weight_file, read_folded_projection, read_metadata
+from berg_core.models.weights import (
+    PickledNpyFile,
+    ZarrWeightFile,
+    open_weight_file,
+    read_folded_projection,
+    read_metadata,
+)
+from berg_core.store.model_store import Store
+from berg_core.workflows.convert import convert_store
 
 from .conftest import FSAVERAGE, s3_options
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from berg_core import BERG, InvalidParameterError, StoreError
-from berg_core.cli import main
-from berg_core.download import download_model
+from berg_core.cli.main import main
+from berg_core.workflows.download import download_model
 
 from .conftest import EEG, FSAVERAGE, FWRF, Fault, respond, s3_options, vit_options
 

@@ -12,8 +12,8 @@ import fsspec
 import pytest
 
 from berg_core import IntegrityError, StoreError
-from berg_core.fetch import fetch_file
-from berg_core.manifest import FileEntry, Manifest
+from berg_core.store.fetch import fetch_file
+from berg_core.store.manifest import FileEntry, Manifest
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 NEW = bytes(reversed(DATA))  # another version of the same size
@@ -154,7 +154,7 @@ COPIER = """
 import sys, time
 from pathlib import Path
 import fsspec
-from berg_core.fetch import fetch_file
+from berg_core.store.fetch import fetch_file
 src, target, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 ready.touch()
 while not go.exists():

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from berg_core import BERG, IntegrityError
-from berg_core.manifest import Manifest, manifest_root
-from berg_core.store import Store
-from berg_core.weights import open_weight_file
+from berg_core.models.weights import open_weight_file
+from berg_core.store.manifest import Manifest, manifest_root
+from berg_core.store.model_store import Store
 
 from .conftest import FSAVERAGE, FWRF, s3_options, upload, vit_options
 

@@ -10,8 +10,8 @@ import fsspec.config
 import pytest
 
 from berg_core import BERG, StoreError
-from berg_core.cli import main
-from berg_core.store import DEFAULT_STORE_URL, Store, resolve_store
+from berg_core.cli.main import main
+from berg_core.store.model_store import DEFAULT_STORE_URL, Store, resolve_store
 
 from .conftest import FSAVERAGE, s3_options
 

@@ -53,7 +53,7 @@ def test_fsaverage_roi_from_s3_zarr_matches_the_reference_math(
     s3: Any, s3_stores: dict[str, str], legacy_root: Path, images: np.ndarray, vit_weights_file: Path, shared_backbone: Any
 ) -> None:
     from berg_core import BERG
-    from berg_core.transforms import IMAGENET_MEAN, IMAGENET_STD, square_crop_resize
+    from berg_core.stimuli.transforms import IMAGENET_MEAN, IMAGENET_STD, square_crop_resize
 
     from .conftest import s3_options
 

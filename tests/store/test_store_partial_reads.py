@@ -9,8 +9,8 @@ import numpy as np
 import zarr
 
 from berg_core import BERG
-from berg_core.store import Store
-from berg_core.weights import ZarrWeightFile, open_weight_file, read_metadata
+from berg_core.models.weights import ZarrWeightFile, open_weight_file, read_metadata
+from berg_core.store.model_store import Store
 
 from .conftest import EEG, FSAVERAGE, s3_options
 

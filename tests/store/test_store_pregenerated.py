@@ -12,8 +12,8 @@ import pytest
 import xarray as xr
 
 from berg_core import BERG, InvalidParameterError
-from berg_core.pregenerated import pregenerated_path, pregenerated_url
-from berg_core.results_zarr import ZarrResultSink, request_of
+from berg_core.results.zarr_sink import ZarrResultSink, request_of
+from berg_core.workflows.pregenerated import pregenerated_path, pregenerated_url
 
 from .conftest import EEG, s3_options, upload, vit_options
 

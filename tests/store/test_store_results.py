@@ -16,8 +16,8 @@ import zarr
 from PIL import Image
 
 from berg_core import BERG, InvalidParameterError, StimulusError, StoreError, hookimpl
-from berg_core.plugins import get_plugin_manager
-from berg_core.results_zarr import result_state
+from berg_core.registry.manager import get_plugin_manager
+from berg_core.results.zarr_sink import result_state
 
 from .conftest import BUCKET, FWRF, s3_options
 
@@ -94,7 +94,7 @@ def test_interrupted_run_is_resumed(model: Any, image_files: list[Path], tmp_pat
     assert result_state(target)[0] is False
     np.testing.assert_array_equal(result_state(target)[1], [1, 1, 1, 1, 0, 0])
     with pytest.raises(StoreError, match="unfinished"):
-        from berg_core.results_zarr import open_result
+        from berg_core.results.zarr_sink import open_result
 
         open_result(str(target))
 

@@ -137,7 +137,7 @@ def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
         Image file to write, or ``None``.
     options
         ``stimulus``, ``times``, ``channels``, ``title``, ``dpi`` (see :data:`EEG_PLOT_OPTIONS`
-        and :data:`berg_core.plotting.COMMON_OPTIONS`). ``reliability`` is refused: EEG results
+        and :data:`berg_core.results.plotting.COMMON_OPTIONS`). ``reliability`` is refused: EEG results
         carry no per-channel reliability.
 
     Returns

@@ -1,0 +1,1 @@
+"""Model cards: the pydantic schema and loading YAML cards (no torch, no plugins)."""

@@ -1,0 +1,1 @@
+"""The ``berg`` command line."""

@@ -1,0 +1,1 @@
+"""``berg demo``: synthetic stores, procedural images, one pass over every installed model."""

@@ -1,0 +1,284 @@
+"""``berg demo``: the whole job, end to end, offline, in about a minute on a laptop.
+
+1. Once, in the user cache (``$BERG_CACHE_DIR``, else ``~/.cache/berg``), a
+   small store in the real BERG 2.0 formats with seeded synthetic weights for
+   every installed model, written by each model's own plugin, plus seeded
+   ViT-B/32 backbone weights kept inside that store (never in the torch cache).
+2. A handful of procedural images (:mod:`berg_core.demo.images`) encoded by
+   every model in ONE pass (models sharing the backbone compute it once).
+3. The labelled results written to Zarr; models of a synthetic store mark their results
+   ``synthetic_weights`` themselves (see ``EncodingModel.base_attrs``).
+4. One picture per result (each plugin's ``berg_plot_result``) and a summary.
+
+Models of other plugins join automatically: they get their plugin's default
+synthetic sizes and, when their card requires a selection, the card's example.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from berg_core.errors import InvalidParameterError, StoreError
+from berg_core.workflows.synthetic import SYNTHETIC_MARKER, read_synthetic_marker, synthetic_note, write_synthetic_store
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from berg_core.cards.model_card import ModelCard
+    from berg_core.registry.manager import PluginManager
+
+__all__ = [
+    "DEMO_SELECTIONS",
+    "DEMO_STORE_OPTIONS",
+    "DemoReport",
+    "demo_paths",
+    "ensure_demo_store",
+    "run_demo",
+    "write_synthetic_store",
+]
+
+#: Bump when the demo store's content changes: an older cached store is then rebuilt.
+DEMO_STORE_FORMAT = 1
+DEMO_SEED = 2024
+#: Small sizes for the bundled plugins' models (a fast demo); other models get their plugin's defaults.
+DEMO_STORE_OPTIONS: dict[str, dict[str, Any]] = {
+    "eeg-things_eeg_2-vit_b_32": {"n_components": 16},
+    "fmri-nsd_fsaverage-vit_b_32": {"n_components": 16},
+    "fmri-nsd-fwrf": {"rois": ["V1"], "volume_shape": [22, 26, 20], "n_voxels": {"V1": 1350}},
+}
+#: Selections the demo encodes with, where a model needs one.
+DEMO_SELECTIONS: dict[str, dict[str, Any]] = {"fmri-nsd-fwrf": {"roi": "V1"}}
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the demo keeps its store and writes its outputs."""
+
+    root: Path
+    store: Path
+    output: Path
+
+    @property
+    def results(self) -> Path:
+        return self.output / "results.zarr"
+
+    @property
+    def pictures(self) -> Path:
+        return self.output / "pictures"
+
+
+def demo_paths(cache_dir: str | os.PathLike[str] | None = None, output_dir: str | os.PathLike[str] | None = None) -> DemoPaths:
+    """The demo's folders: ``<cache>/demo/store`` and (unless given) ``<cache>/demo/output``."""
+    from berg_core.store.cache import resolve_cache_dir
+
+    root = resolve_cache_dir(cache_dir) / "demo"
+    return DemoPaths(root, root / "store", Path(output_dir).expanduser() if output_dir is not None else root / "output")
+
+
+def _selection_of(card: ModelCard) -> dict[str, Any] | None:
+    if card.id in DEMO_SELECTIONS:
+        return DEMO_SELECTIONS[card.id]
+    # another plugin's model that cannot run without a selection: its card's own example
+    for p in card.parameters:
+        if p.name == "selection" and p.function == "get_encoding_model" and p.required and isinstance(p.example, dict):
+            return dict(p.example)
+    return None
+
+
+def _wanted(pm: PluginManager) -> dict[str, Any]:
+    """What the demo store must hold, as recorded in its marker (compared to reuse a cached store)."""
+    models = pm.registry.ids()
+    return {
+        "format": DEMO_STORE_FORMAT,
+        "seed": DEMO_SEED,
+        "requested": {m: DEMO_STORE_OPTIONS.get(m, {}) for m in models},
+    }
+
+
+def ensure_demo_store(store: Path, pm: PluginManager, refresh: bool = False) -> tuple[bool, dict[str, Any]]:
+    """Build the demo store unless a complete one for the installed models is there.
+
+    The store is built in a sibling folder and moved into place when complete, so an
+    interrupted build never leaves a half store that a later run would trust.
+
+    Returns
+    -------
+    (bool, dict)
+        Whether it was (re)built, and its marker.
+    """
+    wanted = _wanted(pm)
+    marker = read_synthetic_marker(store) if store.is_dir() else None
+    if marker is not None and not refresh and marker.get("demo") == wanted:
+        return False, marker
+    building = store.with_name(f"{store.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    options = {m: o for m, o in wanted["requested"].items() if o}
+    write_synthetic_store(building, models=None, subjects=None, seed=DEMO_SEED, options=options, plugin_manager=pm)
+    marker = read_synthetic_marker(building) or {}
+    marker["demo"] = wanted
+    (building / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True, default=str) + "\n")
+    try:
+        if store.exists():
+            shutil.rmtree(store)
+        os.replace(building, store)
+    except OSError as exc:
+        raise StoreError(f"cannot put the demo store in place at {store}: {exc.strerror or exc}") from None
+    return True, marker
+
+
+def _stimuli_sheet(ids: list[str], images: Any, path: Path) -> Path:
+    """The demo images side by side, as one PNG (Pillow: no plotting stack needed)."""
+    from PIL import Image
+
+    n, _, h, w = images.shape
+    sheet = Image.new("RGB", (n * (w + 4) - 4, h), "white")
+    for i in range(n):
+        sheet.paste(Image.fromarray(images[i].transpose(1, 2, 0)), (i * (w + 4), 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+@dataclass
+class DemoReport:
+    """What ``berg demo`` did, for the summary and for tests."""
+
+    paths: DemoPaths
+    store_built: bool
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    pictures: dict[str, Path] = field(default_factory=dict)
+    stimuli_picture: Path | None = None
+    n_images: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n_images / self.seconds["encode"] if self.seconds.get("encode") else float("nan")
+
+    def summary(self) -> str:
+        """A short, human-readable account of the run."""
+        s = self.seconds
+        lines = [
+            f"berg demo: {len(self.models)} model(s) encoded {self.n_images} images in one pass",
+            f"  store   {self.paths.store} ({'built' if self.store_built else 'reused'} in {s.get('store', 0.0):.1f} s)",
+        ]
+        for label, info in self.models.items():
+            dims = ", ".join(f"{d}={n}" for d, n in info["sizes"].items())
+            sel = f" selection={info['selection']}" if info["selection"] else ""
+            lines.append(f"  model   {label}{sel}: ({dims}) -> {self.pictures[label].name}")
+        for model_id, reason in self.skipped.items():
+            lines.append(f"  skipped {model_id}: {reason}")
+        lines += [
+            f"  results {self.paths.results}",
+            f"  pictures {self.paths.pictures} ({len(self.pictures)} result(s) + {self.stimuli_picture.name if self.stimuli_picture else 'no'} stimuli sheet)",
+            f"  time    load {s.get('load', 0.0):.1f} s, encode {s.get('encode', 0.0):.1f} s "
+            f"({self.images_per_second:.2f} images/s for all models together), pictures {s.get('plot', 0.0):.1f} s",
+            f"  NOTE    SYNTHETIC WEIGHTS: {self.note}. Point BERG(berg_dir=...) at the real BERG 2.0 store for real responses.",
+        ]
+        return "\n".join(lines)
+
+
+def run_demo(
+    cache_dir: str | os.PathLike[str] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    refresh: bool = False,
+    device: str = "cpu",
+    image_size: int = 256,
+    show_progress: bool = False,
+    log: Callable[[str], Any] | None = None,
+    plugin_manager: PluginManager | None = None,
+) -> DemoReport:
+    """Build (once) the demo store, encode the demo images with every model, write results and pictures.
+
+    Parameters
+    ----------
+    cache_dir
+        Cache folder (default: ``$BERG_CACHE_DIR``, else ``~/.cache/berg``); the store goes to ``<cache>/demo/store``.
+    output_dir
+        Where the results (``results.zarr``) and pictures go (default ``<cache>/demo/output``).
+    refresh
+        Rebuild the store even if a complete one is cached.
+    device
+        ``"cpu"`` (default), ``"auto"``, ``"cuda"``...
+    image_size
+        Side of the square demo images in pixels.
+    show_progress
+        Show the encode progress bar.
+    log
+        Called with a line of text at each step (e.g. ``print``).
+    plugin_manager
+        Defaults to the process-wide one.
+
+    Returns
+    -------
+    DemoReport
+    """
+    from berg_core.api import BERG, model_labels
+    from berg_core.demo.images import demo_images
+    from berg_core.registry.manager import get_plugin_manager
+    from berg_core.results.groups import open_results
+    from berg_core.results.plotting import plot_results
+    from berg_core.stimuli.inputs import Stimuli
+
+    say = log or (lambda _line: None)
+    pm = plugin_manager or get_plugin_manager()
+    if not len(pm.registry):
+        raise InvalidParameterError("no models are installed: install a berg plugin (e.g. pip install -e plugins/berg_eeg_things)")
+    paths = demo_paths(cache_dir, output_dir)
+    report = DemoReport(paths=paths, store_built=False)
+
+    t = time.perf_counter()
+    say(f"demo store: {paths.store}")
+    report.store_built, marker = ensure_demo_store(paths.store, pm, refresh)
+    report.seconds["store"] = time.perf_counter() - t
+    report.skipped = dict(marker.get("skipped", {}))
+    report.note = synthetic_note(paths.store) or ""
+
+    t = time.perf_counter()
+    berg = BERG(paths.store, plugin_manager=pm)
+    models = []
+    installed = {r.card.id for r in pm.registry}
+    for model_id, subjects in sorted(marker.get("models", {}).items()):
+        if model_id not in installed:
+            # the store was built while its plugin was installed; its files and old outputs stay unused
+            say(f"skipping {model_id}: its plugin is no longer installed")
+            continue
+        card = berg.get_card(model_id)
+        say(f"loading {model_id}, subject {subjects[0]}")
+        models.append(berg.get_encoding_model(model_id, subject=subjects[0], selection=_selection_of(card), device=device))
+    report.seconds["load"] = time.perf_counter() - t
+    if not models:
+        raise InvalidParameterError(f"no installed plugin writes synthetic stores, so the demo has no model to run; skipped: {report.skipped}")
+
+    ids, images = demo_images(image_size)
+    report.n_images = len(ids)
+    report.stimuli_picture = _stimuli_sheet(ids, images, paths.pictures / "stimuli.png")
+    say(f"encoding {len(ids)} images with {len(models)} model(s) in one pass")
+    t = time.perf_counter()
+    try:
+        berg.encode(models, Stimuli(ids=ids, array=images), store=str(paths.results), overwrite=True, show_progress=show_progress)
+    finally:
+        for m in models:
+            m.cleanup()
+    report.seconds["encode"] = time.perf_counter() - t
+
+    labels = [label.replace("#", "-") for label in model_labels(models)]
+    found: dict[str, xr.DataArray] = open_results(paths.results)
+    # only this run's results: groups of models encoded earlier (since uninstalled) are not ours to draw
+    results = {label: found[label] for label in labels}
+    for m, label in zip(models, labels, strict=True):
+        report.models[label] = {"selection": m.selection, "sizes": dict(results[label].sizes)}
+    say(f"drawing {len(results)} picture(s)")
+    t = time.perf_counter()
+    report.pictures = plot_results(results, paths.pictures)
+    report.seconds["plot"] = time.perf_counter() - t
+    return report

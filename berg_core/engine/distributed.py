@@ -1,0 +1,202 @@
+"""Encoding on a Dask distributed cluster.
+
+Stimulus blocks are tasks. Each worker process rebuilds the models it is sent
+from their :class:`ModelSpec` once (then reuses them for every block), encodes
+its block and writes its region of the shared Zarr result directly, so no
+responses travel back through the scheduler. The client creates the result
+(from the first batch, encoded locally), waits for the blocks and marks it
+complete, exactly as a local run does.
+
+Works with any ``distributed.Client``: a ``LocalCluster``, dask-jobqueue on
+HPC (SLURM, PBS...) or dask-kubernetes in the cloud. The workers must reach the
+model store and the output store (a shared filesystem or object storage) and
+the stimuli (arrays are shipped with the task; file paths must be readable
+where the workers run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from berg_core.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from berg_core.models.base import EncodingModel
+    from berg_core.registry.manager import PluginManager
+    from berg_core.stimuli.inputs import Stimuli
+
+__all__ = ["ModelSpec", "encode_distributed"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model in another process."""
+
+    berg_dir: str
+    model_id: str
+    subject: int | None
+    selection: dict[str, Any] | None = None
+    device: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return json.dumps(
+            [self.berg_dir, self.model_id, self.subject, self.selection, self.device, self.options, self.storage_options],
+            sort_keys=True,
+            default=lambda o: o.tolist() if isinstance(o, np.ndarray) else repr(o),
+        )
+
+    def load(self) -> EncodingModel:
+        """The model, built once per process and then reused."""
+        with _LOCK:
+            model = _MODELS.get(self.key)
+            if model is None or model.closed:
+                from berg_core.api import BERG
+
+                berg = BERG(self.berg_dir, storage_options=self.storage_options or None)
+                model = berg.get_encoding_model(
+                    self.model_id, subject=self.subject, selection=self.selection, device=self.device, **self.options
+                )
+                _MODELS[self.key] = model
+            return model
+
+
+_MODELS: dict[str, EncodingModel] = {}
+_LOCK = threading.Lock()
+
+
+class _RegionSink:
+    """Writes one block's batches into the shared Zarr result at an offset, recording each as done."""
+
+    fingerprints = True
+
+    def __init__(self, url: str, storage_options: dict[str, Any], offset: int) -> None:
+        import zarr
+
+        from berg_core.results.zarr_sink import DEFAULT_VARIABLE, VARIABLE_ATTR
+        from berg_core.store.zarr_store import quiet_zarr, writable_zarr_store
+
+        with quiet_zarr():
+            group: Any = zarr.open_group(writable_zarr_store(url, storage_options), mode="r+", zarr_format=3)
+        self._arr = group[str(group.attrs.get(VARIABLE_ATTR, DEFAULT_VARIABLE))]
+        self._url = url
+        self._storage_options = storage_options
+        self._offset = offset
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        pass
+
+    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None) -> None:
+        from berg_core.results.zarr_sink import write_done
+
+        a = self._offset + start
+        b = a + batch.shape[0]
+        self._arr[a:b] = np.asarray(batch.values, dtype=self._arr.dtype)
+        write_done(self._url, self._storage_options, a, b, fingerprint)
+
+    def finish(self) -> int:
+        return 0
+
+
+class _NullSink:
+    """For a group that is complete already: its batches are dropped."""
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        pass
+
+    def write(self, start: int, batch: xr.DataArray) -> None:
+        pass
+
+    def finish(self) -> int:
+        return 0
+
+
+def _encode_block(
+    specs: list[ModelSpec], urls: list[str | None], storage_options: dict[str, Any], block: Stimuli, offset: int, batch_size: int, precision: str
+) -> int:
+    """Worker task: encode one block of stimuli and write it into the result stores."""
+    from berg_core.engine.encoding import run_encode_many
+    from berg_core.registry.manager import get_plugin_manager
+
+    models = [s.load() for s in specs]
+    sinks = [_NullSink() if u is None else _RegionSink(u, storage_options, offset) for u in urls]
+    run_encode_many(get_plugin_manager(), models, block, batch_size, False, sinks, precision=precision)  # type: ignore[arg-type]
+    return len(block)
+
+
+def encode_distributed(
+    client: Any,
+    pm: PluginManager,
+    models: list[EncodingModel],
+    stimuli: Stimuli,
+    sinks: list[Any],
+    skip: int,
+    batch_size: int,
+    show_progress: bool,
+    precision: str = "fp32",
+    block_size: int | None = None,
+) -> list[Any]:
+    """Encode on ``client``'s cluster into Zarr ``sinks`` (see :func:`berg_core.results.zarr_sink.zarr_result_sinks`)."""
+    from tqdm.auto import tqdm
+
+    from berg_core.engine.encoding import run_encode_many
+
+    specs = [m.spec for m in models]
+    if any(s is None for s in specs):
+        raise InvalidParameterError("distributed encoding needs models made by BERG.get_encoding_model (they carry how to rebuild them)")
+    n = len(stimuli)
+    if skip < n:
+        # the first batch runs here: it creates the result stores with their final labels
+        first = stimuli[: skip + batch_size]
+        deferred = [_Deferred(s, stimuli.ids) for s in sinks]
+        run_encode_many(pm, models, first, batch_size, False, deferred, skip=skip, precision=precision)
+    start = min(n, skip + batch_size)
+    if block_size is None:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        block_size = max(batch_size, math.ceil((n - start) / (4 * workers) / batch_size) * batch_size)
+    elif block_size < 1:
+        raise InvalidParameterError(f"block_size must be a positive number of stimuli, got {block_size}")
+    # whole batches per block, so batch boundaries match a local run's exactly
+    block_size = math.ceil(block_size / batch_size) * batch_size
+    # groups already complete (a resumed multi-model run) are not written again
+    urls = [None if getattr(s, "complete", False) else s.url for s in sinks]
+    storage_options = sinks[0].storage_options if sinks else {}
+    futures = [
+        client.submit(_encode_block, specs, urls, storage_options, stimuli[a : a + block_size], a, batch_size, precision, pure=False)
+        for a in range(start, n, block_size)
+    ]
+    from distributed import as_completed
+
+    with tqdm(total=n, initial=start, unit="img", desc=f"{len(models)} model(s) on dask", disable=not show_progress, leave=False) as bar:
+        for fut in as_completed(futures):
+            bar.update(fut.result())
+    return [s.finish() for s in sinks]
+
+
+class _Deferred:
+    """A sink for the first batch: creates the store for all stimuli, leaves finishing for later."""
+
+    fingerprints = True
+
+    def __init__(self, sink: Any, all_ids: list[Any]) -> None:
+        self._sink = sink
+        self._ids = all_ids
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        self._sink.begin(template, self._ids)
+
+    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None) -> None:
+        self._sink.write(start, batch, fingerprint=fingerprint)
+
+    def finish(self) -> None:
+        return None

@@ -1,0 +1,184 @@
+"""The batch loop behind ``BERG.encode``.
+
+Each batch goes through the ``berg_preprocess`` and ``berg_encode_batch``
+hooks; the labelled batch results go to a *sink*. The default
+:class:`MemorySink` writes into one preallocated array (never grown by
+appending), so memory is the result plus one batch; other sinks (Zarr on
+disk or S3) stream batches out instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from berg_core.errors import PluginError
+
+if TYPE_CHECKING:
+    from berg_core.models.base import EncodingModel
+    from berg_core.registry.manager import PluginManager
+    from berg_core.stimuli.inputs import Stimuli
+
+__all__ = ["MemorySink", "ResultSink", "assemble", "check_batch_result", "run_encode", "run_encode_many"]
+
+
+class ResultSink(Protocol):
+    """Where encoded batches go."""
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        """Called once with the first batch's result (its non-stimulus dims and coords are final)."""
+
+    def write(self, start: int, batch: xr.DataArray) -> None:
+        """Store ``batch`` at stimulus offset ``start``."""
+
+    def finish(self) -> Any:
+        """Called after the last batch; returns what ``encode`` returns."""
+
+
+def assemble(values: Any, template: xr.DataArray, stimulus_ids: list[Any]) -> xr.DataArray:
+    """A full result with ``template``'s labels and ``values`` for all stimuli."""
+    coords = {k: v for k, v in template.coords.items() if "stimulus" not in v.dims}
+    coords["stimulus"] = ("stimulus", np.asarray(stimulus_ids))
+    return xr.DataArray(values, dims=template.dims, coords=coords, attrs=dict(template.attrs), name=template.name)
+
+
+class MemorySink:
+    """Collects the result in memory, in one preallocated array."""
+
+    def __init__(self) -> None:
+        self._out: np.ndarray | None = None
+        self._template: xr.DataArray | None = None
+        self._ids: list[Any] = []
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        self._template = template
+        self._ids = list(stimulus_ids)
+        self._out = np.empty((len(stimulus_ids), *template.shape[1:]), dtype=template.dtype)
+
+    def write(self, start: int, batch: xr.DataArray) -> None:
+        assert self._out is not None
+        self._out[start : start + batch.shape[0]] = batch.values
+
+    def finish(self) -> xr.DataArray:
+        assert self._out is not None and self._template is not None
+        return assemble(self._out, self._template, self._ids)
+
+
+def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: xr.DataArray | None) -> xr.DataArray:
+    """Check that a plugin's batch result keeps the hook's contract; label it with its model and subject.
+
+    ``model_id`` and ``subject`` become scalar coordinates (and stay attributes), so results
+    of several subjects concatenate with the right labels (``xr.concat(..., dim="subject")``).
+    """
+    if not isinstance(da, xr.DataArray):
+        raise PluginError(f"{model.model_id}: berg_encode_batch returned {type(da).__name__}, expected xarray.DataArray")
+    if not da.dims or da.dims[0] != "stimulus" or da.sizes["stimulus"] != len(ids):
+        raise PluginError(
+            f"{model.model_id}: batch result has dims {da.dims} and shape {da.shape}; expected 'stimulus' first with length {len(ids)}"
+        )
+    if template is not None and (da.dims != template.dims or da.shape[1:] != template.shape[1:]):
+        raise PluginError(f"{model.model_id}: batch result shape {da.shape} differs from the first batch's {template.shape}")
+    labels = {"model_id": model.model_id, "subject": -1 if model.subject is None else int(model.subject)}
+    missing = {k: v for k, v in labels.items() if k not in da.coords}
+    return da.assign_coords(missing) if missing else da
+
+
+def _group_by_features(models: list[EncodingModel]) -> list[list[int]]:
+    """Indices of models that can share one preprocessing and feature pass."""
+    groups: dict[Any, list[int]] = {}
+    singles: list[list[int]] = []
+    for i, m in enumerate(models):
+        key = m.feature_key
+        if key is None:
+            singles.append([i])
+        else:
+            groups.setdefault(key, []).append(i)
+    return [*groups.values(), *singles]
+
+
+_AUTOCAST = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def _features(model: EncodingModel, x: Any, precision: str) -> Any:
+    """The shared backbone's output, under autocast for reduced precision; read-outs get float32."""
+    import torch
+
+    if precision == "fp32":
+        return model.feature_extractor(x)
+    with torch.autocast(device_type=model.device.type, dtype=getattr(torch, _AUTOCAST[precision])):
+        feats = model.feature_extractor(x)
+    return feats.float()
+
+
+def run_encode(
+    pm: PluginManager,
+    model: EncodingModel,
+    stimuli: Stimuli,
+    batch_size: int,
+    show_progress: bool,
+    sink: ResultSink | None = None,
+    skip: int = 0,
+) -> Any:
+    """Encode ``stimuli`` with ``model`` batch by batch into ``sink`` (memory by default).
+
+    ``skip`` stimuli at the start are not encoded (a resumed run whose sink
+    already holds them).
+    """
+    return run_encode_many(pm, [model], stimuli, batch_size, show_progress, [sink or MemorySink()], skip)[0]
+
+
+def run_encode_many(
+    pm: PluginManager,
+    models: list[EncodingModel],
+    stimuli: Stimuli,
+    batch_size: int,
+    show_progress: bool,
+    sinks: Sequence[ResultSink],
+    skip: int = 0,
+    precision: str = "fp32",
+) -> list[Any]:
+    """Encode ``stimuli`` with several models in one pass over the stimuli.
+
+    Models with the same :attr:`~berg_core.models.base.EncodingModel.feature_key` (for example
+    every subject of the ViT-B/32 models) share preprocessing and the backbone forward
+    pass: each batch is decoded once (ahead, in a background thread), run through the
+    backbone once per group, and read out by every model of the group.
+    """
+    from berg_core.results.identity import stimulus_fingerprint
+    from berg_core.stimuli.prefetch import prefetch
+
+    n = len(stimuli)
+    groups = _group_by_features(models)
+    templates: list[xr.DataArray | None] = [None] * len(models)
+    start = skip
+    desc = models[0].model_id if len(models) == 1 else f"{len(models)} models"
+    batches = prefetch(stimuli[skip:].batches(batch_size), lambda b: b.decoded(), depth=2)
+    # result stores record what each batch's images were, so a resumed run can tell other images apart
+    fingerprinted = [bool(getattr(s, "fingerprints", False)) for s in sinks]
+    with tqdm(total=n, initial=skip, unit="img", desc=desc, disable=not show_progress, leave=False) as bar:
+        for batch in batches:
+            fingerprint = stimulus_fingerprint(batch) if any(fingerprinted) else None
+            for group in groups:
+                lead = models[group[0]]
+                x = pm.hook.berg_preprocess(model=lead, stimuli=batch)
+                if len(group) == 1 and (precision == "fp32" or lead.feature_extractor is None):
+                    outs = {group[0]: pm.hook.berg_encode_batch(model=lead, batch=x, stimulus_ids=batch.ids)}
+                else:
+                    feats = _features(lead, x, precision)
+                    outs = {i: models[i].encode_features(feats, batch.ids) for i in group}
+                for i, da in outs.items():
+                    da = check_batch_result(models[i], da, batch.ids, templates[i])
+                    if templates[i] is None:
+                        templates[i] = da
+                        sinks[i].begin(da, stimuli.ids)
+                    if fingerprinted[i]:
+                        sinks[i].write(start, da, fingerprint=fingerprint)  # type: ignore[call-arg]
+                    else:
+                        sinks[i].write(start, da)
+            start += len(batch)
+            bar.update(len(batch))
+    return [sink.finish() for sink in sinks]

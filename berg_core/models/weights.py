@@ -1,0 +1,420 @@
+"""Reading weight and metadata files from a store, whatever their layout.
+
+Plugins ask for arrays by key path (``"pca_param/components_"``) and,
+optionally, a subset of rows (the selected vertices or channels). The reader
+behind the key decides how to get them: BERG 2.0's pickled ``.npy`` dicts are
+unpickled safely once and sliced; native layouts (Zarr, see ``specs/``) can
+read just the chunks holding those rows. Plugins never open files themselves,
+so a new store layout needs no plugin change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from berg_core.errors import IntegrityError, InvalidParameterError
+from berg_core.store.model_store import Store
+from berg_core.store.zarr_layout import (
+    FOLDED_GROUP,
+    LAYOUT_ATTR,
+    ROW_ORDER_ATTR,
+    ROW_ORDER_GROUP,
+    VALUES_ATTR,
+    read_array,
+    read_tree,
+    stored_order,
+    zarr_twin,
+)
+
+__all__ = [
+    "PickledNpyFile",
+    "WeightFile",
+    "ZarrWeightFile",
+    "RowsOutOfRangeError",
+    "flatten_keys",
+    "has_folded_projection",
+    "open_weight_file",
+    "read_folded_projection",
+    "read_metadata",
+    "require_finite",
+]
+
+
+class WeightFile(Protocol):
+    """What plugins use to read one weight file."""
+
+    source: str
+
+    def keys(self) -> list[str]:
+        """All array/value key paths, ``/``-separated."""
+
+    def read(self, key: str, rows: Sequence[int] | np.ndarray | None = None, dtype: Any = None) -> np.ndarray:
+        """The array at ``key`` (only ``rows`` along axis 0 when given)."""
+
+    def value(self, key: str) -> Any:
+        """A non-array value (scalar, string, small list) at ``key``."""
+
+    def close(self) -> None:
+        """Release anything held."""
+
+
+def flatten_keys(obj: Any, prefix: str = "") -> Iterator[str]:
+    """``/``-joined key paths of nested dicts."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from flatten_keys(v, f"{prefix}{k}/")
+    else:
+        yield prefix.rstrip("/")
+
+
+def _lookup(obj: Any, key: str, source: str) -> Any:
+    cur = obj
+    for part in key.split("/"):
+        if not isinstance(cur, dict) or part not in cur:
+            raise IntegrityError(f"{source} has no entry {key!r} (expected BERG 2.0's layout)")
+        cur = cur[part]
+    return cur
+
+
+class PickledNpyFile:
+    """A BERG 2.0 pickled ``.npy`` dict, read safely and lazily.
+
+    The pickle is walked once with the restricted unpickler of
+    :mod:`berg_core.io.lazy_pickle`: small values are loaded, large arrays stay
+    in the file as :class:`~berg_core.io.lazy_pickle.LazyArray` handles, so
+    :meth:`read` with ``rows`` reads only those rows (locally, or as ranged
+    reads from S3) and a one-ROI model never holds the whole-brain regression.
+    """
+
+    def __init__(self, store: Store, relpath: str) -> None:
+        from berg_core.io.lazy_pickle import load_lazy_npy
+
+        self.source = store.url_of(relpath)
+        data = load_lazy_npy(lambda: store.open(relpath), self.source)
+        if not isinstance(data, dict):
+            raise IntegrityError(f"{self.source} should hold a dict, found {type(data).__name__}")
+        self._tree: dict[str, Any] | None = data
+
+    @property
+    def tree(self) -> dict[str, Any]:
+        """The unpickled dict, large arrays still as lazy handles."""
+        if self._tree is None:
+            raise RuntimeError(f"{self.source} was closed")
+        return self._tree
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The whole dict with every array read into memory."""
+        return _read_all(self.tree)
+
+    def keys(self) -> list[str]:
+        return list(flatten_keys(self.tree))
+
+    def read(self, key: str, rows: Sequence[int] | np.ndarray | None = None, dtype: Any = None) -> np.ndarray:
+        from berg_core.io.lazy_pickle import LazyArray
+
+        arr = _lookup(self.tree, key, self.source)
+        if not isinstance(arr, (np.ndarray, LazyArray)):
+            raise IntegrityError(f"{self.source}: {key!r} should be an array, found {type(arr).__name__}")
+        idx = None if rows is None else _check_rows(rows, arr.shape[0] if arr.ndim else 0, key, self.source)
+        if isinstance(arr, LazyArray):
+            out = arr.read(idx)
+        else:
+            out = arr if idx is None else arr[idx]
+        out = require_finite(out, key, self.source)
+        if dtype is not None:
+            out = out.astype(dtype, copy=False)
+        return out
+
+    def row_blocks(self, key: str, block_rows: int) -> Any:
+        """``(start, block)`` pairs covering the array at ``key``, one block in memory at a time."""
+        from berg_core.io.lazy_pickle import LazyArray
+
+        arr = _lookup(self.tree, key, self.source)
+        if isinstance(arr, LazyArray):
+            return arr.iter_row_blocks(block_rows)
+        return ((a, arr[a : a + block_rows]) for a in range(0, arr.shape[0], block_rows))
+
+    def value(self, key: str) -> Any:
+        return _read_all(_lookup(self.tree, key, self.source))
+
+    def close(self) -> None:
+        self._tree = None
+
+    def __enter__(self) -> PickledNpyFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_all(obj: Any) -> Any:
+    from berg_core.io.lazy_pickle import LazyArray
+
+    if isinstance(obj, LazyArray):
+        return obj.read()
+    if isinstance(obj, dict):
+        return {k: _read_all(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_read_all(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_read_all(v) for v in obj)
+    return obj
+
+
+COMPONENTS_KEY = "pca_param/components_"
+#: components rows folded at a time (16 x 460,800 float64 = 59 MB)
+FOLD_BLOCK_ROWS = 16
+
+
+def require_finite(arr: np.ndarray, key: str, source: str) -> np.ndarray:
+    """``arr`` if it is a numeric array without NaN or infinity, else :class:`IntegrityError`.
+
+    Weights with NaN give NaN responses without a word; refusing them at load
+    names the file and the array instead.
+    """
+    if arr.dtype.kind not in "biufc":
+        raise IntegrityError(f"{source}: {key!r} should be a numeric array, found dtype {arr.dtype}")
+    if arr.dtype.kind in "fc" and arr.size and not np.isfinite(arr).all():
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise IntegrityError(f"{source}: {key!r} holds {bad} NaN or infinite values of {arr.size}; the file is damaged")
+    return arr
+
+
+class RowsOutOfRangeError(IntegrityError, IndexError):
+    """Rows asked for beyond the stored array: the file has fewer outputs than the model needs.
+
+    Also an ``IndexError``, which is what slicing BERG 2.0's arrays raised.
+    """
+
+
+def _check_rows(rows: Sequence[int] | np.ndarray, n: int, key: str, source: str) -> np.ndarray:
+    """``rows`` as int64 indices (a boolean mask of length ``n`` is accepted too)."""
+    idx = np.asarray(rows)
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise RowsOutOfRangeError(f"{source}: {key!r} has {n} rows, but a row mask of shape {idx.shape} was given")
+        return np.flatnonzero(idx)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise InvalidParameterError(f"rows for {key!r} of {source} must be a 1-D integer array or a boolean mask, got {idx.dtype} {idx.shape}")
+    idx = idx.astype(np.int64, copy=False)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RowsOutOfRangeError(f"{source}: {key!r} has {n} rows (0..{n - 1}), but rows {idx.min()}..{idx.max()} were asked for")
+    return np.where(idx < 0, idx + n, idx)
+
+
+def has_folded_projection(wf: WeightFile) -> bool:
+    """Whether ``wf`` stores the folded projection (then ``pca_param/components_`` is not stored:
+    use :func:`read_folded_projection`)."""
+    return isinstance(wf, ZarrWeightFile) and wf.folded
+
+
+class ZarrWeightFile:
+    """A weight file in berg's Zarr layout: reads only the chunks holding the rows asked for.
+
+    Parameters
+    ----------
+    store
+        The store.
+    relpath
+        The ``.zarr`` folder, relative to the store root.
+    """
+
+    def __init__(self, store: Store, relpath: str) -> None:
+        from berg_core.store.zarr_store import open_zarr_group
+
+        self.source = store.url_of(relpath)
+        self._group: Any = open_zarr_group(store, relpath)
+        if self._group.attrs.get(LAYOUT_ATTR) not in ("weights", "metadata"):
+            raise IntegrityError(f"{self.source} is a Zarr group but not a berg weight file (attribute {LAYOUT_ATTR!r} missing)")
+        self._inverse: dict[str, np.ndarray] = {}
+
+    @property
+    def folded(self) -> bool:
+        """Whether the file stores the folded projection ``folded/W``, ``folded/c``."""
+        return self._group_or_none(FOLDED_GROUP) is not None
+
+    def _group_or_none(self, key: str) -> Any:
+        import zarr
+
+        try:
+            node = self._group[key]
+        except KeyError:
+            return None
+        return node if isinstance(node, zarr.Group) else None
+
+    def keys(self) -> list[str]:
+        import zarr
+
+        out: list[str] = []
+
+        def walk(group: Any, prefix: str) -> None:
+            for name, node in group.members():
+                if not prefix and name == ROW_ORDER_GROUP:
+                    continue
+                if isinstance(node, zarr.Group):
+                    walk(node, f"{prefix}{name}/")
+                else:
+                    out.append(f"{prefix}{name}")
+            out.extend(f"{prefix}{name}" for name in (group.attrs.get(VALUES_ATTR) or {}))
+
+        walk(self._group, "")
+        return sorted(out)
+
+    def _array(self, key: str) -> Any:
+        import zarr
+
+        try:
+            node = self._group[key]
+        except KeyError:
+            node = None
+        if not isinstance(node, zarr.Array):
+            hint = ""
+            if key == COMPONENTS_KEY and self.folded:
+                hint = "; this layout stores the folded projection instead: use berg_core.models.weights.read_folded_projection"
+            raise IntegrityError(f"{self.source} has no array {key!r}{hint}")
+        return node
+
+    def _inverse_order(self, node: Any) -> np.ndarray | None:
+        order_key = node.attrs.get(ROW_ORDER_ATTR)
+        if not order_key:
+            return None
+        if order_key not in self._inverse:
+            order = stored_order(self._group[order_key][...])
+            inv = np.empty_like(order)
+            inv[order] = np.arange(order.size)
+            self._inverse[order_key] = inv
+        return self._inverse[order_key]
+
+    def read(self, key: str, rows: Sequence[int] | np.ndarray | None = None, dtype: Any = None) -> np.ndarray:
+        if key == COMPONENTS_KEY and self.folded and not self._has_array(key):
+            return self._unfolded_components(rows, dtype)
+        arr = require_finite(self._read(key, rows), key, self.source)
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def _read(self, key: str, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        node = self._array(key)
+        if rows is None:
+            arr = read_array(node, self._group)
+        else:
+            if node.ndim == 0:
+                raise InvalidParameterError(f"{key!r} of {self.source} is a scalar; it has no rows")
+            idx = _check_rows(rows, node.shape[0], key, self.source)
+            inv = self._inverse_order(node)
+            pos = inv[idx] if inv is not None else idx
+            # sorted unique positions: zarr then reads each needed chunk once
+            uniq, back = np.unique(pos, return_inverse=True)
+            block = node.oindex[uniq] if uniq.size else np.empty((0, *node.shape[1:]), dtype=node.dtype)
+            arr = np.asarray(block)[back]
+        return arr
+
+    def _has_array(self, key: str) -> bool:
+        import zarr
+
+        try:
+            return isinstance(self._group[key], zarr.Array)
+        except KeyError:
+            return False
+
+    def _unfolded_components(self, rows: Sequence[int] | np.ndarray | None, dtype: Any) -> np.ndarray:
+        """``components_`` rebuilt from the folded ``W = components_ / scaler.scale_`` (float32 precision).
+
+        For readers written against BERG 2.0's keys; :func:`read_folded_projection`
+        avoids this extra pass.
+        """
+        W = self.read(f"{FOLDED_GROUP}/W", rows=rows)
+        comp = W.astype(np.float64) * self.read("scaler_param/scale_").astype(np.float64)
+        return comp if dtype is None else comp.astype(dtype, copy=False)
+
+    def value(self, key: str) -> Any:
+        parent, _, name = key.rpartition("/")
+        group = self._group_or_none(parent) if parent else self._group
+        values = (group.attrs.get(VALUES_ATTR) or {}) if group is not None else {}
+        if name in values:
+            return values[name]
+        node = self._array(key)
+        # metadata, not weights: NaN may mean "not measured" there
+        return read_array(node, self._group)[()] if node.ndim == 0 else self._read(key)
+
+    def folded_projection(self) -> tuple[np.ndarray, np.ndarray]:
+        """The stored ``(W, c)``: ``W`` (k, F) float32, ``c`` (k,) float32."""
+        W = self.read(f"{FOLDED_GROUP}/W", dtype=np.float32)
+        c = self.read(f"{FOLDED_GROUP}/c", dtype=np.float32)
+        if W.ndim != 2 or c.shape != (W.shape[0],):
+            raise IntegrityError(f"{self.source}: folded W {W.shape} and c {c.shape} do not fit together")
+        return W, c
+
+    def close(self) -> None:
+        self._inverse.clear()
+
+    def __enter__(self) -> ZarrWeightFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _zarr_path(store: Store, relpath: str) -> str | None:
+    """The Zarr folder holding ``relpath``'s content, if the store has one."""
+    if relpath.endswith(".zarr"):
+        return relpath
+    twin = zarr_twin(relpath)
+    if twin is not None and store.exists(f"{twin}/zarr.json"):
+        return twin
+    return None
+
+
+def open_weight_file(store: Store, relpath: str) -> WeightFile:
+    """Open a weight file of the store in whichever layout holds it.
+
+    ``relpath`` names BERG 2.0's file (``.../weights_subject-01.npy``); when the
+    store has its Zarr twin (``.../weights_subject-01.zarr``) that is used instead.
+    """
+    zpath = _zarr_path(store, relpath)
+    if zpath is not None:
+        return ZarrWeightFile(store, zpath)
+    return PickledNpyFile(store, relpath)
+
+
+def read_metadata(store: Store, relpath: str) -> dict[str, Any]:
+    """Read a whole metadata dict (the Zarr twin if present, else BERG 2.0's pickled ``.npy``), safely."""
+    zpath = _zarr_path(store, relpath)
+    if zpath is not None:
+        from berg_core.store.zarr_store import open_zarr_group
+
+        return read_tree(open_zarr_group(store, zpath))
+    return PickledNpyFile(store, relpath).data
+
+
+def read_folded_projection(wf: WeightFile, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The scaler + PCA of a ViT-feature model folded into ``(W, c)`` (see :mod:`berg_core.models.readout`).
+
+    Reads ``scaler_param/{mean_,scale_}`` and ``pca_param/{mean_,components_}``
+    and folds them; the Zarr layout stores ``(W, c)`` already and returns them
+    without refolding.
+    """
+    from berg_core.models.readout import fold_scaler_pca, fold_scaler_pca_rows
+
+    if has_folded_projection(wf):
+        return wf.folded_projection()  # type: ignore[attr-defined]
+    if isinstance(wf, PickledNpyFile):
+        # row blocks straight from the file: the float64 components are never all in memory
+        tree_comp = _lookup(wf.tree, COMPONENTS_KEY, wf.source)
+        return fold_scaler_pca_rows(
+            wf.read("scaler_param/mean_"),
+            wf.read("scaler_param/scale_"),
+            wf.read("pca_param/mean_"),
+            tuple(tree_comp.shape),
+            wf.row_blocks(COMPONENTS_KEY, FOLD_BLOCK_ROWS),
+            source=source or wf.source,
+        )
+    return fold_scaler_pca(
+        wf.read("scaler_param/mean_"),
+        wf.read("scaler_param/scale_"),
+        wf.read("pca_param/mean_"),
+        wf.read("pca_param/components_"),
+        source=source or wf.source,
+    )

@@ -1,0 +1,1 @@
+"""Results: Zarr result stores, write locks, the xarray accessor and plotting."""

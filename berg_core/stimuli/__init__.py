@@ -1,0 +1,1 @@
+"""Stimuli: user inputs to labelled batches, image transforms, background decoding."""

@@ -1,0 +1,1 @@
+"""Model stores: locations, caching and fetching, manifests, weights, the native Zarr layout."""

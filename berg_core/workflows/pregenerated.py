@@ -1,0 +1,150 @@
+"""Pre-generated in silico responses stored next to the models.
+
+Layout (see ``specs/store_layout.md``)::
+
+    pregenerated_insilico_neural_responses/modality-{m}/train_dataset-{d}/model-{x}/
+        imageset-{name}/responses_subject-{SS}.zarr
+
+Each group is written by :class:`~berg_core.results.zarr_sink.ZarrResultSink`
+(``BERG.encode(model, images, store=pregenerated_url(...))``), so it carries
+the same labels as ``encode``'s output. Reading opens it lazily: only labels
+are read until values are asked for, and a selection by label keeps it lazy.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from berg_core.errors import InvalidParameterError, StoreError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from berg_core.cards.model_card import ModelCard
+    from berg_core.store.model_store import Store
+
+__all__ = ["PREGENERATED_ROOT", "load_pregenerated", "pregenerated_path", "pregenerated_url", "select_by_label"]
+
+PREGENERATED_ROOT = "pregenerated_insilico_neural_responses"
+_IMAGESET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: selection keys of the cards that name an output coordinate in the plural
+_ALIASES = {"channels": "channel", "timepoints": "time", "times": "time", "vertices": "vertex", "voxels": "voxel"}
+
+
+def _folder(card: ModelCard) -> str:
+    folder = card.store_path.strip("/")
+    return folder.split("/", 1)[1] if folder.startswith("encoding_models/") else folder
+
+
+def pregenerated_path(card: ModelCard, imageset: str, subject: int | None) -> str:
+    """Store-relative path of the responses of ``card``'s model to ``imageset`` for ``subject``."""
+    if not isinstance(imageset, str) or not _IMAGESET_RE.match(imageset):
+        raise InvalidParameterError(f"imageset must be a name of letters, digits, '.', '_' or '-', got {imageset!r}")
+    name = "responses.zarr" if subject is None else f"responses_subject-{int(subject):02d}.zarr"
+    return f"{PREGENERATED_ROOT}/{_folder(card)}/imageset-{imageset}/{name}"
+
+
+def pregenerated_url(store_url: str, card: ModelCard, imageset: str, subject: int | None) -> str:
+    """Where ``encode(..., store=...)`` writes pre-generated responses in the store at ``store_url``."""
+    return f"{store_url.rstrip('/')}/{pregenerated_path(card, imageset, subject)}"
+
+
+def _available(store: Store, card: ModelCard) -> list[str]:
+    try:
+        names = store.listdir(f"{PREGENERATED_ROOT}/{_folder(card)}")
+    except StoreError:
+        return []
+    return [n.removeprefix("imageset-") for n in names if n.startswith("imageset-")]
+
+
+def load_pregenerated(
+    store: Store, card: ModelCard, imageset: str, subject: int | None, selection: dict[str, Any] | None = None
+) -> xr.DataArray:
+    """Open stored responses lazily, optionally selecting outputs by label.
+
+    Raises
+    ------
+    InvalidParameterError
+        No responses for this image set and subject (the message lists the image sets there are),
+        or a selection key/label that the responses do not have.
+    """
+    from berg_core.results.zarr_sink import open_result
+    from berg_core.store.zarr_store import StoreZarr
+
+    rel = pregenerated_path(card, imageset, subject)
+    if not store.exists(f"{rel}/zarr.json"):
+        avail = _available(store, card)
+        raise InvalidParameterError(
+            f"no pre-generated responses of {card.id} to imageset {imageset!r}"
+            + (f" for subject {subject}" if subject is not None else "")
+            + f" in {store.url}; image sets there: {avail or 'none'}"
+        )
+    da = open_result(StoreZarr(store, rel), source=store.url_of(rel))
+    if da.attrs.get("model_id") not in (None, card.id):
+        raise StoreError(f"{store.url_of(rel)} holds responses of {da.attrs.get('model_id')}, not {card.id}")
+    if selection:
+        da = select_by_label(da, selection)
+    return da
+
+
+def _resolve(da: xr.DataArray, key: str) -> str:
+    for name in (key, _ALIASES.get(key), key[:-1] if key.endswith("s") else None):
+        if name and (name in da.dims or name in da.coords):
+            return name
+    valid = sorted({str(n) for n in (*da.dims, *da.coords)} - {"stimulus"})
+    raise InvalidParameterError(
+        f"selection key {key!r} is not a label of these responses; select by one of {valid} "
+        f"(or its plural), e.g. {{'{valid[0] if valid else 'channel'}': [...]}}"
+    )
+
+
+def select_by_label(da: xr.DataArray, selection: dict[str, Any]) -> xr.DataArray:
+    """``da`` restricted to the labels in ``selection``, lazily; no dimension is dropped.
+
+    Keys are dimension or coordinate names (``channel``, ``time``, ``hemisphere``...) or
+    their plural. Values are one label or a list (kept in the order given along a
+    dimension), a ``slice`` of labels, or a boolean mask over the dimension.
+    """
+    if not isinstance(selection, dict):
+        raise InvalidParameterError(f"selection must be a dict such as {{'channel': ['Oz']}}, got {type(selection).__name__}")
+    for key, value in selection.items():
+        name = _resolve(da, str(key))
+        coord = da[name]
+        if coord.ndim != 1:
+            raise InvalidParameterError(f"cannot select by {name!r}: it spans {coord.dims}")
+        dim = str(coord.dims[0])
+        if dim == "stimulus":
+            raise InvalidParameterError("select stimuli with .sel(stimulus=...) on the result; selection= picks outputs")
+        da = da.isel({dim: _positions(da, name, dim, value)})
+    return da
+
+
+def _positions(da: xr.DataArray, name: str, dim: str, value: Any) -> Any:
+    labels = da[name].values
+    if isinstance(value, slice):
+        if name != dim:
+            raise InvalidParameterError(f"a slice selects along a dimension; {name!r} is a coordinate along {dim!r}")
+        return da.indexes[dim].slice_indexer(value.start, value.stop, value.step)
+    arr = np.asarray(value)
+    if arr.dtype == bool:
+        if arr.shape != labels.shape:
+            raise InvalidParameterError(f"the mask for {name!r} has shape {arr.shape}, expected {labels.shape}")
+        return np.flatnonzero(arr)
+    wanted = np.atleast_1d(arr)
+    if name == dim:
+        index = da.indexes[dim]
+        kw: dict[str, Any] = {"method": "nearest", "tolerance": 1e-6} if labels.dtype.kind == "f" else {}
+        pos = index.get_indexer(wanted.astype(labels.dtype) if labels.dtype.kind in "iuf" else wanted, **kw)
+        missing = wanted[pos < 0]
+    else:
+        mask = np.isin(labels, wanted)
+        pos = np.flatnonzero(mask)
+        missing = wanted[~np.isin(wanted, labels)]
+    if missing.size:
+        shown = list(dict.fromkeys(labels.tolist()))
+        shown_txt = shown if len(shown) <= 30 else [*shown[:30], "..."]
+        raise InvalidParameterError(f"{name} label(s) {missing.tolist()} are not in these responses; valid: {shown_txt}")
+    return pos

@@ -1,0 +1,257 @@
+"""Stores of seeded synthetic weights for any installed plugin's models (``berg demo``, tests).
+
+Each model's files are written by the plugin that owns it (the
+``berg_write_synthetic_store`` hook), in the model's real formats. Core adds
+what no single plugin owns: the shared ViT-B/32 backbone weights (a seeded
+torchvision ``vit_b_32`` state dict at ``backbones/vit_b_32-d86f8d99.pth``,
+found there before the torch hub cache) and a marker file,
+``berg-synthetic.json``, that says the store holds no real weights.
+
+A third-party plugin's tests use it as berg's own do::
+
+    from berg_core.workflows.synthetic import write_synthetic_store
+
+    write_synthetic_store(tmp_path, models=["my-model"], subjects=[1], seed=0)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from berg_core._version import __version__
+from berg_core.errors import InvalidParameterError, PluginError, StoreError
+
+if TYPE_CHECKING:
+    from berg_core.registry.manager import PluginManager, RegisteredModel
+    from berg_core.store.model_store import Store
+
+__all__ = [
+    "SYNTHETIC_MARKER",
+    "store_synthetic_note",
+    "SYNTHETIC_NOTE",
+    "read_synthetic_marker",
+    "synthetic_note",
+    "write_synthetic_backbone",
+    "write_synthetic_store",
+]
+
+#: File at the store root that marks a store of synthetic weights.
+SYNTHETIC_MARKER = "berg-synthetic.json"
+#: What results of such a store say about themselves (``attrs["synthetic_weights"]``).
+SYNTHETIC_NOTE = "seeded random weights in the BERG 2.0 formats; these are not responses of a real brain"
+#: Backbones core knows how to write, by the card's ``backbone`` field.
+_BACKBONES = ("vit_b_32",)
+
+
+def _registered(pm: PluginManager, models: Iterable[str] | None) -> list[RegisteredModel]:
+    if models is None:
+        return list(pm.registry)
+    if isinstance(models, str):
+        models = [models]
+    ids = list(dict.fromkeys(models))
+    if not ids:
+        raise InvalidParameterError(f"models is an empty list; give model ids such as {pm.registry.ids()[:3]}, or None for all")
+    return [pm.registry.get(m) for m in ids]  # ModelNotFoundError lists the installed ids
+
+
+def _subjects_of(card: Any, subjects: Any) -> list[int]:
+    chosen = subjects.get(card.id, [card.subjects[0]]) if isinstance(subjects, Mapping) else subjects
+    if chosen is None:
+        return [int(card.subjects[0])]
+    values = [chosen] if isinstance(chosen, (int, np.integer)) else chosen
+    if isinstance(chosen, bool) or not isinstance(values, (list, tuple, range, np.ndarray)) or len(values) == 0:
+        raise InvalidParameterError(f"subjects for {card.id} must be a non-empty list of integers, got {chosen!r}")
+    bad = [s for s in values if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s not in card.subjects]
+    if bad:
+        raise InvalidParameterError(f"subjects {bad} are not available for {card.id}; valid subjects: {card.subjects}")
+    return [int(s) for s in dict.fromkeys(values)]
+
+
+def _options_of(options: Mapping[str, Any] | None, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise InvalidParameterError(f"options must map model ids to option dicts, e.g. {{{ids[0]!r}: {{...}}}}, got {options!r}")
+    unknown = sorted(set(options) - set(ids))
+    if unknown:
+        raise InvalidParameterError(f"options name model(s) {unknown} that are not being written; models written: {ids}")
+    bad = [k for k, v in options.items() if not isinstance(v, Mapping)]
+    if bad:
+        raise InvalidParameterError(f"options for {bad} must be dicts of that plugin's synthetic-store options")
+    return {k: dict(v) for k, v in options.items()}
+
+
+def write_synthetic_backbone(root: str | os.PathLike[str], seed: int = 0) -> str:
+    """Write seeded torchvision ``vit_b_32`` weights to ``backbones/vit_b_32-d86f8d99.pth`` of ``root``.
+
+    Returns
+    -------
+    str
+        The path written, relative to ``root``.
+    """
+    import torch
+    from torchvision.models import vit_b_32
+
+    from berg_core.backbones import VIT_B_32_STORE_PATH
+
+    path = Path(root) / VIT_B_32_STORE_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
+        torch.manual_seed(int(seed))
+        state = vit_b_32(weights=None).state_dict()
+    tmp = path.with_name(path.name + ".part")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # never a truncated file under the real name
+    return VIT_B_32_STORE_PATH
+
+
+def write_synthetic_store(
+    root: str | os.PathLike[str],
+    models: Iterable[str] | None = None,
+    subjects: Any = None,
+    seed: int = 0,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    backbone: bool | None = None,
+    plugin_manager: PluginManager | None = None,
+) -> list[str]:
+    """Write a store of seeded synthetic weights, in the real formats, for installed models.
+
+    Parameters
+    ----------
+    root
+        Local folder of the store (created if needed).
+    models
+        Model ids; ``None`` for every installed model whose plugin writes synthetic stores
+        (the others are skipped and listed in the marker file).
+    subjects
+        A list of subjects for every model, ``{model_id: [subjects]}``, or ``None``
+        for each model's first subject.
+    seed
+        The same seed writes the same files.
+    options
+        ``{model_id: {option: value}}``: each plugin's own sizes (e.g. ``{"n_components": 8}``).
+    backbone
+        Also write seeded backbone weights into the store; ``None``: when a written model's
+        card names a backbone core knows (``vit_b_32``).
+    plugin_manager
+        Defaults to the process-wide one.
+
+    Returns
+    -------
+    list of str
+        Paths written, relative to ``root``; the marker file comes last.
+
+    Raises
+    ------
+    ModelNotFoundError
+        An unknown model id.
+    InvalidParameterError
+        Bad subjects or options (checked for every model before anything is written).
+    PluginError
+        A model named in ``models`` whose plugin does not write synthetic stores.
+    """
+    from berg_core.registry.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    regs = _registered(pm, models)
+    per_model_options = _options_of(options, [r.card.id for r in regs])
+    if isinstance(subjects, Mapping):
+        unknown = sorted(set(subjects) - {r.card.id for r in regs})
+        if unknown:
+            raise InvalidParameterError(f"subjects name model(s) {unknown} that are not being written; models written: {[r.card.id for r in regs]}")
+    per_model_subjects = {r.card.id: _subjects_of(r.card, subjects) for r in regs}
+    out = Path(root).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store folder {str(out)!r}: {exc.strerror or exc}") from None
+
+    written: list[str] = []
+    done: dict[str, list[int]] = {}
+    skipped: dict[str, str] = {}
+    for reg in regs:
+        model_id = reg.card.id
+        hook = pm.owner_hook("berg_write_synthetic_store", reg.plugin_name)
+        paths = hook(card=reg.card, root=str(out), subjects=per_model_subjects[model_id], seed=int(seed),
+                     options=dict(per_model_options.get(model_id, {})))
+        if paths is None:
+            reason = f"plugin {reg.plugin_name!r} does not write synthetic stores"
+            if models is not None:
+                raise PluginError(f"{model_id}: {reason} (it implements no berg_write_synthetic_store for it)")
+            skipped[model_id] = reason
+            continue
+        written += [str(p) for p in paths]
+        done[model_id] = per_model_subjects[model_id]
+    backbones = sorted({reg.card.backbone for reg in regs if reg.card.id in done and reg.card.backbone in _BACKBONES})
+    if backbone or (backbone is None and backbones):
+        written.append(write_synthetic_backbone(out, int(seed)))
+    marker = {
+        "synthetic_weights": SYNTHETIC_NOTE,
+        "seed": int(seed),
+        "models": done,
+        "options": per_model_options,
+        "skipped": skipped,
+        "backbone": bool(backbone or (backbone is None and backbones)),
+        "berg_version": __version__,
+    }
+    (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True, default=str) + "\n")
+    written.append(SYNTHETIC_MARKER)
+    return written
+
+
+def read_synthetic_marker(store: Store | str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The marker of a synthetic store, or ``None`` for a store of real weights."""
+    from berg_core.store.model_store import Store
+
+    if isinstance(store, Store):
+        raw = store.read_bytes(SYNTHETIC_MARKER, missing_ok=True)
+        source = store.url_of(SYNTHETIC_MARKER)
+    else:
+        path = Path(store).expanduser() / SYNTHETIC_MARKER
+        raw = path.read_bytes() if path.is_file() else None
+        source = str(path)
+    if raw is None:
+        return None
+    try:
+        marker = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{source} is not the JSON marker of a synthetic store: {exc}") from None
+    if not isinstance(marker, dict):
+        raise StoreError(f"{source} is not the JSON marker of a synthetic store (expected an object)")
+    return marker
+
+
+def store_synthetic_note(store: Store) -> str | None:
+    """:func:`synthetic_note` of a store, read once per :class:`Store` and then remembered.
+
+    Models ask for it whenever they label a result, so plugins may build their attrs
+    at any time. The note is informational: a store that cannot be reached (an offline
+    load from the cache) gives ``None`` rather than failing the load.
+    """
+    cached = store.__dict__.get("_berg_synthetic_note", _UNREAD)
+    if cached is _UNREAD:
+        try:
+            cached = synthetic_note(store)
+        except StoreError:
+            cached = None
+        store.__dict__["_berg_synthetic_note"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+_UNREAD = object()
+
+
+def synthetic_note(store: Store | str | os.PathLike[str]) -> str | None:
+    """What results of ``store`` should say about their weights: the marker's note, or ``None``."""
+    marker = read_synthetic_marker(store)
+    if marker is None:
+        return None
+    return str(marker.get("synthetic_weights") or SYNTHETIC_NOTE)
