@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berg_core.errors import InvalidParameterError, StoreError
-from berg_core.workflows.synthetic import SYNTHETIC_MARKER, read_synthetic_marker, synthetic_note, write_synthetic_store
+from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, read_synthetic_marker, synthetic_note
+from berg_core.workflows.synthetic import write_synthetic_store
 
 if TYPE_CHECKING:
     import xarray as xr

@@ -109,9 +109,7 @@ class EncodingModel:
     @property
     def synthetic_note(self) -> str | None:
         """What results say about their weights when the store holds synthetic ones (``berg demo``, tests)."""
-        from berg_core.workflows.synthetic import store_synthetic_note
-
-        return store_synthetic_note(self.store)
+        return self.store.synthetic_note
 
     def base_attrs(self) -> dict[str, Any]:
         """attrs every result carries (JSON-friendly, so they survive Zarr and NetCDF)."""

@@ -20,6 +20,7 @@ import os
 import posixpath
 import threading
 from collections.abc import Callable
+from functools import cached_property
 from typing import IO, Any
 
 import fsspec
@@ -29,6 +30,7 @@ from berg_core.store.cache import StoreCache
 from berg_core.store.fetch import BLOCK_SIZE, fetch_file, store_error
 from berg_core.store.manifest import MANIFEST_NAME, Manifest, manifest_root
 from berg_core.store.network import call, connect, is_local, with_network_defaults
+from berg_core.store.synthetic_marker import synthetic_note
 
 __all__ = ["BERG_DIR_ENV", "DEFAULT_STORE_URL", "Store", "resolve_store"]
 
@@ -97,6 +99,18 @@ class Store:
         return Store, (self.url, self.storage_options, self._cache_dir_arg)
 
     # ---- identity -------------------------------------------------------------------------
+    @cached_property
+    def synthetic_note(self) -> str | None:
+        """What results of this store say about their weights when it holds synthetic ones, else ``None``.
+
+        Read once per store. Informational: a store that cannot be reached (an offline load from
+        the cache) gives ``None`` rather than failing the load.
+        """
+        try:
+            return synthetic_note(self)
+        except StoreError:
+            return None
+
     @property
     def is_local(self) -> bool:
         return is_local(self.fs)

@@ -26,25 +26,16 @@ import numpy as np
 
 from berg_core._version import __version__
 from berg_core.errors import InvalidParameterError, PluginError, StoreError
+from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, SYNTHETIC_NOTE
 
 if TYPE_CHECKING:
     from berg_core.registry.manager import PluginManager, RegisteredModel
-    from berg_core.store.model_store import Store
 
 __all__ = [
-    "SYNTHETIC_MARKER",
-    "store_synthetic_note",
-    "SYNTHETIC_NOTE",
-    "read_synthetic_marker",
-    "synthetic_note",
     "write_synthetic_backbone",
     "write_synthetic_store",
 ]
 
-#: File at the store root that marks a store of synthetic weights.
-SYNTHETIC_MARKER = "berg-synthetic.json"
-#: What results of such a store say about themselves (``attrs["synthetic_weights"]``).
-SYNTHETIC_NOTE = "seeded random weights in the BERG 2.0 formats; these are not responses of a real brain"
 #: Backbones core knows how to write, by the card's ``backbone`` field.
 _BACKBONES = ("vit_b_32",)
 
@@ -205,53 +196,3 @@ def write_synthetic_store(
     (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True, default=str) + "\n")
     written.append(SYNTHETIC_MARKER)
     return written
-
-
-def read_synthetic_marker(store: Store | str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The marker of a synthetic store, or ``None`` for a store of real weights."""
-    from berg_core.store.model_store import Store
-
-    if isinstance(store, Store):
-        raw = store.read_bytes(SYNTHETIC_MARKER, missing_ok=True)
-        source = store.url_of(SYNTHETIC_MARKER)
-    else:
-        path = Path(store).expanduser() / SYNTHETIC_MARKER
-        raw = path.read_bytes() if path.is_file() else None
-        source = str(path)
-    if raw is None:
-        return None
-    try:
-        marker = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{source} is not the JSON marker of a synthetic store: {exc}") from None
-    if not isinstance(marker, dict):
-        raise StoreError(f"{source} is not the JSON marker of a synthetic store (expected an object)")
-    return marker
-
-
-def store_synthetic_note(store: Store) -> str | None:
-    """:func:`synthetic_note` of a store, read once per :class:`Store` and then remembered.
-
-    Models ask for it whenever they label a result, so plugins may build their attrs
-    at any time. The note is informational: a store that cannot be reached (an offline
-    load from the cache) gives ``None`` rather than failing the load.
-    """
-    cached = store.__dict__.get("_berg_synthetic_note", _UNREAD)
-    if cached is _UNREAD:
-        try:
-            cached = synthetic_note(store)
-        except StoreError:
-            cached = None
-        store.__dict__["_berg_synthetic_note"] = cached
-    return cached  # type: ignore[no-any-return]
-
-
-_UNREAD = object()
-
-
-def synthetic_note(store: Store | str | os.PathLike[str]) -> str | None:
-    """What results of ``store`` should say about their weights: the marker's note, or ``None``."""
-    marker = read_synthetic_marker(store)
-    if marker is None:
-        return None
-    return str(marker.get("synthetic_weights") or SYNTHETIC_NOTE)

@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from berg_core.cli.main import main
-from berg_core.workflows.synthetic import SYNTHETIC_MARKER, SYNTHETIC_NOTE, read_synthetic_marker
+from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, SYNTHETIC_NOTE, read_synthetic_marker
 
 from .pictures import assert_picture
 from .reference import assert_close, eeg_responses, fsaverage_responses, load_pickled, vit_features

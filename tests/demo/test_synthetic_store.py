@@ -13,13 +13,8 @@ import numpy as np
 import pytest
 
 from berg_core import InvalidParameterError, ModelNotFoundError, PluginError, StoreError
-from berg_core.workflows.synthetic import (
-    SYNTHETIC_MARKER,
-    SYNTHETIC_NOTE,
-    read_synthetic_marker,
-    synthetic_note,
-    write_synthetic_store,
-)
+from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, SYNTHETIC_NOTE, read_synthetic_marker, synthetic_note
+from berg_core.workflows.synthetic import write_synthetic_store
 
 from .thirdparty import third_party_manager
 
