@@ -8,34 +8,23 @@ from typing import Any
 
 import numpy as np
 
+from berg_core.cards.enforce import (
+    accepted_options,
+    check_load_options,
+    check_option_values,
+    check_options,
+    check_subject,
+)
 from berg_core.cards.model_card import ModelCard
 from berg_core.errors import InvalidParameterError, PluginError
 from berg_core.models.base import EncodingModel
 from berg_core.models.device import resolve_device
+from berg_core.models.selection import check_selection
 from berg_core.registry.manager import PluginManager, get_plugin_manager
 from berg_core.stimuli.inputs import as_stimuli
 from berg_core.store.model_store import Store, resolve_store
 
 __all__ = ["BERG", "check_subject", "describe_card", "model_labels"]
-
-
-def check_subject(card: ModelCard, subject: Any) -> int:
-    """Validate ``subject`` against the card; the error lists the valid subjects."""
-    valid = card.subjects
-    if subject is None:
-        raise InvalidParameterError(f"{card.id} needs subject=..., one of {valid}")
-    if isinstance(subject, bool) or not isinstance(subject, (int, np.integer)):
-        # only ASCII decimals: str.isdigit() also accepts '²' and other digits int() refuses
-        text = subject.strip() if isinstance(subject, str) else ""
-        if not (text.isascii() and text.isdecimal() and len(text) <= 9):
-            raise InvalidParameterError(
-                f"subject must be an integer, one of {valid}, got {type(subject).__name__} {subject!r:.60}"
-            )
-        subject = int(text)
-    subject = int(subject)
-    if subject not in valid:
-        raise InvalidParameterError(f"subject {subject} is not available for {card.id}; valid subjects: {valid}")
-    return subject
 
 
 def describe_card(card: ModelCard) -> dict[str, Any]:
@@ -210,10 +199,9 @@ class BERG:
         """
         reg = self._pm.registry.get(model_id)
         subj = check_subject(reg.card, subject) if reg.card.subjects else None
-        if selection is not None and not isinstance(selection, dict):
-            raise InvalidParameterError(
-                f"selection must be a dict such as {{'roi': 'V1'}} or None, got {type(selection).__name__}"
-            )
+        # the card is enforced here, for every plugin: the plugin only resolves what passed
+        check_selection(reg.card, selection)
+        check_load_options(reg.card, options)
         dev = resolve_device(device)
         model = self._pm.owner_hook("berg_load_model", reg.plugin_name)(
             card=reg.card, subject=subj, selection=selection, store=self.store, device=dev, options=dict(options)
@@ -234,6 +222,9 @@ class BERG:
         """Metadata of a model for a subject (and e.g. ``roi=``) without loading weights."""
         reg = self._pm.registry.get(model_id)
         subj = check_subject(reg.card, subject) if reg.card.subjects else None
+        declared = accepted_options(reg.card, "get_model_metadata")
+        check_options(kwargs, declared, f"{model_id}.get_model_metadata")
+        check_option_values(reg.card, kwargs, declared)
         meta = self._pm.owner_hook("berg_model_metadata", reg.plugin_name)(
             card=reg.card, subject=subj, store=self.store, options=dict(kwargs)
         )
@@ -322,10 +313,9 @@ class BERG:
                     f"model must be an encoding model from BERG.get_encoding_model (or a list of them), got {type(m).__name__}"
                 )
             m.check_open()
-            unknown = set(options) - set(m.encode_options)
-            if unknown:
-                allowed = sorted(m.encode_options) or "none"
-                raise InvalidParameterError(f"unknown encode option(s) {sorted(unknown)} for {m.model_id}; accepted: {allowed}")
+            declared = {**accepted_options(m.card, "encode"), **dict.fromkeys(m.encode_options)}
+            check_options(options, declared, m.model_id, what="encode option")
+            check_option_values(m.card, options, declared)
         labels = model_labels(models)
         stimuli = as_stimuli(stimulus, stimulus_ids=stimulus_ids, recursive=recursive)
         bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))

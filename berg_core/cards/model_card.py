@@ -26,6 +26,7 @@ MAX_CARD_DEPTH = 32
 __all__ = [
     "AccuracySummary",
     "Dimension",
+    "Grid",
     "ModelCard",
     "Parameter",
     "Reference",
@@ -78,13 +79,56 @@ class Parameter(_Strict):
     example: Any = None
 
 
+#: what a selection key's value is, so core can check it (see :mod:`berg_core.models.selection`)
+SelectionKind = Literal["names", "names_or_groups", "mask", "indices", "mask_or_indices", "time_window"]
+
+
+class Grid(_Strict):
+    """Evenly spaced coordinates a ``time_window`` key selects from (e.g. EEG time points)."""
+
+    start: float = Field(description="First coordinate.")
+    step: float = Field(gt=0, description="Distance between neighbours.")
+    size: int = Field(ge=1, description="Number of coordinates.")
+    tolerance: float = Field(0.0, ge=0, description="How far a requested coordinate may lie from a grid point.")
+    units: str = Field("s", description="Units of the coordinates, for messages.")
+
+    def values(self) -> list[float]:
+        """The coordinates, rounded as they are written (no accumulated float error)."""
+        return [round(self.start + i * self.step, 9) for i in range(self.size)]
+
+
 class SelectionKey(_Strict):
-    """A key accepted in the ``selection`` dict."""
+    """A key accepted in the ``selection`` dict.
+
+    ``kind`` tells core how to check a value before the plugin sees it; a key
+    without one (older cards) is checked by name and conflicts only.
+    """
 
     name: str
     description: str
     valid_values: list[Any] | None = None
     conflicts_with: list[str] = Field(default_factory=list)
+    kind: SelectionKind | None = Field(
+        None,
+        description=(
+            "names: a name or list of names from valid_values, order kept, no repeats; names_or_groups: the same, "
+            "read as a union (repeats merged); mask: a 0/1 mask of `size` entries; indices: integer indices below "
+            "`size`, order kept; mask_or_indices: either (indices sorted); time_window: coordinates, a binary mask "
+            "or a slice of coordinates (both ends inclusive) on `grid`. Unset: only the key name is checked."
+        ),
+    )
+    axis: str | None = Field(None, description="The output dimension this key selects along.")
+    size: int | None = Field(None, ge=1, description="Mask length / index bound; defaults to the size of `axis`.")
+    grid: Grid | None = Field(None, description="For time_window: the coordinates (default: valid_values).")
+    noun: str | None = Field(None, description="What one value names, for messages (e.g. 'ROI', 'channel').")
+
+    @model_validator(mode="after")
+    def _declares_enough(self) -> SelectionKey:
+        if self.kind in ("names", "names_or_groups") and not self.valid_values:
+            raise ValueError(f"selection key {self.name!r} of kind {self.kind!r} must list valid_values")
+        if self.kind == "time_window" and self.grid is None and not self.valid_values:
+            raise ValueError(f"selection key {self.name!r} of kind 'time_window' needs a grid (or valid_values)")
+        return self
 
 
 class Reference(_Strict):
@@ -163,7 +207,27 @@ class ModelCard(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1 and n != "subject"})
         if dupes:
             raise ValueError(f"parameters listed twice: {dupes}")
+        keys = [k.name for k in self.selection_keys]
+        for key in self.selection_keys:
+            strangers = [o for o in key.conflicts_with if o not in keys]
+            if strangers:
+                raise ValueError(f"selection key {key.name!r} conflicts_with {strangers}, which are not selection keys {keys}")
+            if key.axis is not None and key.axis not in self.output.dim_names:
+                raise ValueError(f"selection key {key.name!r} selects along {key.axis!r}, not an output dim {self.output.dim_names}")
+            if key.kind in ("mask", "indices", "mask_or_indices") and self.selection_size(key) is None:
+                raise ValueError(f"selection key {key.name!r} of kind {key.kind!r} needs a size (or an axis of fixed size)")
         return self
+
+    def selection_key(self, name: str) -> SelectionKey | None:
+        """The selection key called ``name``, if the card declares one."""
+        return next((k for k in self.selection_keys if k.name == name), None)
+
+    def selection_size(self, key: SelectionKey) -> int | None:
+        """Length of a mask / bound of indices for ``key``: its ``size``, else the size of its output ``axis``."""
+        if key.size is not None:
+            return key.size
+        dim = next((d for d in self.output.dims if d.name == key.axis), None)
+        return dim.size if dim is not None else None
 
     def parameter(self, name: str, function: str = "get_encoding_model") -> Parameter | None:
         """Return the parameter called ``name`` for ``function``, if the card lists one."""

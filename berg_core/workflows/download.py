@@ -152,7 +152,7 @@ def download_model(
     -------
     DownloadReport
     """
-    from berg_core.api import check_subject
+    from berg_core.cards.enforce import check_subject
     from berg_core.registry.manager import get_plugin_manager
 
     pm = plugin_manager or get_plugin_manager()
