@@ -81,7 +81,13 @@ def check_subject(card: ModelCard, subject: Any) -> int:
     return subject
 
 
-def check_options(options: Mapping[str, Any], accepted: Collection[str], owner: str, what: str = "option") -> None:
+def check_options(
+    options: Mapping[str, Any],
+    accepted: Collection[str],
+    owner: str,
+    what: str = "option",
+    meanings: Mapping[str, str] | None = None,
+) -> None:
     """Refuse keyword options not in ``accepted``: the one "unknown option" check of core and plugins.
 
     Parameters
@@ -94,10 +100,14 @@ def check_options(options: Mapping[str, Any], accepted: Collection[str], owner: 
         Who refuses them, e.g. ``"fmri-nsd-fwrf.get_encoding_model"``.
     what
         What an option is called in the message (``"encode option"``, ``"plot option"``...).
+    meanings
+        Option name -> what it does, to list instead of the bare names.
     """
     unknown = sorted((str(k) for k in options if k not in accepted), key=str)
     if unknown:
-        shown = sorted(accepted) or "none"
+        shown: Any = sorted(accepted) or "none"
+        if meanings:
+            shown = "; ".join(f"{k}: {meanings[k]}" for k in accepted if k in meanings)
         raise InvalidParameterError(
             f"unknown {what}(s) {unknown} for {owner}; accepted: {shown}" + _hint(did_you_mean(unknown, accepted))
         )
@@ -179,9 +189,10 @@ def check_selection_keys(card: ModelCard, selection: Mapping[Any, Any]) -> None:
             f"unknown selection key(s) {unknown} for {card.id}; accepted: {names or 'none'}" + _hint(hint)
         )
     for key in card.selection_keys:
-        if key.name not in selection:
+        # None stands for an absent key, as in BERG 2.0 (roi=None with vertex masks)
+        if selection.get(key.name) is None:
             continue
-        others = [o for o in key.conflicts_with if o in selection]
+        others = [o for o in key.conflicts_with if selection.get(o) is not None]
         if others:
             raise InvalidParameterError(
                 f"selection gives both {key.name!r} and {others}; {key.name!r} conflicts with "

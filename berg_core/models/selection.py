@@ -211,12 +211,13 @@ def _checked_indices(arr: np.ndarray, size: int, what: str, noun: str, ordered: 
     return arr.astype(np.int64) if ordered else values.astype(np.int64)
 
 
-def mask_or_indices(value: Any, size: int, *, what: str, noun: str, empty_hint: str = "") -> np.ndarray:
+def mask_or_indices(value: Any, size: int, *, what: str, noun: str) -> np.ndarray:
     """A binary mask of ``size`` entries or an index array -> sorted unique ``int64`` indices.
 
     A boolean array, or an array of exactly ``size`` entries, is a mask; anything else is indices.
     An empty list selects nothing (an empty result), an all-zero mask is refused as a likely mistake.
     """
+    empty_hint = f"; to select no {noun} here pass an empty list ({what} = []), to keep every {noun} omit the key"
     expected = f"a binary mask of {size:,} entries or an array of {noun} indices in 0-{size - 1}"
     if value is None or isinstance(value, (str, bytes, dict, set)):
         raise InvalidParameterError(f"{what} must be {expected}, got {type(value).__name__} {value!r}"[:300])
@@ -346,17 +347,18 @@ def check_selection(card: ModelCard, selection: Any) -> dict[str, Any] | None:
         raise InvalidParameterError(
             f"selection must be a dict such as {_example(keys)} or None, got {type(selection).__name__}"
         )
+    if selection:
+        check_selection_keys(card, selection)
     param = card.parameter("selection")
-    if not selection:
+    if not selection or all(v is None for v in selection.values()):
         if param is not None and param.required:
             key = next((k for k in keys if k.valid_values), keys[0] if keys else None)
             noun = _noun(key) if key is not None else "value"
             valid = f"; valid {_plural(noun)}: {key.valid_values}" if key is not None and key.valid_values else ""
             raise InvalidParameterError(f"{card.id} needs selection=..., e.g. {_example(keys)}{valid}")
         return selection
-    check_selection_keys(card, selection)
     for key in keys:
-        if key.name in selection and key.kind is not None:
+        if selection.get(key.name) is not None and key.kind is not None:
             check_value(card, key, selection[key.name])
     return selection
 

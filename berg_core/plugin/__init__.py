@@ -55,6 +55,16 @@ Synthetic stores
     ``write_synthetic_store`` writes a store of seeded random weights through
     each plugin's ``berg_write_synthetic_store`` hook (plus the backbone);
     ``write_synthetic_backbone`` writes only the backbone.
+Parameters and selections
+    Core checks what a card declares (subject, options, selection keys, their
+    ``kind`` and conflicts) before a plugin is called. To map a checked
+    selection onto a model's data use the primitives core checks with:
+    ``select_names``/``name_indices`` (names from a set, or a union of named
+    groups), ``mask_indices``, ``index_list``, ``mask_or_indices``,
+    ``grid_indices`` (coordinates, masks or slices on a grid such as EEG
+    times) and ``first_listed_wins`` (overlapping groups). ``check_options``
+    refuses unknown options of a plugin's own hooks (export, synthetic store)
+    in the same words; ``did_you_mean`` suggests the closest valid name.
 Errors
     Every error a user can cause is a ``BERGError``: ``InvalidParameterError``
     (bad subject, selection or option; list the valid values),
@@ -84,8 +94,10 @@ from berg_core.registry.hookspecs import ENTRY_POINT_GROUP, hookimpl
 if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from berg_core.backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
     from berg_core.backbones.vit_readout import ViTB32Readout
+    from berg_core.cards.enforce import check_options, did_you_mean
     from berg_core.cards.model_card import (
         Dimension,
+        Grid,
         ModelCard,
         Parameter,
         SelectionKey,
@@ -96,6 +108,15 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from berg_core.io.torch_checkpoint import TorchCheckpoint
     from berg_core.models.base import EncodingModel
     from berg_core.models.readout import FoldedProjection, RegressionHeads, fold_scaler_pca
+    from berg_core.models.selection import (
+        first_listed_wins,
+        grid_indices,
+        index_list,
+        mask_indices,
+        mask_or_indices,
+        name_indices,
+        select_names,
+    )
     from berg_core.models.weights import WeightFile, open_weight_file, read_folded_projection, read_metadata
     from berg_core.results.plotting import (
         COMMON_OPTIONS,
@@ -121,7 +142,16 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
 
 #: name -> module (relative to berg_core) it is imported from on first use
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(["ModelCard", "Dimension", "Parameter", "SelectionKey", "TensorSpec", "cards_in", "card_from_dict"], "cards.model_card"),
+    **dict.fromkeys(
+        ["ModelCard", "Dimension", "Grid", "Parameter", "SelectionKey", "TensorSpec", "cards_in", "card_from_dict"],
+        "cards.model_card",
+    ),
+    **dict.fromkeys(["check_options", "did_you_mean"], "cards.enforce"),
+    **dict.fromkeys(
+        ["first_listed_wins", "grid_indices", "index_list", "mask_indices", "mask_or_indices", "name_indices",
+         "select_names"],
+        "models.selection",
+    ),
     "EncodingModel": "models.base",
     "ViTB32Readout": "backbones.vit_readout",
     **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
@@ -149,24 +179,33 @@ __all__ = [
     "card_from_dict",
     "CardError",
     "cards_in",
+    "check_options",
     "check_plot_options",
     "COMMON_OPTIONS",
     "describe_result",
+    "did_you_mean",
     "Dimension",
     "EncodingModel",
     "ENTRY_POINT_GROUP",
     "finish_figure",
+    "first_listed_wins",
     "fold_scaler_pca",
     "FoldedProjection",
     "get_vit_b_32",
+    "Grid",
+    "grid_indices",
     "hookimpl",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "index_list",
     "IntegrityError",
     "InvalidParameterError",
+    "mask_indices",
+    "mask_or_indices",
     "ModelCard",
     "ModelLoadError",
     "ModelNotFoundError",
+    "name_indices",
     "new_figure",
     "open_weight_file",
     "Parameter",
@@ -177,6 +216,7 @@ __all__ = [
     "RegressionHeads",
     "reliable_units",
     "result_model_id",
+    "select_names",
     "SelectionKey",
     "square_crop_resize",
     "Stimuli",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from berg_core.cards.enforce import check_options
 from berg_core.errors import InvalidParameterError, StoreError
 
 if TYPE_CHECKING:
@@ -57,10 +58,7 @@ def check_plot_options(options: Mapping[str, Any], specific: Mapping[str, str], 
         An unknown option; the message lists the accepted ones with their meaning.
     """
     accepted = {**COMMON_OPTIONS, **specific}
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        listed = "; ".join(f"{k}: {v}" for k, v in accepted.items())
-        raise InvalidParameterError(f"unknown plot option(s) {unknown} for {model_id} results; accepted: {listed}")
+    check_options(options, accepted, f"{model_id} results", what="plot option", meanings=accepted)
     dpi = options.get("dpi", 100)
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float, np.integer, np.floating)) or not 20 <= dpi <= 600:
         raise InvalidParameterError(f"dpi must be a number from 20 to 600, got {dpi!r}")

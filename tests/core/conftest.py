@@ -46,14 +46,9 @@ class ToyModel(EncodingModel):
     default_batch_size = 2
 
     def __init__(self, card, subject, selection, store, device, options):
-        opts = dict(options)
-        super().__init__(card, subject, selection, store, device, opts.pop("preprocessing", None))
-        if opts:
-            raise InvalidParameterError(f"unknown options {sorted(opts)}; accepted: ['preprocessing']")
-        units = list((selection or {}).get("units", range(4)))
-        bad = [u for u in units if u not in range(4)]
-        if bad:
-            raise InvalidParameterError(f"units {bad} are not valid; valid units: [0, 1, 2, 3]")
+        # core checked the options and the selection against the card: the plugin only uses them
+        super().__init__(card, subject, selection, store, device, options.get("preprocessing"))
+        units = np.atleast_1d((selection or {}).get("units", range(4))).tolist()
         with store.open(f"{card.store_path}/weights_subject-{subject:02d}.json") as fh:
             w = np.asarray(json.load(fh)["w"], dtype=np.float32)
         self.units = units
@@ -173,7 +168,7 @@ subjects: [1, 2]
 parameters:
   - {name: subject, function: get_encoding_model, type: int, required: true, valid_values: [1, 2], description: subject}
 selection_keys:
-  - {name: units, description: unit indices}
+  - {name: units, description: unit indices, kind: indices, axis: unit, noun: unit}
 preprocessing: {train: "centre crop, resize to 4x4"}
 default_preprocessing: train
 store_path: encoding_models/modality-toy/train_dataset-retina/model-luminance

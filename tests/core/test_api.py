@@ -99,7 +99,7 @@ def test_user_errors_are_berg_errors_with_valid_values(toy_store):
         berg.get_encoding_model(MODEL, subject=1, device="tpu")
     with pytest.raises(InvalidParameterError, match=r"device must be a string"):
         berg.get_encoding_model(MODEL, subject=1, device=3)
-    with pytest.raises(InvalidParameterError, match=r"valid units: \[0, 1, 2, 3\]"):
+    with pytest.raises(InvalidParameterError, match=r"selection\['units'\] holds unit index 9, outside 0-3"):
         berg.get_encoding_model(MODEL, subject=1, selection={"units": [9]})
     with pytest.raises(InvalidParameterError, match=r"preprocessing='fast' is not available.*\['train'\]"):
         berg.get_encoding_model(MODEL, subject=1, preprocessing="fast")

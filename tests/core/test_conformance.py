@@ -24,21 +24,18 @@ They live in an importable module, as a real plugin's classes do, so models pick
 import torch
 import xarray as xr
 
-from berg_core.plugin import InvalidParameterError, hookimpl
+from berg_core.plugin import hookimpl
 
 from . import plugin as toy
 
 
 class Strict(toy.ToyModel):
-    """Unknown selection keys refused; selected units sliced out of the full product (a product over fewer
-    rows may round differently in the last bit)."""
+    """Selected units sliced out of the full product (a product over fewer rows may round differently in the
+    last bit)."""
 
     breakage = None
 
     def __init__(self, card, subject, selection, store, device, options):
-        unknown = sorted(set(selection or {}) - {"units"})
-        if unknown:
-            raise InvalidParameterError(f"unknown selection keys {unknown}; valid: ['units']")
         super().__init__(card, subject, selection, store, device, options)
         self.full = toy.ToyModel(card, subject, None, store, device, {}).weight
 
@@ -78,8 +75,6 @@ class Plugin:
 
     @hookimpl
     def berg_model_metadata(self, card, subject, store, options):
-        if options:
-            raise InvalidParameterError(f"no metadata options, got {sorted(options)}")
         return toy.berg_model_metadata(card, subject, store, options)
 
     @hookimpl
@@ -113,22 +108,19 @@ def run(plugin: Any, tmp_path: Any) -> ConformanceReport:
 
 
 def test_toy_plugin_by_entry_point_name(toy_plugin_dir, tmp_path):
-    """The toy plugin keeps unknown selection keys and metadata options quiet, and computes a selection with a
-    smaller product (last-bit differences): the kit says so, and nothing else."""
+    """The toy plugin checks none of its parameters itself: core refuses a bad subject, selection key, selection
+    value and option from its card. It computes a selection with a smaller product (last-bit differences): the kit
+    says so, and nothing else."""
     report = run("toy", tmp_path)
     assert report.plugin == "toy"
     assert {r.check for r in report.results} == set(CHECKS)
     assert {r.model_id for r in report.results} == {TOY}
-    assert failed(report) == {"bad_parameters", "selection"}
-    (bad,) = report.failures("bad_parameters")
-    assert "selection key '__berg_conformance_unknown__' was accepted" in bad.detail
-    assert "metadata option __berg_conformance_unknown__=1 was accepted" in bad.detail
-    assert "subject" not in bad.detail  # core refuses bad subjects for every plugin
+    assert failed(report) == {"selection"}
     (sel,) = report.failures("selection")
     assert "values differ from the matching slice of the unselected output" in sel.detail
-    with pytest.raises(AssertionError, match=r"toy-retina-luminance \[bad_parameters\]"):
+    with pytest.raises(AssertionError, match=r"toy-retina-luminance \[selection\]"):
         report.raise_for_failures()
-    report.raise_for_failures(allowed=["bad_parameters", "selection"])
+    report.raise_for_failures(allowed=["selection"])
 
 
 def test_a_conforming_plugin_passes_every_check(variants, tmp_path):

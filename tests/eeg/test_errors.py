@@ -12,7 +12,7 @@ from .eeg_reference import MODEL_ID
 
 def test_unknown_option_lists_the_accepted_ones(load):
     with pytest.raises(
-        InvalidParameterError, match=r"unknown option\(s\) \['colour'\].*\['preprocessing', 'backbone_weights'\]"
+        InvalidParameterError, match=r"unknown option\(s\) \['colour'\] for eeg-things_eeg_2-vit_b_32.get_encoding_model; accepted: \['backbone_weights', 'preprocessing'\]"
     ):
         load(colour="red")
 
@@ -30,7 +30,7 @@ def test_preprocessing_of_the_wrong_type(load):
 
 def test_backbone_weights_of_the_wrong_type(load):
     with pytest.raises(
-        InvalidParameterError, match="backbone_weights must be the path of vit_b_32-d86f8d99.pth, got int 5"
+        InvalidParameterError, match=r"backbone_weights must be a file path \(str or os.PathLike\), got int 5"
     ):
         load(backbone_weights=5)
 
@@ -59,31 +59,31 @@ def test_subject_missing_from_the_store(load):
 @pytest.mark.parametrize(
     ("selection", "pattern"),
     [
-        ({"roi": "V1"}, r"unknown selection key\(s\) \['roi'\]; accepted keys: \['channels', 'timepoints'\]"),
-        ({"channels": ["Oz", "XY1"]}, r"unknown EEG channel\(s\) \['XY1'\]; valid channels: \['Fp1', 'F3'.*'AF8'\]"),
-        ({"channels": ["oz"]}, r"case-sensitive: did you mean \['Oz'\]"),
+        ({"roi": "V1"}, r"unknown selection key\(s\) \['roi'\] for eeg-things_eeg_2-vit_b_32; accepted: \['channels', 'timepoints'\]"),
+        ({"channels": ["Oz", "XY1"]}, r"unknown channel 'XY1' for eeg-things_eeg_2-vit_b_32\. Valid channels: \['Fp1', 'F3'.*'AF8'\]$"),
+        ({"channels": ["oz"]}, r"unknown channel 'oz' .*\. Did you mean 'Oz'\? Valid channels"),
         ({"channels": ["Oz", "Cz", "Oz"]}, r"lists \['Oz'\] more than once"),
-        ({"channels": []}, r"selection\['channels'\] is empty"),
-        ({"channels": [15]}, r"must hold channel names \(strings\), got \[15\]; valid names: \['Fp1'"),
+        ({"channels": []}, r"selection\['channels'\] is an empty list; expected a channel name or a list of names from \['Fp1'"),
+        ({"channels": [15]}, r"must hold channel names \(strings\), got int 15; valid channels: \['Fp1'"),
         ({"channels": 15}, r"must be a channel name or a list of names, got int 15"),
-        ({"timepoints": np.ones(139, dtype=int)}, r"binary mask must have length 140.*got length 139"),
-        ({"timepoints": np.zeros(140, dtype=int)}, r"mask is all zero"),
-        ({"timepoints": np.full(140, 2)}, r"binary mask must hold only 0 and 1, found \[2\]"),
-        ({"timepoints": [0, 1, 2]}, r"binary mask must have length 140.*for times in seconds pass floats"),
+        ({"timepoints": np.ones(139, dtype=int)}, r"selection\['timepoints'\] as a binary mask must have 140 entries \(one per time point\), got 139"),
+        ({"timepoints": np.zeros(140, dtype=int)}, r"selection\['timepoints'\] is an all-zero mask, which selects no time point"),
+        ({"timepoints": np.full(140, 2)}, r"as a binary mask must hold only 0/1 \(or True/False\), but entry 0 is 2"),
+        ({"timepoints": [0, 1, 2]}, r"binary mask must have 140 entries.*got 3; for time points in seconds pass floats"),
         (
             {"timepoints": [0.1, 0.1023]},
-            r"time\(s\) \[0.1023\] s are not time points.*-0.100 to 0.595 s in steps of 0.005 s",
+            r"\[0.1023\] s are not time points of the model; available time points: -0.100 to 0.595 s in steps of 0.005 s",
         ),
-        ({"timepoints": [0.7]}, r"time\(s\) \[0.7\] s are not time points"),
-        ({"timepoints": [float("nan")]}, r"time\(s\) \[nan\] s are not time points"),
-        ({"timepoints": [0.1, 0.10001]}, r"asks for time\(s\) \[0.1\] s more than once"),
+        ({"timepoints": [0.7]}, r"\[0.7\] s are not time points"),
+        ({"timepoints": [float("nan")]}, r"\[nan\] s are not time points"),
+        ({"timepoints": [0.1, 0.10001]}, r"asks for \[0.1\] s more than once"),
         ({"timepoints": slice(0.1, 0.2, 0.01)}, r"slice must not have a step"),
-        ({"timepoints": slice("a", 0.2)}, r"slice start must be a time in seconds or None, got 'a'"),
+        ({"timepoints": slice("a", 0.2)}, r"slice start must be a number in seconds or None, got 'a'"),
         (
             {"timepoints": slice(0.7, 0.9)},
-            r"slice\(0.7, 0.9\) selects no time point; available times: -0.100 to 0.595 s",
+            r"slice\(0.7, 0.9\) selects no time point; available time points: -0.100 to 0.595 s",
         ),
-        ({"timepoints": "0.1"}, r"binary mask of length 140, times in seconds.*got str '0.1'"),
+        ({"timepoints": "0.1"}, r"binary mask of length 140, time points in seconds.*got str '0.1'"),
         ({"timepoints": [[0.1]]}, r"must be one-dimensional.*got shape \(1, 1\)"),
         ({"timepoints": []}, r"selection\['timepoints'\] is empty"),
         ({"timepoints": ["a"]}, r"must hold numbers"),
@@ -122,7 +122,7 @@ def test_accuracy_kind(load):
 
 
 def test_metadata_options(session_berg):
-    with pytest.raises(InvalidParameterError, match=r"takes no options besides subject, got \['roi'\]"):
+    with pytest.raises(InvalidParameterError, match=r"unknown option\(s\) \['roi'\] for eeg-things_eeg_2-vit_b_32.get_model_metadata; accepted: none"):
         session_berg.get_model_metadata(MODEL_ID, subject=1, roi="V1")
     with pytest.raises(InvalidParameterError, match=r"valid subjects: \[1, 2"):
         session_berg.get_model_metadata(MODEL_ID, subject=12)

@@ -171,7 +171,7 @@ def test_cleanup_and_context_manager(berg: Any, vit: Path, images: np.ndarray) -
         ({"roi": ["V1", 3]}, {}, r"selection\['roi'\] must hold ROI names \(strings\), got int 3; valid ROIs"),
         ({"roi": []}, {}, r"selection\['roi'\] is an empty list"),
         ({"roi": "V1", "lh_vertices": [1]}, {}, r"selection gives both 'roi' and \['lh_vertices'\]"),
-        ({"vertices": [1]}, {}, r"unknown selection key\(s\) \['vertices'\].*valid keys: \['roi', 'lh_vertices', 'rh_vertices'\]"),
+        ({"vertices": [1]}, {}, r"unknown selection key\(s\) \['vertices'\].*accepted: \['roi', 'lh_vertices', 'rh_vertices'\]\. Did you mean"),
         ({"lh_vertices": [], "rh_vertices": []}, {}, r"leaves out both hemispheres"),
         ({"roi": "V1"}, {"preprocessing": "imagenet"}, r"preprocessing='imagenet' is not available.*\['berg-2.0', 'train'\]"),
         ({"roi": "V1"}, {"layers": 3}, r"unknown option\(s\) \['layers'\].*accepted: \['backbone_weights', 'preprocessing'\]"),

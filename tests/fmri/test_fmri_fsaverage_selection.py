@@ -34,9 +34,9 @@ def test_index_arrays_are_sorted_and_empty_means_none() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (np.ones(100, dtype=bool), r"selection\['lh_vertices'\] is a boolean mask of 100 entries; an fsaverage hemisphere has 163,842 vertices"),
-        (np.zeros(N, dtype=np.int64), r"selection\['lh_vertices'\] is an all-zero mask.*pass an empty list \(lh_vertices=\[\]\)"),
-        (np.full(N, 2), r"read as a binary mask, but entry 0 is .*2.*a mask holds only 0/1"),
+        (np.ones(100, dtype=bool), r"selection\['lh_vertices'\] as a binary mask must have 163,842 entries \(one per vertex\), got 100"),
+        (np.zeros(N, dtype=np.int64), r"selection\['lh_vertices'\] is an all-zero mask.*pass an empty list \(selection\['lh_vertices'\] = \[\]\), to keep every vertex omit the key"),
+        (np.full(N, 2), r"selection\['lh_vertices'\] as a binary mask must hold only 0/1 \(or True/False\), but entry 0 is 2; to select vertices by index, pass fewer indices"),
         ([5, 163_842], r"selection\['lh_vertices'\] holds vertex index 163842, outside 0-163841"),
         ([-1, 4], r"holds vertex index -1, outside 0-163841"),
         ([4, 4], r"selection\['lh_vertices'\] repeats vertex index 4; list each vertex once"),

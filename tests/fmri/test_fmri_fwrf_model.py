@@ -141,10 +141,10 @@ def test_metadata_hook_instance_and_union(berg: Any, store_root: Path) -> None:
 @pytest.mark.parametrize(
     ("selection", "options", "message"),
     [
-        (None, {}, r"fmri-nsd-fwrf needs selection=\{'roi': name or \[names\]\}; valid ROIs: \['V1', 'V2'.*'ventral'\]"),
+        (None, {}, r"fmri-nsd-fwrf needs selection=\.\.\., e\.g\. \{'roi': 'V1'\}; valid ROIs: \['V1', 'V2'.*'ventral'\]"),
         ({"roi": "V1v"}, {}, r"unknown ROI 'V1v' for fmri-nsd-fwrf\..*Valid ROIs: \['V1', "),
         ({"roi": "ffa-1"}, {}, r"unknown ROI 'ffa-1' for fmri-nsd-fwrf\. Did you mean 'FFA-1'\?"),
-        ({"roi": "V1", "lh_vertices": [1]}, {}, r"unknown selection key\(s\) \['lh_vertices'\] for fmri-nsd-fwrf; valid keys: \['roi'\]"),
+        ({"roi": "V1", "lh_vertices": [1]}, {}, r"unknown selection key\(s\) \['lh_vertices'\] for fmri-nsd-fwrf; accepted: \['roi'\]"),
         ({"roi": "V1"}, {"preprocessing": "imagenet"}, r"preprocessing='imagenet' is not available for fmri-nsd-fwrf; expected one of \['berg-2.0', 'train'\]"),
         ({"roi": "V1"}, {"backbone_weights": "x"}, r"unknown option\(s\) \['backbone_weights'\] for fmri-nsd-fwrf.get_encoding_model; accepted: \['preprocessing'\]"),
     ],

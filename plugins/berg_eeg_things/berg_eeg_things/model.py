@@ -36,10 +36,8 @@ from .selection import OutputSelection, parse_selection
 if TYPE_CHECKING:
     from berg_core.plugin import ModelCard, Store
 
-__all__ = ["LOAD_OPTIONS", "ThingsEEGModel", "check_load_options", "load_model"]
+__all__ = ["ThingsEEGModel", "check_load_options", "load_model"]
 
-#: Keyword options ``get_encoding_model`` accepts for this model.
-LOAD_OPTIONS = ("preprocessing", "backbone_weights")
 REPETITIONS = np.arange(1, N_REPETITIONS + 1)
 DATA_DESCRIPTION = (
     "in silico THINGS EEG2 responses: CSD-transformed, baseline-corrected (pre-stimulus mean) EEG sampled at "
@@ -48,23 +46,11 @@ DATA_DESCRIPTION = (
 
 
 def check_load_options(model_id: str, options: dict[str, Any]) -> tuple[str | None, str | os.PathLike[str] | None]:
-    """Validate ``get_encoding_model``'s extra options; returns (preprocessing, backbone_weights)."""
-    unknown = sorted(set(options) - set(LOAD_OPTIONS))
-    if unknown:
-        raise InvalidParameterError(
-            f"unknown option(s) {unknown} for {model_id}; accepted options: {list(LOAD_OPTIONS)}"
-        )
-    preprocessing = options.get("preprocessing")
-    if preprocessing is not None and not isinstance(preprocessing, str):
-        raise InvalidParameterError(
-            f"preprocessing must be a string such as 'train' or 'berg-2.0', got {type(preprocessing).__name__} {preprocessing!r}"
-        )
-    weights = options.get("backbone_weights")
-    if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise InvalidParameterError(
-            f"backbone_weights must be the path of vit_b_32-d86f8d99.pth, got {type(weights).__name__} {weights!r:.100}"
-        )
-    return preprocessing, weights
+    """``get_encoding_model``'s extra options as (preprocessing, backbone_weights).
+
+    Core checked their names, types and valid values against the card before the plugin was called.
+    """
+    return options.get("preprocessing"), options.get("backbone_weights")
 
 
 class ThingsEEGModel(ViTB32Readout):

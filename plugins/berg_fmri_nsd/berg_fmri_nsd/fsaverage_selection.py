@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.plugin import IntegrityError, InvalidParameterError
+from berg_core.plugin import IntegrityError, InvalidParameterError, mask_or_indices
 
 from .layout import FSAVERAGE_MODEL_ID, FSAVERAGE_ROI_UNIONS, FSAVERAGE_ROIS, HEMISPHERES, N_VERTICES
-from .params import check_selection_keys, roi_names
+from .params import roi_names
 
 __all__ = ["SELECTION_KEYS", "VALID_ROIS", "VertexSelection", "parse_vertices", "resolve_vertex_selection"]
 
@@ -58,58 +58,7 @@ def parse_vertices(value: Any, key: str) -> np.ndarray:
         Wrong length or dimensionality, non-binary mask, all-zero mask, indices
         out of range or repeated, or an unsupported type.
     """
-    expected = f"a binary mask of {N_VERTICES:,} entries or an array of vertex indices in 0-{N_VERTICES - 1}"
-    if value is None or isinstance(value, (str, bytes, dict, set)):
-        raise InvalidParameterError(f"selection[{key!r}] must be {expected}, got {type(value).__name__} {value!r}"[:300])
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidParameterError(f"selection[{key!r}] must be {expected}; it could not be read as an array ({exc})") from None
-    if arr.ndim != 1:
-        raise InvalidParameterError(f"selection[{key!r}] must be one-dimensional ({expected}), got shape {arr.shape}")
-    if arr.size == 0:
-        return np.empty(0, dtype=np.int64)  # explicit: none of this hemisphere
-    if arr.dtype.kind not in "biuf":
-        raise InvalidParameterError(f"selection[{key!r}] has dtype {arr.dtype}; expected {expected}")
-    if arr.dtype == bool or arr.size == N_VERTICES:
-        return _mask_indices(arr, key)
-    if arr.dtype.kind == "f":
-        raise InvalidParameterError(
-            f"selection[{key!r}] has {arr.size} float values; a mask must have exactly {N_VERTICES:,} entries "
-            "and vertex indices must be integers"
-        )
-    lo, hi = int(arr.min()), int(arr.max())
-    if lo < 0 or hi >= N_VERTICES:
-        bad = lo if lo < 0 else hi
-        raise InvalidParameterError(f"selection[{key!r}] holds vertex index {bad}, outside 0-{N_VERTICES - 1}")
-    idx = np.unique(arr.astype(np.int64))
-    if idx.size != arr.size:
-        values, counts = np.unique(arr, return_counts=True)
-        raise InvalidParameterError(f"selection[{key!r}] repeats vertex index {int(values[counts > 1][0])}; list each vertex once")
-    return idx
-
-
-def _mask_indices(arr: np.ndarray, key: str) -> np.ndarray:
-    if arr.size != N_VERTICES:
-        raise InvalidParameterError(
-            f"selection[{key!r}] is a boolean mask of {arr.size:,} entries; an fsaverage hemisphere has {N_VERTICES:,} vertices"
-        )
-    if arr.dtype != bool:
-        non_binary = ~np.isin(arr, (0, 1))
-        if non_binary.any():
-            first = int(np.flatnonzero(non_binary)[0])
-            raise InvalidParameterError(
-                f"selection[{key!r}] has {N_VERTICES:,} entries, so it is read as a binary mask, but entry {first} "
-                f"is {arr[first].item()!r}; a mask holds only 0/1 (or True/False). To select vertices by index, pass fewer "
-                "indices (omit the key to keep every vertex)"
-            )
-    idx = np.flatnonzero(arr).astype(np.int64)
-    if idx.size == 0:
-        raise InvalidParameterError(
-            f"selection[{key!r}] is an all-zero mask, which selects no vertex; to leave this hemisphere out pass "
-            f"an empty list ({key}=[]), to keep all its vertices omit the key"
-        )
-    return idx
+    return mask_or_indices(value, N_VERTICES, what=f"selection[{key!r}]", noun="vertex")
 
 
 def _roi_vertices(metadata: Mapping[str, Any], names: list[str], hemi: str, source: str) -> np.ndarray:
@@ -148,14 +97,9 @@ def resolve_vertex_selection(
     everything = np.arange(N_VERTICES, dtype=np.int64)
     if not selection:
         return VertexSelection(everything, everything.copy(), {})
-    check_selection_keys(selection, SELECTION_KEYS, FSAVERAGE_MODEL_ID)
+    # core checked the keys, their conflicts and values against the card; this maps them onto the subject
     roi = selection.get("roi")
     vertex_keys = [k for k in ("lh_vertices", "rh_vertices") if k in selection]
-    if roi is not None and vertex_keys:
-        raise InvalidParameterError(
-            f"selection gives both 'roi' and {vertex_keys}; choose vertices either by ROI or by "
-            "lh_vertices/rh_vertices, not both"
-        )
     if roi is not None:
         names = roi_names(roi, VALID_ROIS, FSAVERAGE_MODEL_ID)
         if metadata is None:

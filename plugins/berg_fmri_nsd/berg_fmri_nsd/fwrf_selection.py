@@ -16,22 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.plugin import IntegrityError, InvalidParameterError
+from berg_core.plugin import IntegrityError, first_listed_wins
 
 from .layout import FWRF_MODEL_ID, FWRF_ROIS
 from .metadata import lookup
-from .params import check_selection_keys, roi_names
+from .params import roi_names
 
 __all__ = ["RoiAssignment", "RoiVolume", "assign_voxels", "fwrf_rois", "roi_volume"]
 
 
-def fwrf_rois(selection: Mapping[str, Any] | None) -> list[str]:
-    """The ROI names of a fwRF selection, validated, in the order given."""
-    if not selection or selection.get("roi") is None:
-        raise InvalidParameterError(
-            f"{FWRF_MODEL_ID} needs selection={{'roi': name or [names]}}; valid ROIs: {list(FWRF_ROIS)}"
-        )
-    check_selection_keys(selection, ("roi",), FWRF_MODEL_ID)
+def fwrf_rois(selection: Mapping[str, Any]) -> list[str]:
+    """The ROI names of a fwRF selection (core checked it against the card), in the order given."""
     return roi_names(selection["roi"], FWRF_ROIS, FWRF_MODEL_ID)
 
 
@@ -73,13 +68,5 @@ class RoiAssignment:
 
 def assign_voxels(rois: Sequence[str], masks: Sequence[np.ndarray]) -> tuple[np.ndarray, list[RoiAssignment]]:
     """The union mask and, per ROI (in the order given), the voxels it predicts (first listed wins)."""
-    union = np.logical_or.reduce([np.asarray(m, dtype=bool) for m in masks])
-    union_flat = np.flatnonzero(union)
-    taken = np.zeros(union_flat.size, dtype=bool)
-    assignments = []
-    for roi, mask in zip(rois, masks, strict=True):
-        columns = np.searchsorted(union_flat, np.flatnonzero(mask))
-        free = ~taken[columns]
-        taken[columns[free]] = True
-        assignments.append(RoiAssignment(roi, np.flatnonzero(free), columns[free]))
-    return union, assignments
+    union, parts = first_listed_wins(masks)
+    return union, [RoiAssignment(roi, positions, columns) for roi, (positions, columns) in zip(rois, parts, strict=True)]
