@@ -37,6 +37,7 @@ __all__ = [
     "mask_indices",
     "mask_or_indices",
     "name_indices",
+    "nearest_positions",
     "select_names",
 ]
 
@@ -250,8 +251,11 @@ def _in_words(units: str) -> str:
 
 
 def _grid_text(grid: np.ndarray, units: str) -> str:
-    step = f" in steps of {np.median(np.diff(grid)):.3g} {units}" if grid.size > 1 else ""
-    return f"{grid[0]:.3f} to {grid[-1]:.3f} {units}{step}"
+    u = f" {units}" if units else ""
+    if grid.size > 1 and np.allclose(np.diff(grid), np.diff(grid)[0], rtol=1e-3):
+        return f"{grid[0]:.3f} to {grid[-1]:.3f}{u} in steps of {np.diff(grid)[0]:.3g}{u}"
+    shown = [round(float(v), 6) for v in grid[:30]]
+    return f"{shown}{' ...' if grid.size > 30 else ''}{u}"
 
 
 def grid_indices(value: Any, grid: np.ndarray, *, what: str, tolerance: float, units: str = "s", noun: str = "time point") -> np.ndarray:
@@ -266,7 +270,7 @@ def grid_indices(value: Any, grid: np.ndarray, *, what: str, tolerance: float, u
     if isinstance(value, slice):
         return _slice_indices(value, grid, what, tolerance, units, noun)
     if _is_real(value):
-        return _match(np.array([float(value)]), grid, what, tolerance, units, noun)
+        return nearest_positions(float(value), grid, what=what, tolerance=tolerance, units=units, noun=noun)
     if isinstance(value, (str, bytes, dict, set)) or not isinstance(value, (list, tuple, np.ndarray)):
         raise InvalidParameterError(
             f"{what} must be a binary mask of length {grid.size}, {_plural(noun)} in {_in_words(units)} (a number or a "
@@ -291,26 +295,42 @@ def grid_indices(value: Any, grid: np.ndarray, *, what: str, tolerance: float, u
     if arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and arr.size == grid.size and np.isin(arr, (0.0, 1.0)).all()):
         return mask_indices(arr, grid.size, what=what, noun=noun, length_hint=hint)
     if arr.dtype.kind == "f":
-        return _match(arr.astype(np.float64), grid, what, tolerance, units, noun)
+        return nearest_positions(arr, grid, what=what, tolerance=tolerance, units=units, noun=noun)
     raise InvalidParameterError(
         f"{what} must hold numbers (a 0/1 mask or {_plural(noun)} in {_in_words(units)}), got values of type "
         f"{arr.dtype}: {value!r:.100}"
     )
 
 
-def _match(requested: np.ndarray, grid: np.ndarray, what: str, tolerance: float, units: str, noun: str) -> np.ndarray:
-    # nearest grid point for each request; NaN has no nearest point and is caught as off-grid
-    nearest = np.abs(requested[:, None] - grid[None, :]).argmin(axis=1)
+def nearest_positions(
+    requested: Any, grid: Any, *, what: str, tolerance: float, units: str = "", noun: str = "value"
+) -> np.ndarray:
+    """Positions in ``grid`` of the coordinates ``requested``, each within ``tolerance`` of one, each once.
+
+    ``grid`` need not be sorted; lookup is by binary search, so long grids (vertices) cost no
+    ``len(requested) x len(grid)`` temporary.
+    """
+    requested = np.atleast_1d(np.asarray(requested, dtype=np.float64))
+    grid = np.asarray(grid, dtype=np.float64)
+    order = np.argsort(grid, kind="stable")
+    ordered = grid[order]
+    right = np.searchsorted(ordered, requested).clip(0, ordered.size - 1)
+    left = (right - 1).clip(0, ordered.size - 1)
+    # the nearer neighbour; NaN has none and is caught as off-grid below
+    nearer = np.where(np.abs(ordered[left] - requested) <= np.abs(ordered[right] - requested), left, right)
+    nearest = order[nearer]
     off = ~(np.abs(grid[nearest] - requested) <= tolerance)
+    u = f" {units}" if units else ""
     if off.any():
+        within = f" (matched within {tolerance}{u})" if tolerance else ""
         raise InvalidParameterError(
-            f"{what}: {requested[off][:5].tolist()} {units} are not {_plural(noun)} of the model; "
-            f"available {_plural(noun)}: {_grid_text(grid, units)} (matched within {tolerance} {units})"
+            f"{what}: {requested[off][:5].tolist()}{u} are not {_plural(noun)} of the model; "
+            f"available {_plural(noun)}: {_grid_text(grid, units)}{within}"
         )
     uniq, counts = np.unique(nearest, return_counts=True)
     if (counts > 1).any():
         dup = [round(float(grid[i]), 6) for i in uniq[counts > 1]]
-        raise InvalidParameterError(f"{what} asks for {dup} {units} more than once")
+        raise InvalidParameterError(f"{what} asks for {dup}{u} more than once")
     return nearest.astype(np.int64)
 
 

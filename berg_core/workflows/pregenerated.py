@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from berg_core.cards.enforce import did_you_mean
 from berg_core.errors import InvalidParameterError, StoreError
+from berg_core.models.selection import grid_indices, mask_indices, name_indices, nearest_positions, select_names
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -86,7 +88,7 @@ def load_pregenerated(
     if da.attrs.get("model_id") not in (None, card.id):
         raise StoreError(f"{store.url_of(rel)} holds responses of {da.attrs.get('model_id')}, not {card.id}")
     if selection:
-        da = select_by_label(da, selection)
+        da = select_by_label(da, selection, card.id)
     return da
 
 
@@ -97,16 +99,19 @@ def _resolve(da: xr.DataArray, key: str) -> str:
     valid = sorted({str(n) for n in (*da.dims, *da.coords)} - {"stimulus"})
     raise InvalidParameterError(
         f"selection key {key!r} is not a label of these responses; select by one of {valid} "
-        f"(or its plural), e.g. {{'{valid[0] if valid else 'channel'}': [...]}}"
+        f"(or its plural), e.g. {{'{valid[0] if valid else 'channel'}': [...]}}.{did_you_mean([key], valid)}".rstrip(".")
     )
 
 
-def select_by_label(da: xr.DataArray, selection: dict[str, Any]) -> xr.DataArray:
+def select_by_label(da: xr.DataArray, selection: dict[str, Any], owner: str = "these responses") -> xr.DataArray:
     """``da`` restricted to the labels in ``selection``, lazily; no dimension is dropped.
 
     Keys are dimension or coordinate names (``channel``, ``time``, ``hemisphere``...) or
-    their plural. Values are one label or a list (kept in the order given along a
-    dimension), a ``slice`` of labels, or a boolean mask over the dimension.
+    their plural. Values are read by the SDK's selection primitives, as a model's selection
+    is: a boolean mask over the dimension; labels of a dimension (kept in the order given,
+    each once; numbers matched within a tolerance); a ``slice`` of labels (both ends
+    inclusive); or labels of a coordinate along a dimension (``hemisphere``, ``roi``), each
+    naming the group of elements that carry it (in their order along the dimension).
     """
     if not isinstance(selection, dict):
         raise InvalidParameterError(f"selection must be a dict such as {{'channel': ['Oz']}}, got {type(selection).__name__}")
@@ -118,33 +123,35 @@ def select_by_label(da: xr.DataArray, selection: dict[str, Any]) -> xr.DataArray
         dim = str(coord.dims[0])
         if dim == "stimulus":
             raise InvalidParameterError("select stimuli with .sel(stimulus=...) on the result; selection= picks outputs")
-        da = da.isel({dim: _positions(da, name, dim, value)})
+        da = da.isel({dim: _positions(da, name, dim, value, owner)})
     return da
 
 
-def _positions(da: xr.DataArray, name: str, dim: str, value: Any) -> Any:
+#: how far a requested number may lie from a stored label (labels are written as float32/float64)
+_LABEL_TOLERANCE = 1e-6
+
+
+def _positions(da: xr.DataArray, name: str, dim: str, value: Any, owner: str) -> Any:
     labels = da[name].values
+    what, units = f"selection[{name!r}]", str(da[name].attrs.get("units", ""))
+    numeric = labels.dtype.kind in "iuf"
     if isinstance(value, slice):
         if name != dim:
             raise InvalidParameterError(f"a slice selects along a dimension; {name!r} is a coordinate along {dim!r}")
+        if numeric:
+            return grid_indices(value, labels, what=what, tolerance=_LABEL_TOLERANCE, units=units, noun=name)
         return da.indexes[dim].slice_indexer(value.start, value.stop, value.step)
-    arr = np.asarray(value)
-    if arr.dtype == bool:
-        if arr.shape != labels.shape:
-            raise InvalidParameterError(f"the mask for {name!r} has shape {arr.shape}, expected {labels.shape}")
-        return np.flatnonzero(arr)
-    wanted = np.atleast_1d(arr)
-    if name == dim:
-        index = da.indexes[dim]
-        kw: dict[str, Any] = {"method": "nearest", "tolerance": 1e-6} if labels.dtype.kind == "f" else {}
-        pos = index.get_indexer(wanted.astype(labels.dtype) if labels.dtype.kind in "iuf" else wanted, **kw)
-        missing = wanted[pos < 0]
-    else:
-        mask = np.isin(labels, wanted)
-        pos = np.flatnonzero(mask)
-        missing = wanted[~np.isin(wanted, labels)]
-    if missing.size:
-        shown = list(dict.fromkeys(labels.tolist()))
-        shown_txt = shown if len(shown) <= 30 else [*shown[:30], "..."]
-        raise InvalidParameterError(f"{name} label(s) {missing.tolist()} are not in these responses; valid: {shown_txt}")
-    return pos
+    if np.asarray(value).dtype == bool:
+        return mask_indices(value, labels.size, what=what, noun=dim)
+    if name != dim:
+        # a coordinate along the dimension: each label names the group of elements carrying it
+        groups = list(dict.fromkeys(labels.tolist()))
+        wanted = np.atleast_1d(np.asarray(value)).tolist() if numeric else value
+        if numeric:
+            nearest_positions(wanted, groups, what=what, tolerance=_LABEL_TOLERANCE, units=units, noun=name)
+        else:
+            wanted = select_names(value, [str(g) for g in groups], what=what, owner=owner, noun=name, repeats="merge")
+        return np.flatnonzero(np.isin(labels, wanted))
+    if numeric:
+        return nearest_positions(value, labels, what=what, tolerance=_LABEL_TOLERANCE, units=units, noun=name)
+    return name_indices(value, [str(v) for v in labels.tolist()], what=what, owner=owner, noun=name)

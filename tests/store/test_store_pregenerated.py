@@ -109,5 +109,5 @@ def test_errors_list_what_there_is(pregenerated: tuple[Path, xr.DataArray]) -> N
         berg.load_insilico_neural_responses(EEG, "seeded", subject=99)
     with pytest.raises(InvalidParameterError, match=r"select by one of \['channel', 'repetition', 'time'\]"):
         berg.load_insilico_neural_responses(EEG, "seeded", subject=1, selection={"roi": "V1"})
-    with pytest.raises(InvalidParameterError, match=r"\['XX'\] are not in these responses; valid: \['Fp1'"):
+    with pytest.raises(InvalidParameterError, match=r"unknown channel 'XX' for eeg-things_eeg_2-vit_b_32\. Valid channels: \['Fp1'"):
         berg.load_insilico_neural_responses(EEG, "seeded", subject=1, selection={"channels": ["Oz", "XX"]})
