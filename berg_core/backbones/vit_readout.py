@@ -2,11 +2,15 @@
 
 Every such model prepares images the same way for a given preprocessing mode,
 so models of different plugins and subjects share one preprocessing and one
-backbone pass per batch when encoded together (see ``feature_key``).
+backbone pass per batch when encoded together (see ``feature_key``). Models
+whose read-out is BERG 2.0's scaler + PCA + linear regressions load it with
+:meth:`ViTB32Readout.load_readout` and compute it with
+:meth:`ViTB32Readout.read_out`.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from berg_core.models.base import EncodingModel
@@ -14,7 +18,9 @@ from berg_core.stimuli.transforms import IMAGENET_MEAN, IMAGENET_STD, berg2_imag
 
 if TYPE_CHECKING:
     import torch
+    import xarray as xr
 
+    from berg_core.models.folded_heads import FoldedHeads, ReadHeads
     from berg_core.stimuli.inputs import Stimuli
 
 __all__ = ["ViTB32Readout", "vit_b_32_input"]
@@ -36,9 +42,62 @@ def vit_b_32_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> 
 class ViTB32Readout(EncodingModel):
     """An :class:`EncodingModel` whose ``feature_extractor`` is the shared ViT-B/32.
 
-    Subclasses set ``self.feature_extractor = get_vit_b_32(...)`` when loading and
-    implement :meth:`encode_features`.
+    Subclasses set ``self.feature_extractor = get_vit_b_32(...)`` when loading (or call
+    :meth:`load_readout`, which also reads a BERG 2.0 linear read-out) and implement
+    :meth:`encode_features`.
+
+    Attributes
+    ----------
+    readout : FoldedHeads or None
+        The read-out :meth:`load_readout` read; ``None`` before that and after ``cleanup()``.
     """
+
+    readout: FoldedHeads | None = None
+
+    def load_readout(
+        self,
+        weights_relpath: str,
+        read_heads: ReadHeads,
+        backbone_weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Attach the shared ViT-B/32 and read the folded scaler + PCA and linear heads of a weight file.
+
+        Parameters
+        ----------
+        weights_relpath
+            The weight file in ``self.store`` (BERG 2.0's pickled ``.npy`` dict or its Zarr twin).
+        read_heads
+            ``read_heads(weight_file, n_components)``: the selected regression rows, as
+            ``[(coefs, intercepts), ...]``, one entry per product computed side by side
+            (see :func:`berg_core.models.folded_heads.load_folded_heads`).
+        backbone_weights
+            An explicit ViT-B/32 weights file (the ``backbone_weights`` load option).
+        """
+        from berg_core.backbones import VIT_B_32_N_FEATURES, get_vit_b_32  # torch only once a model loads
+        from berg_core.models.folded_heads import load_folded_heads
+
+        # shared with every model of the same weights and device: a multi-model encode runs it once per batch
+        self.feature_extractor = get_vit_b_32(self.device, weights=backbone_weights, store=self.store)
+        self.readout = load_folded_heads(
+            self.store, weights_relpath, VIT_B_32_N_FEATURES, read_heads, self.device, "ViT-B/32 block features"
+        )
+
+    def encode_batch(self, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
+        self.check_open()  # a cleaned-up model says so, rather than that it has no feature extractor
+        return super().encode_batch(batch, stimulus_ids)
+
+    def read_out(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, 460800)`` ViT-B/32 features -> ``(B, outputs)`` float32: every head, side by side."""
+        import torch
+
+        self.check_open()
+        assert self.readout is not None, "load_readout() was not called"
+        with torch.inference_mode():
+            return self.readout(features)
+
+    def _release(self) -> None:
+        self.feature_extractor = None
+        self.readout = None
 
     def preprocess(self, stimuli: Stimuli) -> torch.Tensor:
         return vit_b_32_input(stimuli, self.preprocessing, self.device)

@@ -143,6 +143,13 @@ class FoldedProjection:
         return torch.addmm(self.bias, features, self.weight.T)
 
 
+def _stacked(parts: list[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:  # used as it is: a concatenated copy would double a whole-brain head while loading
+        arr = np.ascontiguousarray(parts[0], dtype=np.float32)
+        return arr if arr.flags.writeable else arr.copy()  # torch shares the memory and may write to it
+    return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts], axis=0)
+
+
 @dataclass
 class RegressionHeads:
     """Several linear regressions on the same components, computed in one product.
@@ -158,8 +165,7 @@ class RegressionHeads:
 
     @classmethod
     def from_numpy(cls, coefs: list[np.ndarray], intercepts: list[np.ndarray], device: torch.device) -> RegressionHeads:
-        coef = np.concatenate([np.asarray(c, dtype=np.float32) for c in coefs], axis=0)
-        intercept = np.concatenate([np.asarray(b, dtype=np.float32) for b in intercepts], axis=0)
+        coef, intercept = _stacked(coefs), _stacked(intercepts)
         return cls(torch.from_numpy(coef).to(device), torch.from_numpy(intercept).to(device), len(coefs))
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:

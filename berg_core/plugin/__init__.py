@@ -107,6 +107,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     )
     from berg_core.io.torch_checkpoint import TorchCheckpoint
     from berg_core.models.base import EncodingModel
+    from berg_core.models.folded_heads import FoldedHeads, load_folded_heads, read_regression_rows
     from berg_core.models.readout import FoldedProjection, RegressionHeads, fold_scaler_pca
     from berg_core.models.selection import (
         first_listed_wins,
@@ -138,6 +139,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         square_crop_resize,
     )
     from berg_core.store.model_store import Store
+    from berg_core.workflows.sklearn_dicts import save_npy_dict, seeded_rng, sklearn_readout_weights, write_atomically
     from berg_core.workflows.synthetic import write_synthetic_backbone, write_synthetic_store
 
 #: name -> module (relative to berg_core) it is imported from on first use
@@ -159,6 +161,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["WeightFile", "open_weight_file", "read_folded_projection", "read_metadata"], "models.weights"),
     "TorchCheckpoint": "io.torch_checkpoint",
     **dict.fromkeys(["FoldedProjection", "RegressionHeads", "fold_scaler_pca"], "models.readout"),
+    **dict.fromkeys(["FoldedHeads", "load_folded_heads", "read_regression_rows"], "models.folded_heads"),
     "Stimuli": "stimuli.inputs",
     **dict.fromkeys(
         ["IMAGENET_MEAN", "IMAGENET_STD", "berg2_imagenet_transform", "berg2_squash_resize", "square_crop_resize"],
@@ -170,6 +173,7 @@ _LAZY: dict[str, str] = {
         "results.plotting",
     ),
     **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "workflows.synthetic"),
+    **dict.fromkeys(["save_npy_dict", "seeded_rng", "sklearn_readout_weights", "write_atomically"], "workflows.sklearn_dicts"),
 }
 
 __all__ = [
@@ -190,6 +194,7 @@ __all__ = [
     "finish_figure",
     "first_listed_wins",
     "fold_scaler_pca",
+    "FoldedHeads",
     "FoldedProjection",
     "get_vit_b_32",
     "Grid",
@@ -200,6 +205,7 @@ __all__ = [
     "index_list",
     "IntegrityError",
     "InvalidParameterError",
+    "load_folded_heads",
     "mask_indices",
     "mask_or_indices",
     "ModelCard",
@@ -213,11 +219,15 @@ __all__ = [
     "PluginError",
     "read_folded_projection",
     "read_metadata",
+    "read_regression_rows",
     "RegressionHeads",
     "reliable_units",
     "result_model_id",
+    "save_npy_dict",
+    "seeded_rng",
     "select_names",
     "SelectionKey",
+    "sklearn_readout_weights",
     "square_crop_resize",
     "Stimuli",
     "StimulusError",
@@ -231,6 +241,7 @@ __all__ = [
     "VIT_B_32_STORE_PATH",
     "ViTB32Readout",
     "WeightFile",
+    "write_atomically",
     "write_synthetic_backbone",
     "write_synthetic_store",
 ]

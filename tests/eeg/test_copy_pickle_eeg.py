@@ -16,10 +16,10 @@ from .eeg_reference import MODEL_ID
 def test_deepcopy_copies_the_readout_and_shares_the_backbone(load: Any, session_berg: Any, images: np.ndarray) -> None:
     model = load(selection={"channels": ["Oz", "O1"]})
     clone = copy.deepcopy(model)
-    assert clone._heads is not model._heads and clone.feature_extractor is model.feature_extractor
+    assert clone.readout is not model.readout and clone.feature_extractor is model.feature_extractor
     expected = session_berg.encode(model, images, show_progress=False).values
     np.testing.assert_array_equal(session_berg.encode(clone, images, show_progress=False).values, expected)
-    clone._projection.weight.zero_()  # mutating the copy's weights leaves the original's alone
+    clone.readout.projection.weight.zero_()  # mutating the copy's weights leaves the original's alone
     clone.cleanup()
     np.testing.assert_array_equal(session_berg.encode(model, images, show_progress=False).values, expected)
 

@@ -110,7 +110,7 @@ def _edit_weights(store: Path, edit: Any) -> None:
         ),
         (
             lambda w: w["reg_param"]["rep-4"].update(coef_=np.zeros((100, 4))),
-            r"rep-4/coef_ has fewer than the 8820 rows",
+            r"rep-4/coef_ has 100 rows, expected 8820",
         ),
         (
             lambda w: w["reg_param"]["rep-1"].update(coef_=np.zeros((8820, 5))),

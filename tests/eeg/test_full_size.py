@@ -65,7 +65,7 @@ def test_full_size_model(tmp_path, vit_hub, shared_backbone, extractor, images):
     # the float64 components must never sit in memory next to their float32 fold (1.5x the file)
     assert mem.peak - mem.base < 1.2 * path.stat().st_size
     with model:
-        assert model._projection.weight.shape == (250, 460_800)
+        assert model.readout.projection.weight.shape == (250, 460_800)
         result = berg.encode(model, x, show_progress=False)
     assert result.shape == (2, 4, 63, 140)
     assert_matches_reference(result.values, expected)

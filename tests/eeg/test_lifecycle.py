@@ -49,10 +49,10 @@ def test_encode_can_return_metadata(load, session_berg, images, eeg_store):
 def test_cleanup_drops_every_weight(load, session_berg, images):
     model = load()
     refs = [
-        weakref.ref(model._projection.weight),
-        weakref.ref(model._projection.bias),
-        weakref.ref(model._heads.coef),
-        weakref.ref(model._heads.intercept),
+        weakref.ref(model.readout.projection.weight),
+        weakref.ref(model.readout.projection.bias),
+        weakref.ref(model.readout.heads[0].coef),
+        weakref.ref(model.readout.heads[0].intercept),
     ]
     assert model.feature_extractor is not None
     model.cleanup()

@@ -65,18 +65,18 @@ def test_single_channel_and_time_keep_their_dimensions(load, session_berg, image
 
 def test_only_selected_regression_rows_are_kept(load):
     with load(selection={"channels": ["Oz", "Cz"], "timepoints": slice(0.0, 0.095)}) as model:
-        heads = model._heads
+        (heads,) = model.readout.heads  # the four repetitions in one product
         assert heads.coef.shape == (4 * 2 * 20, 8)
         assert heads.intercept.shape == (4 * 2 * 20,)
     with load() as full:
-        assert full._heads.coef.shape == (4 * 63 * 140, 8)
+        assert full.readout.heads[0].coef.shape == (4 * 63 * 140, 8)
 
 
 def test_selected_rows_are_the_channel_major_rows_of_the_file(load, eeg_weights):
     # row = channel * 140 + time, per repetition, in the output's order
     oz, fp1 = 15, 0
     with load(selection={"channels": ["Oz", "Fp1"], "timepoints": [0.2, 0.0]}) as model:
-        coef = model._heads.coef.numpy().reshape(4, 2, 2, 8)
+        coef = model.readout.heads[0].coef.numpy().reshape(4, 2, 2, 8)
         rows = [oz * 140 + 60, oz * 140 + 20, fp1 * 140 + 60, fp1 * 140 + 20]
         for r in range(4):
             want = eeg_weights["reg_param"][f"rep-{r + 1}"]["coef_"][rows].reshape(2, 2, 8)

@@ -7,7 +7,7 @@ import pytest
 
 from berg_core.errors import InvalidParameterError
 
-from .eeg_reference import MODEL_DIR, load_pickled, metadata_path, weights_path, write_store
+from .eeg_reference import MODEL_DIR, MODEL_ID, load_pickled, metadata_path, weights_path, write_store
 
 F = 460_800
 
@@ -87,16 +87,37 @@ def test_float32_option(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("options", "subjects", "pattern"),
+    ("options", "pattern"),
     [
-        ({"n_pcs": 3}, [1], r"unknown synthetic-store option\(s\) \['n_pcs'\]; accepted: .*n_components"),
-        ({"n_components": 0}, [1], "n_components must be an integer from 1 to 1000.*got 0"),
-        ({"n_components": 2.5}, [1], "n_components must be an integer.*got 2.5"),
-        ({"dtype": "float16"}, [1], "dtype must be 'float64'.*got 'float16'"),
-        ({}, [11], r"subjects \[11\] are not available.*valid subjects: \[1, 2"),
-        ({}, [], r"subjects \[\] are not available"),
+        ({"n_pcs": 3}, r"unknown synthetic-store option\(s\) \['n_pcs'\] for .*; accepted: .*n_components"),
+        ({"n_components": 0}, "n_components must be an integer from 1 to 1000.*got 0"),
+        ({"n_components": 2.5}, "n_components must be an integer.*got 2.5"),
+        ({"dtype": "float16"}, "dtype must be 'float64'.*got 'float16'"),
     ],
 )
-def test_bad_options(tmp_path, options, subjects, pattern):
+def test_bad_options(tmp_path, options, pattern):
     with pytest.raises(InvalidParameterError, match=pattern):
-        write_store(tmp_path, subjects, **options)
+        write_store(tmp_path, [1], **options)
+    assert not any(tmp_path.rglob("*.npy"))  # refused before any file is written
+
+
+@pytest.mark.parametrize(
+    ("subjects", "pattern"),
+    [([11], r"subjects \[11\] are not available.*valid subjects: \[1, 2"), ([], r"non-empty list of integers, got \[\]")],
+)
+def test_bad_subjects_are_refused_by_core_before_the_plugin_writes(tmp_path, subjects, pattern):
+    from berg_core.workflows.synthetic import write_synthetic_store
+
+    with pytest.raises(InvalidParameterError, match=pattern):
+        write_synthetic_store(tmp_path, models=[MODEL_ID], subjects=subjects)
+    assert not any(tmp_path.rglob("*.npy"))
+
+
+def test_backbone_option_leaves_the_callers_random_state_alone(tmp_path):
+    import torch
+
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    paths = write_store(tmp_path, [1], n_components=2, backbone=True)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert paths[-1] == "backbones/vit_b_32-d86f8d99.pth" and not list(tmp_path.rglob("*.part"))

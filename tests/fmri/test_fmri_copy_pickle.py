@@ -24,7 +24,7 @@ def stimuli() -> np.ndarray:
 def _weights(model: Any) -> list[Any]:
     if hasattr(model, "_runners"):
         return [p for r in model._runners for p in (*r.net.parameters(), *r.readout.parameters())]
-    return [model._projection.weight, *(h.coef for h in model._heads)]
+    return [model.readout.projection.weight, *(h.coef for h in model.readout.heads)]
 
 
 @pytest.mark.parametrize(("model_id", "selection"), CASES)

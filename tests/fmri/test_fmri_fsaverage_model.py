@@ -115,8 +115,8 @@ def test_only_selected_rows_are_held(berg: Any, vit: Path, store_root: Path) -> 
     model = berg.get_encoding_model(MODEL, subject=1, selection={"roi": "V3"}, device="cpu")
     meta = fsaverage_meta(store_root, 1)
     sizes = [_vertices(meta, h, "V3v", "V3d").size for h in ("lh", "rh")]
-    assert [tuple(h.coef.shape) for h in model._heads] == [(n, 8) for n in sizes]
-    assert tuple(model._projection.weight.shape) == (8, 460_800)
+    assert [tuple(h.coef.shape) for h in model.readout.heads] == [(n, 8) for n in sizes]
+    assert tuple(model.readout.projection.weight.shape) == (8, 460_800)
 
 
 def test_berg2_preprocessing_reproduces_torchvision_transform(berg: Any, vit: Path, store_root: Path, reference_features: Any) -> None:
@@ -157,7 +157,7 @@ def test_metadata_from_hook_instance_and_return_metadata(berg: Any, vit: Path, s
 def test_cleanup_and_context_manager(berg: Any, vit: Path, images: np.ndarray) -> None:
     with berg.get_encoding_model(MODEL, subject=1, selection={"roi": "EBA"}, device="cpu") as model:
         berg.encode(model, images[:1], show_progress=False)
-    assert model.closed and model._heads is None and model._projection is None
+    assert model.closed and model.readout is None
     with pytest.raises(InvalidParameterError, match="cleaned up"):
         berg.encode(model, images[:1], show_progress=False)
 

@@ -122,11 +122,11 @@ def test_damaged_fsaverage_files(make_berg: Any, tmp_path: Path, store_root: Pat
     data["rh_reg_param"]["coef_"] = data["rh_reg_param"]["coef_"][:, :1]
     np.save(weights, np.array(data, dtype=object), allow_pickle=True)
     berg = make_berg(root)
-    with pytest.raises(IntegrityError, match=r"rh_reg_param coef_/intercept_ have shapes \(163842, 1\)/\(163842,\).*expected \(163842, 2\)"):
+    with pytest.raises(IntegrityError, match=r"rh_reg_param/coef_ rows have shape \(1,\), expected \(2,\)"):
         berg.get_encoding_model("fmri-nsd_fsaverage-vit_b_32", subject=1, device="cpu")
     data["rh_reg_param"]["coef_"] = np.zeros((100, 2), np.float32)  # fewer vertices than fsaverage has
     np.save(weights, np.array(data, dtype=object), allow_pickle=True)
-    with pytest.raises(IntegrityError, match=r"rh_reg_param/coef_.* has 100 rows"):
+    with pytest.raises(IntegrityError, match=r"rh_reg_param/coef_ has fewer than the 163842 rows"):
         berg.get_encoding_model("fmri-nsd_fsaverage-vit_b_32", subject=1, selection={"rh_vertices": [5, 163_000]}, device="cpu")
     shutil.copy(store_root / FSAVERAGE_DIR / "metadata" / "metadata_subject-02.npy",
                 root / FSAVERAGE_DIR / "metadata" / "metadata_subject-02.npy")

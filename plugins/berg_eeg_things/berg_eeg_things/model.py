@@ -16,18 +16,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from berg_core.plugin import (
-    VIT_B_32_N_FEATURES,
-    FoldedProjection,
-    IntegrityError,
-    InvalidParameterError,
-    RegressionHeads,
-    ViTB32Readout,
-    WeightFile,
-    get_vit_b_32,
-    open_weight_file,
-    read_folded_projection,
-)
+from berg_core.plugin import InvalidParameterError, ViTB32Readout, WeightFile, read_regression_rows
 
 from .layout import N_REPETITIONS, SFREQ, weights_relpath
 from .metadata import OutputLabels, labels_from_metadata, load_metadata
@@ -71,71 +60,18 @@ class ThingsEEGModel(ViTB32Readout):
         super().__init__(card, subject, selection.normalized, store, device, preprocessing)
         self.output = selection
         self._labels = labels
-        self.feature_extractor: torch.nn.Module | None = None
-        self._projection: FoldedProjection | None = None
-        self._heads: RegressionHeads | None = None
 
-    # ---- building -------------------------------------------------------------------------
-    def _load_weights(self, backbone_weights: str | os.PathLike[str] | None) -> None:
-        self.feature_extractor = get_vit_b_32(self.device, weights=backbone_weights, store=self.store)
-        wf = open_weight_file(self.store, weights_relpath(self.card, int(self.subject or 0)))
-        try:
-            W, c = read_folded_projection(wf)
-            if W.shape[1] != VIT_B_32_N_FEATURES:
-                raise IntegrityError(
-                    f"{wf.source}: pca_param components_ have {W.shape[1]} features, expected {VIT_B_32_N_FEATURES} "
-                    "(ViT-B/32 block features)"
-                )
-            coefs, intercepts = self._read_regressions(wf, W.shape[0])
-        finally:
-            # the unpickled dict (float64 regression weights, scaler, PCA extras) is not needed any more
-            wf.close()
-        self._projection = FoldedProjection.from_numpy(W, c, self.device)
-        del W
-        self._heads = RegressionHeads.from_numpy(coefs, intercepts, self.device)
-
-    def _read_regressions(self, wf: WeightFile, n_components: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _read_regressions(self, wf: WeightFile, n_components: int) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+        """The selected rows of the four repetitions' regressions, stacked into one product."""
         rows = self.output.rows(len(self._labels.times))
-        n_total = self._labels.n_outputs
-        coefs, intercepts = [], []
-        for r in REPETITIONS:
-            key = f"reg_param/rep-{r}"
-            intercept = wf.read(f"{key}/intercept_")
-            if intercept.shape != (n_total,):
-                raise IntegrityError(
-                    f"{wf.source}: {key}/intercept_ has shape {intercept.shape}, expected ({n_total},) = "
-                    f"{len(self._labels.ch_names)} channels x {len(self._labels.times)} times"
-                )
-            try:
-                coef = wf.read(f"{key}/coef_", rows=rows, dtype=np.float32)
-            except IndexError:
-                raise IntegrityError(
-                    f"{wf.source}: {key}/coef_ has fewer than the {n_total} rows of the outputs"
-                ) from None
-            if coef.shape != (rows.size, n_components):
-                raise IntegrityError(
-                    f"{wf.source}: {key}/coef_ rows have shape {coef.shape[1:]}, expected ({n_components},) "
-                    "to match pca_param components_"
-                )
-            coefs.append(coef)
-            intercepts.append(intercept[rows].astype(np.float32))
-        return coefs, intercepts
+        parts = [read_regression_rows(wf, f"reg_param/rep-{r}", rows, self._labels.n_outputs, n_components) for r in REPETITIONS]
+        return [([coef for coef, _ in parts], [intercept for _, intercept in parts])]
 
     # ---- encoding -------------------------------------------------------------------------
-    def encode_batch(self, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
-        """Responses of one preprocessed batch: ``(stimulus, repetition, channel, time)`` float32."""
-        self.check_open()
-        assert self.feature_extractor is not None
-        return self.encode_features(self.feature_extractor(batch), stimulus_ids)
-
     def encode_features(self, features: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
         """Responses from ViT-B/32 block features ``(B, 460800)`` (shared by several models in one pass)."""
-        self.check_open()
-        assert self._projection is not None and self._heads is not None
         n_ch, n_t = self.output.shape
-        with torch.inference_mode():
-            z = self._projection(features)
-            y = self._heads(z).reshape(features.shape[0], N_REPETITIONS, n_ch, n_t)
+        y = self.read_out(features).reshape(features.shape[0], N_REPETITIONS, n_ch, n_t)
         return self._label(y.cpu().numpy(), stimulus_ids)
 
     def _label(self, values: np.ndarray, stimulus_ids: list[Any]) -> xr.DataArray:
@@ -196,12 +132,6 @@ class ThingsEEGModel(ViTB32Readout):
             )
         raise InvalidParameterError(f"kind must be 'averaged' or 'single', got {kind!r}")
 
-    # ---- life cycle -----------------------------------------------------------------------
-    def _release(self) -> None:
-        self.feature_extractor = None
-        self._projection = None
-        self._heads = None
-
 
 def load_model(
     card: ModelCard,
@@ -216,6 +146,6 @@ def load_model(
     meta, source = load_metadata(card, subject, store)
     labels = labels_from_metadata(meta, source)
     del meta
-    model = ThingsEEGModel(card, subject, parse_selection(selection, labels), labels, store, device, preprocessing)
-    model._load_weights(backbone_weights)
+    model = ThingsEEGModel(card, subject, parse_selection(selection, labels, card.id), labels, store, device, preprocessing)
+    model.load_readout(weights_relpath(card, subject), model._read_regressions, backbone_weights)
     return model

@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.plugin import VIT_B_32_N_FEATURES, InvalidParameterError
+from berg_core.plugin import (
+    VIT_B_32_N_FEATURES,
+    InvalidParameterError,
+    save_npy_dict,
+    seeded_rng,
+    sklearn_readout_weights,
+    write_atomically,
+)
 
 from .layout import (
     FSAVERAGE_ROIS,
@@ -65,18 +72,6 @@ _EARLY_PARTS = ("V1", "V2", "V3")
 _IMAGES = {"train_img_num": 8859, "val_img_num": 300, "test_img_num": 1000}
 
 
-def _rng(seed: int, *keys: Any) -> np.random.Generator:
-    # a stable integer per key so each file's numbers do not depend on which others are written
-    return np.random.default_rng([int(seed), *(sum(ord(c) * 31**i for i, c in enumerate(str(k))) % 2**31 for k in keys)])
-
-
-def _save_npy_dict(root: Path, relpath: str, data: dict[str, Any]) -> str:
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.array(data, dtype=object), allow_pickle=True)
-    return relpath
-
-
 def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidParameterError(f"{what} must be a positive integer, got {value!r}")
@@ -96,38 +91,6 @@ def _fsaverage_rois(rng: np.random.Generator) -> dict[str, np.ndarray]:
         start += n
     rois["early"] = np.unique(np.concatenate([rois[p] for p in ("V1v", "V1d", "V2v", "V2d", "V3v", "V3d")]))
     return {name: rois[name] for name in FSAVERAGE_ROIS}
-
-
-def _fsaverage_weights(rng: np.random.Generator, k: int) -> dict[str, Any]:
-    f = VIT_B_32_N_FEATURES
-    scale = rng.uniform(0.5, 2.0, f)
-    weights: dict[str, Any] = {
-        "scaler_param": {
-            "mean_": rng.normal(0.0, 0.5, f),
-            "scale_": scale,
-            "var_": scale**2,
-            "n_features_in_": f,
-            "n_samples_seen_": _IMAGES["train_img_num"],
-        },
-        "pca_param": {
-            "components_": (rng.standard_normal((k, f), dtype=np.float32) / np.float32(math.sqrt(f))),
-            "mean_": rng.normal(0.0, 0.1, f).astype(np.float32),
-            "explained_variance_": np.sort(rng.uniform(1.0, 100.0, k)).astype(np.float32)[::-1].copy(),
-            "explained_variance_ratio_": np.sort(rng.uniform(0.0, 0.01, k)).astype(np.float32)[::-1].copy(),
-            "singular_values_": np.sort(rng.uniform(10.0, 1000.0, k)).astype(np.float32)[::-1].copy(),
-            "n_components_": k,
-            "n_samples_": _IMAGES["train_img_num"],
-            "noise_variance_": np.float32(0.5),
-            "n_features_in_": f,
-        },
-    }
-    for hemi in HEMISPHERES:
-        weights[f"{hemi}_reg_param"] = {
-            "coef_": rng.normal(0.0, 0.05, (N_VERTICES, k)).astype(np.float32),
-            "intercept_": rng.normal(0.0, 0.1, N_VERTICES).astype(np.float32),
-            "n_features_in_": k,
-        }
-    return weights
 
 
 def _fsaverage_metadata(rng: np.random.Generator) -> dict[str, Any]:
@@ -158,8 +121,13 @@ def write_fsaverage_store(root: str | os.PathLike[str], subjects: Sequence[int],
     root = Path(root)
     written = []
     for s in subjects:
-        written.append(_save_npy_dict(root, fsaverage_weights_path(s), _fsaverage_weights(_rng(seed, "fsaverage", s), k)))
-        written.append(_save_npy_dict(root, fsaverage_metadata_path(s), _fsaverage_metadata(_rng(seed, "fsaverage-meta", s))))
+        regressions = dict.fromkeys((f"{hemi}_reg_param" for hemi in HEMISPHERES), N_VERTICES)
+        # float32 PCA and regressions, as sklearn fitted them on float32 features
+        weights = sklearn_readout_weights(seeded_rng(seed, "fsaverage", s), VIT_B_32_N_FEATURES, k, regressions,
+                                          _IMAGES["train_img_num"], dtype="float32")
+        written.append(save_npy_dict(root, fsaverage_weights_path(s), weights))
+        del weights  # one subject's weights in memory at a time
+        written.append(save_npy_dict(root, fsaverage_metadata_path(s), _fsaverage_metadata(seeded_rng(seed, "fsaverage-meta", s))))
     return written
 
 
@@ -199,7 +167,7 @@ def fwrf_roi_masks(
     needed = sum(own.values()) + extra_early
     if needed > total:
         raise InvalidParameterError(f"{needed} ROI voxels do not fit a volume of shape {shape} ({total} voxels); lower n_voxels")
-    order = _rng(seed, "fwrf-masks", subject).permutation(total)
+    order = seeded_rng(seed, "fwrf-masks", subject).permutation(total)
     flat: dict[str, np.ndarray] = {}
     start = 0
     for roi, n in own.items():
@@ -280,10 +248,7 @@ def _save_checkpoint(root: Path, relpath: str, subject: int, roi: str, split: in
         "trn_hist": rng.uniform(0.5, 1.0, epochs).astype(np.float32),
         "hold_hist": {subject: rng.uniform(0.0, 0.5, (epochs, n_voxels)).astype(np.float32)},
     }
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
-    return relpath
+    return write_atomically(root, relpath, lambda fh: torch.save(checkpoint, fh))
 
 
 def write_fwrf_store(
@@ -306,15 +271,15 @@ def write_fwrf_store(
     written = []
     for s in subjects:
         masks = fwrf_roi_masks(s, seed, volume_shape, n_voxels, names)
-        jitter = _rng(seed, "stim-mean", s).normal(0.0, 0.01, 3)
+        jitter = seeded_rng(seed, "stim-mean", s).normal(0.0, 0.01, 3)
         stim_mean = (np.array([0.485, 0.456, 0.406]) + jitter).astype(np.float32).reshape(1, 3, 1, 1)
         for roi in names:
             n = int(masks[roi].sum())
             sizes = [math.ceil(n / 2), n - math.ceil(n / 2)] if roi in FWRF_SPLIT_ROIS else [n]
             for split, (relpath, nv) in enumerate(zip(fwrf_weight_paths(s, roi), sizes, strict=True), start=1):
-                rng = _rng(seed, "fwrf", s, roi, split)
+                rng = seeded_rng(seed, "fwrf", s, roi, split)
                 written.append(_save_checkpoint(root, relpath, s, roi, split if len(sizes) > 1 else None, stim_mean, rng, nv))
-            written.append(_save_npy_dict(root, fwrf_metadata_path(s, roi), _fwrf_metadata(_rng(seed, "fwrf-meta", s, roi), masks[roi])))
+            written.append(save_npy_dict(root, fwrf_metadata_path(s, roi), _fwrf_metadata(seeded_rng(seed, "fwrf-meta", s, roi), masks[roi])))
     return written
 
 
