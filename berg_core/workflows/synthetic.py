@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from berg_core._version import __version__
+from berg_core.cards.enforce import check_subject
 from berg_core.errors import InvalidParameterError, PluginError, StoreError
 from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, SYNTHETIC_NOTE
 
@@ -58,10 +59,7 @@ def _subjects_of(card: Any, subjects: Any) -> list[int]:
     values = [chosen] if isinstance(chosen, (int, np.integer)) else chosen
     if isinstance(chosen, bool) or not isinstance(values, (list, tuple, range, np.ndarray)) or len(values) == 0:
         raise InvalidParameterError(f"subjects for {card.id} must be a non-empty list of integers, got {chosen!r}")
-    bad = [s for s in values if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s not in card.subjects]
-    if bad:
-        raise InvalidParameterError(f"subjects {bad} are not available for {card.id}; valid subjects: {card.subjects}")
-    return [int(s) for s in dict.fromkeys(values)]
+    return list(dict.fromkeys(check_subject(card, s) for s in values))
 
 
 def _options_of(options: Mapping[str, Any] | None, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -56,7 +56,7 @@ def test_each_owner_writes_its_files_and_core_writes_the_marker(tmp_path):
     [
         ({"models": ["no-such-model"]}, ModelNotFoundError, "unknown model 'no-such-model'"),
         ({"models": []}, InvalidParameterError, "models is an empty list"),
-        ({"models": [EEG], "subjects": [11]}, InvalidParameterError, r"subjects \[11\] are not available.*valid subjects: \[1, 2"),
+        ({"models": [EEG], "subjects": [11]}, InvalidParameterError, r"subject 11 is not available for eeg-things_eeg_2-vit_b_32; valid subjects: \[1, 2"),
         ({"models": [EEG], "subjects": {FWRF: [1]}}, InvalidParameterError, r"subjects name model\(s\) \['fmri-nsd-fwrf'\]"),
         ({"models": [EEG], "options": {FWRF: {}}}, InvalidParameterError, r"options name model\(s\) \['fmri-nsd-fwrf'\]"),
         ({"models": [EEG], "options": {EEG: 8}}, InvalidParameterError, "must be dicts"),

@@ -51,8 +51,6 @@ def berg_model_metadata(
 ) -> dict[str, Any] | None:
     if card.id != MODEL_ID or subject is None:
         return None
-    if options:
-        raise InvalidParameterError(f"{card.id} metadata takes no options besides subject, got {sorted(options)}")
     from .metadata import load_metadata
 
     return load_metadata(card, subject, store)[0]

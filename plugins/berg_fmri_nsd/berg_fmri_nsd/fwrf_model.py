@@ -31,11 +31,8 @@ from .fwrf_network import INPUT_SIZE, FwrfImageNet, FwrfReadout
 from .fwrf_selection import RoiVolume, assign_voxels, fwrf_rois, roi_volume
 from .layout import fwrf_weight_paths
 from .metadata import FWRF_ACCURACY, fwrf_metadata, lookup
-from .params import check_options
 
-__all__ = ["FwrfModel", "LOAD_OPTIONS", "fwrf_metadata_for"]
-
-LOAD_OPTIONS = ("preprocessing",)
+__all__ = ["FwrfModel", "fwrf_metadata_for"]
 
 
 @dataclass
@@ -74,7 +71,6 @@ class FwrfModel(EncodingModel):
         device: torch.device,
         options: dict[str, Any],
     ) -> None:
-        check_options(options, LOAD_OPTIONS, card.id, "get_encoding_model")
         super().__init__(card, subject, selection, store, device, options.get("preprocessing"))
         self.rois = fwrf_rois(selection)
         self.selection = {"roi": selection["roi"] if isinstance(selection["roi"], str) else list(self.rois)}  # type: ignore[index]

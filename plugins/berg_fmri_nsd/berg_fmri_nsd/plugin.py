@@ -42,18 +42,15 @@ def berg_load_model(
 def berg_model_metadata(card: ModelCard, subject: int | None, store: Any, options: dict[str, Any]) -> dict[str, Any] | None:
     from berg_core.plugin import InvalidParameterError
 
-    from .params import check_options
-
+    # core checked the options against the cards' get_model_metadata parameters
     if card.id == FSAVERAGE_MODEL_ID:
         from .metadata import fsaverage_metadata
 
-        check_options(options, (), card.id, "get_model_metadata")
         return fsaverage_metadata(store, subject)[0]  # type: ignore[arg-type]
     if card.id == FWRF_MODEL_ID:
         from .fwrf_model import fwrf_metadata_for
         from .layout import FWRF_ROIS
 
-        check_options(options, ("roi",), card.id, "get_model_metadata")
         if options.get("roi") is None:
             raise InvalidParameterError(f"{card.id} metadata is per ROI: pass roi=..., one of {list(FWRF_ROIS)}")
         return fwrf_metadata_for(store, subject, options["roi"])  # type: ignore[arg-type]
