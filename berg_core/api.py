@@ -21,6 +21,7 @@ from berg_core.models.base import EncodingModel
 from berg_core.models.device import resolve_device
 from berg_core.models.selection import check_selection
 from berg_core.registry.manager import PluginManager, get_plugin_manager
+from berg_core.results.labels import model_labels
 from berg_core.stimuli.inputs import as_stimuli
 from berg_core.store.model_store import Store, resolve_store
 
@@ -130,7 +131,7 @@ class BERG:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> BERG:
         # the copy uses the same plugin manager and store handle: both are shared services, not state
-        from berg_core.engine.pickling import deepcopy_sharing
+        from berg_core.models.copying import deepcopy_sharing
 
         return deepcopy_sharing(self, memo, [self._pm, self.store])  # type: ignore[no-any-return]
 
@@ -202,21 +203,10 @@ class BERG:
         # the card is enforced here, for every plugin: the plugin only resolves what passed
         check_selection(reg.card, selection)
         check_load_options(reg.card, options)
-        dev = resolve_device(device)
-        model = self._pm.owner_hook("berg_load_model", reg.plugin_name)(
-            card=reg.card, subject=subj, selection=selection, store=self.store, device=dev, options=dict(options)
-        )
-        if not isinstance(model, EncodingModel):
-            raise PluginError(f"plugin {reg.plugin_name!r} did not return a model for {model_id!r} (got {type(model).__name__})")
-        model.plugin_name = reg.plugin_name
-        model._plugin_manager = self._pm
-        from berg_core.engine.distributed import ModelSpec
+        from berg_core.engine.factory import load_model
 
-        model.spec = ModelSpec(
-            berg_dir=self.store.url, model_id=model_id, subject=subj, selection=selection, device=str(dev),
-            options=dict(options), storage_options=dict(self.store.storage_options),
-        )
-        return model
+        # the owning plugin builds it from one LoadRequest; the model carries the factory that loads it again
+        return load_model(self._pm, self.store, model_id, subj, selection, resolve_device(device), dict(options))
 
     def get_model_metadata(self, model_id: str, subject: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Metadata of a model for a subject (and e.g. ``roi=``) without loading weights."""
@@ -410,17 +400,6 @@ class BERG:
         from berg_core.results.groups import open_results_tree
 
         return open_results_tree(path, storage_options)
-
-
-def model_labels(models: Sequence[EncodingModel]) -> list[str]:
-    """Unique, readable keys for several models: ``model_id/subject-SS``, numbered if repeated."""
-    base = [m.model_id + ("" if m.subject is None else f"/subject-{m.subject:02d}") for m in models]
-    counts: dict[str, int] = {}
-    labels = []
-    for b in base:
-        counts[b] = counts.get(b, 0) + 1
-        labels.append(b if base.count(b) == 1 else f"{b}#{counts[b]}")
-    return labels
 
 
 def check_precision(precision: Any, models: Sequence[EncodingModel]) -> str:

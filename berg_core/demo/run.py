@@ -10,8 +10,10 @@
    ``synthetic_weights`` themselves (see ``EncodingModel.base_attrs``).
 4. One picture per result (each plugin's ``berg_plot_result``) and a summary.
 
-Models of other plugins join automatically: they get their plugin's default
-synthetic sizes and, when their card requires a selection, the card's example.
+Every installed model joins: its plugin says how the demo runs it (small
+synthetic sizes, a selection) through the ``berg_demo_settings`` hook; a
+plugin that does not gets its default synthetic sizes and, when the card
+requires a selection, the card's example.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from berg_core.errors import InvalidParameterError, StoreError
+from berg_core.errors import InvalidParameterError, PluginError, StoreError
 from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, read_synthetic_marker, synthetic_note
 from berg_core.workflows.synthetic import write_synthetic_store
 
@@ -34,10 +36,9 @@ if TYPE_CHECKING:
 
     from berg_core.cards.model_card import ModelCard
     from berg_core.registry.manager import PluginManager
+    from berg_core.registry.request import DemoSettings
 
 __all__ = [
-    "DEMO_SELECTIONS",
-    "DEMO_STORE_OPTIONS",
     "DemoReport",
     "demo_paths",
     "ensure_demo_store",
@@ -48,15 +49,6 @@ __all__ = [
 #: Bump when the demo store's content changes: an older cached store is then rebuilt.
 DEMO_STORE_FORMAT = 1
 DEMO_SEED = 2024
-#: Small sizes for the bundled plugins' models (a fast demo); other models get their plugin's defaults.
-DEMO_STORE_OPTIONS: dict[str, dict[str, Any]] = {
-    "eeg-things_eeg_2-vit_b_32": {"n_components": 16},
-    "fmri-nsd_fsaverage-vit_b_32": {"n_components": 16},
-    "fmri-nsd-fwrf": {"rois": ["V1"], "volume_shape": [22, 26, 20], "n_voxels": {"V1": 1350}},
-}
-#: Selections the demo encodes with, where a model needs one.
-DEMO_SELECTIONS: dict[str, dict[str, Any]] = {"fmri-nsd-fwrf": {"roi": "V1"}}
-
 
 @dataclass(frozen=True)
 class DemoPaths:
@@ -83,23 +75,30 @@ def demo_paths(cache_dir: str | os.PathLike[str] | None = None, output_dir: str 
     return DemoPaths(root, root / "store", Path(output_dir).expanduser() if output_dir is not None else root / "output")
 
 
-def _selection_of(card: ModelCard) -> dict[str, Any] | None:
-    if card.id in DEMO_SELECTIONS:
-        return DEMO_SELECTIONS[card.id]
-    # another plugin's model that cannot run without a selection: its card's own example
+def _settings_of(pm: PluginManager, card: ModelCard) -> DemoSettings:
+    """How the demo runs ``card``'s model: its plugin's answer, else default sizes and the card's example selection."""
+    from berg_core.registry.request import DemoSettings
+
+    settings = pm.owner_hook("berg_demo_settings", pm.registry.get(card.id).plugin_name)(card=card)
+    if settings is None:
+        settings = DemoSettings()
+    elif not isinstance(settings, DemoSettings):
+        raise PluginError(f"berg_demo_settings gave {type(settings).__name__} for {card.id}, expected DemoSettings")
+    if settings.selection is not None:
+        return settings
+    # a model that cannot run without a selection: its card's own example
     for p in card.parameters:
         if p.name == "selection" and p.function == "get_encoding_model" and p.required and isinstance(p.example, dict):
-            return dict(p.example)
-    return None
+            return DemoSettings(settings.store_options, dict(p.example))
+    return settings
 
 
 def _wanted(pm: PluginManager) -> dict[str, Any]:
     """What the demo store must hold, as recorded in its marker (compared to reuse a cached store)."""
-    models = pm.registry.ids()
     return {
         "format": DEMO_STORE_FORMAT,
         "seed": DEMO_SEED,
-        "requested": {m: DEMO_STORE_OPTIONS.get(m, {}) for m in models},
+        "requested": {r.card.id: dict(_settings_of(pm, r.card).store_options) for r in pm.registry},
     }
 
 
@@ -223,10 +222,11 @@ def run_demo(
     -------
     DemoReport
     """
-    from berg_core.api import BERG, model_labels
+    from berg_core.api import BERG
     from berg_core.demo.images import demo_images
     from berg_core.registry.manager import get_plugin_manager
     from berg_core.results.groups import open_results
+    from berg_core.results.labels import model_labels
     from berg_core.results.plotting import plot_results
     from berg_core.stimuli.inputs import Stimuli
 
@@ -253,9 +253,10 @@ def run_demo(
             # the store was built while its plugin was installed; its files and old outputs stay unused
             say(f"skipping {model_id}: its plugin is no longer installed")
             continue
-        card = berg.get_card(model_id)
+        selection = _settings_of(pm, berg.get_card(model_id)).selection
         say(f"loading {model_id}, subject {subjects[0]}")
-        models.append(berg.get_encoding_model(model_id, subject=subjects[0], selection=_selection_of(card), device=device))
+        models.append(berg.get_encoding_model(model_id, subject=subjects[0], selection=None if selection is None else dict(selection),
+                                              device=device))
     report.seconds["load"] = time.perf_counter() - t
     if not models:
         raise InvalidParameterError(f"no installed plugin writes synthetic stores, so the demo has no model to run; skipped: {report.skipped}")
@@ -280,6 +281,6 @@ def run_demo(
         report.models[label] = {"selection": m.selection, "sizes": dict(results[label].sizes)}
     say(f"drawing {len(results)} picture(s)")
     t = time.perf_counter()
-    report.pictures = plot_results(results, paths.pictures)
+    report.pictures = plot_results(results, paths.pictures, plugin_manager=pm)
     report.seconds["plot"] = time.perf_counter() - t
     return report

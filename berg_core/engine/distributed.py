@@ -1,7 +1,9 @@
 """Encoding on a Dask distributed cluster.
 
 Stimulus blocks are tasks. Each worker process rebuilds the models it is sent
-from their :class:`ModelSpec` once (then reuses them for every block), encodes
+from their :class:`~berg_core.engine.factory.ModelFactory` once (then reuses
+them for every block) with the calling ``BERG``'s plugins and store settings
+(a plugin registered by hand, a cache folder), encodes
 its block and writes its region of the shared Zarr result directly, so no
 responses travel back through the scheduler. The client creates the result
 (from the first batch, encoded locally), waits for the blocks and marks it
@@ -16,10 +18,7 @@ where the workers run).
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,50 +28,12 @@ from berg_core.errors import InvalidParameterError
 if TYPE_CHECKING:
     import xarray as xr
 
+    from berg_core.engine.factory import ModelFactory
     from berg_core.models.base import EncodingModel
     from berg_core.registry.manager import PluginManager
     from berg_core.stimuli.inputs import Stimuli
 
-__all__ = ["ModelSpec", "encode_distributed"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to rebuild a model in another process."""
-
-    berg_dir: str
-    model_id: str
-    subject: int | None
-    selection: dict[str, Any] | None = None
-    device: str = "auto"
-    options: dict[str, Any] = field(default_factory=dict)
-    storage_options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return json.dumps(
-            [self.berg_dir, self.model_id, self.subject, self.selection, self.device, self.options, self.storage_options],
-            sort_keys=True,
-            default=lambda o: o.tolist() if isinstance(o, np.ndarray) else repr(o),
-        )
-
-    def load(self) -> EncodingModel:
-        """The model, built once per process and then reused."""
-        with _LOCK:
-            model = _MODELS.get(self.key)
-            if model is None or model.closed:
-                from berg_core.api import BERG
-
-                berg = BERG(self.berg_dir, storage_options=self.storage_options or None)
-                model = berg.get_encoding_model(
-                    self.model_id, subject=self.subject, selection=self.selection, device=self.device, **self.options
-                )
-                _MODELS[self.key] = model
-            return model
-
-
-_MODELS: dict[str, EncodingModel] = {}
-_LOCK = threading.Lock()
+__all__ = ["encode_distributed"]
 
 
 class _RegionSink:
@@ -122,15 +83,16 @@ class _NullSink:
 
 
 def _encode_block(
-    specs: list[ModelSpec], urls: list[str | None], storage_options: dict[str, Any], block: Stimuli, offset: int, batch_size: int, precision: str
+    factories: list[ModelFactory], urls: list[str | None], storage_options: dict[str, Any], block: Stimuli, offset: int,
+    batch_size: int, precision: str,
 ) -> int:
     """Worker task: encode one block of stimuli and write it into the result stores."""
     from berg_core.engine.encoding import run_encode_many
-    from berg_core.registry.manager import get_plugin_manager
 
-    models = [s.load() for s in specs]
+    models = [f.shared() for f in factories]
     sinks = [_NullSink() if u is None else _RegionSink(u, storage_options, offset) for u in urls]
-    run_encode_many(get_plugin_manager(), models, block, batch_size, False, sinks, precision=precision)  # type: ignore[arg-type]
+    # each model's hooks go to its own plugin, in the manager its factory rebuilt
+    run_encode_many(models[0]._plugin_manager, models, block, batch_size, False, sinks, precision=precision)  # type: ignore[arg-type]
     return len(block)
 
 
@@ -151,8 +113,8 @@ def encode_distributed(
 
     from berg_core.engine.encoding import run_encode_many
 
-    specs = [m.spec for m in models]
-    if any(s is None for s in specs):
+    factories = [m.factory for m in models]
+    if any(f is None for f in factories):
         raise InvalidParameterError("distributed encoding needs models made by BERG.get_encoding_model (they carry how to rebuild them)")
     n = len(stimuli)
     if skip < n:
@@ -172,7 +134,7 @@ def encode_distributed(
     urls = [None if getattr(s, "complete", False) else s.url for s in sinks]
     storage_options = sinks[0].storage_options if sinks else {}
     futures = [
-        client.submit(_encode_block, specs, urls, storage_options, stimuli[a : a + block_size], a, batch_size, precision, pure=False)
+        client.submit(_encode_block, factories, urls, storage_options, stimuli[a : a + block_size], a, batch_size, precision, pure=False)
         for a in range(start, n, block_size)
     ]
     from distributed import as_completed

@@ -1,7 +1,9 @@
 """The batch loop behind ``BERG.encode``.
 
 Each batch goes through the ``berg_preprocess`` and ``berg_encode_batch``
-hooks; the labelled batch results go to a *sink*. The default
+hooks of the plugin that owns each model (core's defaults answer when it
+gives ``None``), in every run: one model or many, any precision, a backbone
+shared or not. The labelled batch results go to a *sink*. The default
 :class:`MemorySink` writes into one preallocated array (never grown by
 appending), so memory is the result plus one batch; other sinks (Zarr on
 disk or S3) stream batches out instead.
@@ -114,6 +116,11 @@ def _features(model: EncodingModel, x: Any, precision: str) -> Any:
     return feats.float()
 
 
+def _hook(pm: PluginManager, name: str, model: EncodingModel) -> Any:
+    """``name`` as answered for ``model``: by its owning plugin (in the manager that loaded it), then core."""
+    return (getattr(model, "_plugin_manager", None) or pm).model_hook(name, model)
+
+
 def run_encode(
     pm: PluginManager,
     model: EncodingModel,
@@ -144,9 +151,10 @@ def run_encode_many(
     """Encode ``stimuli`` with several models in one pass over the stimuli.
 
     Models with the same :attr:`~berg_core.models.base.EncodingModel.feature_key` (for example
-    every subject of the ViT-B/32 models) share preprocessing and the backbone forward
-    pass: each batch is decoded once (ahead, in a background thread), run through the
-    backbone once per group, and read out by every model of the group.
+    every model on the same backbone, whatever its subject or plugin) share preprocessing and
+    the backbone forward pass: each batch is decoded once (ahead, in a background thread), run
+    through the backbone once per group, and handed with those features to every model's
+    ``berg_encode_batch``.
     """
     from berg_core.results.identity import stimulus_fingerprint
     from berg_core.stimuli.prefetch import prefetch
@@ -164,12 +172,12 @@ def run_encode_many(
             fingerprint = stimulus_fingerprint(batch) if any(fingerprinted) else None
             for group in groups:
                 lead = models[group[0]]
-                x = pm.hook.berg_preprocess(model=lead, stimuli=batch)
-                if len(group) == 1 and (precision == "fp32" or lead.feature_extractor is None):
-                    outs = {group[0]: pm.hook.berg_encode_batch(model=lead, batch=x, stimulus_ids=batch.ids)}
-                else:
-                    feats = _features(lead, x, precision)
-                    outs = {i: models[i].encode_features(feats, batch.ids) for i in group}
+                x = _hook(pm, "berg_preprocess", lead)(model=lead, stimuli=batch)
+                feats = None if lead.feature_extractor is None else _features(lead, x, precision)
+                outs = {
+                    i: _hook(pm, "berg_encode_batch", models[i])(model=models[i], batch=x, stimulus_ids=batch.ids, features=feats)
+                    for i in group
+                }
                 for i, da in outs.items():
                     da = check_batch_result(models[i], da, batch.ids, templates[i])
                     if templates[i] is None:

@@ -1,36 +1,30 @@
-"""Copying and pickling of models and of the ``BERG`` facade.
+"""Plugin managers travel between processes by reference.
 
-A pickled model holds how to load it again, not its weights: the store
-(URL, fsspec options, cache setting), the plugins that provided it and the
-arguments of ``BERG.get_encoding_model``. Unpickling loads it again from the
-store (from the local cache for a remote store), so a pickle is about a
-kilobyte whatever the model's size, and ``multiprocessing`` / joblib workers
-over subjects send specs, not gigabytes. ``copy.deepcopy`` copies in memory
-instead: every read-out tensor is copied, and only what is shared by design
-stays shared (the store handle, the plugin manager, the process-wide backbone
-that every ViT-B/32 model already shares).
-
-Plugins travel by reference: a plugin module by its import name (it must be
-importable where the pickle is loaded), a plugin object by pickling it.
+A pickled model holds how to load it again, not its weights: its
+:class:`~berg_core.engine.factory.ModelFactory` (the store settings, the
+plugins that provided it and the arguments of ``BERG.get_encoding_model``).
+Unpickling loads it again from the store (from the local cache for a remote
+store), so a pickle is about a kilobyte whatever the model's size, and
+``multiprocessing`` / joblib / Dask workers over subjects send factories, not
+gigabytes. The plugins in it are a :class:`PluginManagerRef`: a plugin module
+by its import name (it must be importable where the pickle is loaded), a
+plugin object by pickling it.
 """
 
 from __future__ import annotations
 
-import copy
 import importlib
 import threading
 import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from berg_core.errors import InvalidParameterError, PluginError
+from berg_core.errors import PluginError
 
 if TYPE_CHECKING:
-    from berg_core.models.base import EncodingModel
     from berg_core.registry.manager import PluginManager
-    from berg_core.store.model_store import Store
 
-__all__ = ["PluginManagerRef", "check_copyable", "deepcopy_sharing", "model_reduce", "rebuild_model"]
+__all__ = ["PluginManagerRef"]
 
 
 @dataclass(frozen=True)
@@ -98,46 +92,3 @@ def _load_ref(name: str, ref: Any) -> Any:
             f"cannot restore berg plugin {name!r}: its module {ref!r} does not import in this process ({exc}); "
             "install the plugin (or put it on sys.path) where the pickle is loaded"
         ) from None
-
-
-def deepcopy_sharing(obj: Any, memo: dict[int, Any], shared: list[Any]) -> Any:
-    """``copy.deepcopy`` of ``obj``'s attributes, keeping the objects of ``shared`` as they are."""
-    for item in shared:
-        if item is not None:
-            memo[id(item)] = item
-    new = object.__new__(type(obj))
-    memo[id(obj)] = new
-    new.__dict__.update(copy.deepcopy(obj.__dict__, memo))
-    return new
-
-
-def model_reduce(model: EncodingModel) -> tuple[Any, tuple[Any, ...]]:
-    """``__reduce__`` of a model: reload from the store on unpickling."""
-    check_copyable(model, "pickle")
-    spec = model.spec
-    pm = getattr(model, "_plugin_manager", None)
-    if spec is None or pm is None:
-        raise InvalidParameterError(
-            f"cannot pickle {model!r}: only models made by BERG.get_encoding_model can be pickled "
-            "(they carry how to load them again); copy.deepcopy works for any model"
-        )
-    return rebuild_model, (model.store, PluginManagerRef.of(pm), spec)
-
-
-def rebuild_model(store: Store, pm_ref: PluginManagerRef, spec: Any) -> EncodingModel:
-    """Load a pickled model again from its store (the other half of :func:`model_reduce`)."""
-    from berg_core.api import BERG
-
-    berg = BERG(store, plugin_manager=pm_ref.resolve())
-    return berg.get_encoding_model(
-        spec.model_id, subject=spec.subject, selection=spec.selection, device=spec.device, **spec.options
-    )
-
-
-def check_copyable(model: EncodingModel, action: str) -> None:
-    """Refuse to ``action`` ("copy" or "pickle") a cleaned-up model: it has no weights left to copy."""
-    if model.closed:
-        raise InvalidParameterError(
-            f"cannot {action} {model.model_id} (subject {model.subject}): it was cleaned up and holds no weights; "
-            f"{action} it before cleanup(), or load it again with BERG.get_encoding_model"
-        )

@@ -82,9 +82,10 @@ class EncodingModel:
             )
         self.preprocessing = preprocessing
         self.plugin_name: str | None = None
-        #: how to rebuild this model in another process (set by ``BERG.get_encoding_model``)
-        self.spec: Any = None
-        #: the plugin manager that loaded the model, so a pickle can name its plugins (set with ``spec``)
+        #: how to load this model again, here or in another process: a
+        #: :class:`~berg_core.engine.factory.ModelFactory` (set when core loads the model)
+        self.factory: Any = None
+        #: the plugin manager that loaded the model: its owning plugin answers the model's hooks
         self._plugin_manager: Any = None
         self._closed = False
 
@@ -148,12 +149,14 @@ class EncodingModel:
     def feature_key(self) -> Any:
         """Models with equal, non-None keys share preprocessing and features in a multi-model pass.
 
-        The default key is the shared extractor instance plus the preprocessing mode and device:
-        two subjects of ViT-B/32 models then compute the backbone once per batch.
+        The default key is the shared extractor instance (one per backbone, weights file and device,
+        whichever plugin asked for it) plus how inputs are prepared: two subjects of a model then
+        compute the backbone once per batch.
         """
         if self.feature_extractor is None:
             return None
-        return (id(self.feature_extractor), type(self).preprocess, self.preprocessing, str(self.device))
+        backbone = getattr(self.feature_extractor, "berg_backbone_key", None)
+        return (backbone, id(self.feature_extractor), type(self).preprocess, self.preprocessing, str(self.device))
 
     def get_metadata(self) -> dict[str, Any]:
         """BERG 2.0's metadata dict for this model's subject (and ROI)."""
@@ -181,7 +184,7 @@ class EncodingModel:
     # ---- copy and pickle ----------------------------------------------------------------
     #: Attributes a deep copy shares with the original instead of copying: read-only handles
     #: shared by design (the store, the plugin manager, the process-wide backbone).
-    _shared_on_copy: tuple[str, ...] = ("store", "_plugin_manager", "feature_extractor")
+    _shared_on_copy: tuple[str, ...] = ("store", "_plugin_manager", "feature_extractor", "factory")
 
     def __deepcopy__(self, memo: dict[int, Any]) -> EncodingModel:
         """An independent model: its read-out weights, selection and labels are copied.
@@ -191,7 +194,7 @@ class EncodingModel:
         modified by encoding) are shared; ``cleanup()`` of either model leaves the
         other intact. A cleaned-up model cannot be copied (:class:`InvalidParameterError`).
         """
-        from berg_core.engine.pickling import check_copyable, deepcopy_sharing
+        from berg_core.models.copying import check_copyable, deepcopy_sharing
 
         check_copyable(self, "copy")
         return deepcopy_sharing(self, memo, [getattr(self, name, None) for name in self._shared_on_copy])  # type: ignore[no-any-return]
@@ -210,15 +213,26 @@ class EncodingModel:
         store), so the pickle stays small (about 1 kB) for any model. Only models made by
         ``BERG.get_encoding_model`` and not cleaned up can be pickled.
         """
-        from berg_core.engine.pickling import model_reduce
+        from berg_core.models.copying import check_copyable
 
-        return model_reduce(self)
+        check_copyable(self, "pickle")
+        if self.factory is None:
+            raise InvalidParameterError(
+                f"cannot pickle {self!r}: only models made by BERG.get_encoding_model can be pickled "
+                "(they carry how to load them again); copy.deepcopy works for any model"
+            )
+        return _rebuild, (self.factory,)
 
     def __enter__(self) -> EncodingModel:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def _rebuild(factory: Any) -> EncodingModel:
+    """Unpickling: the model's factory loads it again from its store, through its plugin."""
+    return factory.build()  # type: ignore[no-any-return]
 
 
 def _jsonable(obj: Any) -> Any:

@@ -25,10 +25,17 @@ Models
     ``EncodingModel`` is the base class of every loaded model;
     ``ViTB32Readout`` the base of models that read out the shared ViT-B/32
     features (preprocessing and one backbone pass per batch are shared).
+Loading
+    ``LoadRequest`` is what ``berg_load_model`` receives (card, subject,
+    selection, store, device, options); ``request.backbone()`` gives the
+    shared extractor the card names. ``DemoSettings`` is what
+    ``berg_demo_settings`` returns.
 Backbones
-    ``get_vit_b_32(device, weights=None, store=None)`` returns the shared
-    extractor; ``VIT_B_32_N_FEATURES`` its feature count,
-    ``VIT_B_32_STORE_PATH`` where its weights live in a store.
+    ``BackboneSpec`` declares a feature extractor a plugin contributes
+    (``berg_backbones`` hook): its builder, layers, weights file and seeded
+    synthetic copy. Core contributes ViT-B/32: ``get_vit_b_32(device,
+    weights=None, store=None)`` returns it; ``VIT_B_32_N_FEATURES`` is its
+    feature count, ``VIT_B_32_STORE_PATH`` where its weights live in a store.
 Weights and stores
     ``Store`` reads files of a BERG store (local or fsspec URL);
     ``open_weight_file`` opens a weight file in either format (BERG 2.0's
@@ -92,6 +99,8 @@ from berg_core.errors import (
 from berg_core.registry.hookspecs import ENTRY_POINT_GROUP, hookimpl
 
 if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
+    from berg_core.backbones.spec import BackboneSpec
+    from berg_core.registry.request import DemoSettings, LoadRequest
     from berg_core.backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
     from berg_core.backbones.vit_readout import ViTB32Readout
     from berg_core.cards.enforce import check_options, did_you_mean
@@ -155,6 +164,8 @@ _LAZY: dict[str, str] = {
         "models.selection",
     ),
     "EncodingModel": "models.base",
+    **dict.fromkeys(["LoadRequest", "DemoSettings"], "registry.request"),
+    "BackboneSpec": "backbones.spec",
     "ViTB32Readout": "backbones.vit_readout",
     **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
     "Store": "store.model_store",
@@ -177,6 +188,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "BackboneSpec",
     "berg2_imagenet_transform",
     "berg2_squash_resize",
     "BERGError",
@@ -186,6 +198,7 @@ __all__ = [
     "check_options",
     "check_plot_options",
     "COMMON_OPTIONS",
+    "DemoSettings",
     "describe_result",
     "did_you_mean",
     "Dimension",
@@ -206,6 +219,7 @@ __all__ = [
     "IntegrityError",
     "InvalidParameterError",
     "load_folded_heads",
+    "LoadRequest",
     "mask_indices",
     "mask_or_indices",
     "ModelCard",

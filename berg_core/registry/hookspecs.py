@@ -6,23 +6,27 @@ A plugin is a module (or object) registered under the entry-point group
 
 The life of a call, and the hook answering each step:
 
-1. discovery   -> :func:`berg_model_cards` (every plugin, results collected)
-2. loading     -> :func:`berg_load_model` (the plugin that owns the card)
-3. preprocess  -> :func:`berg_preprocess` (first non-None answer)
-4. encoding    -> :func:`berg_encode_batch` (first non-None answer)
+1. discovery   -> :func:`berg_model_cards` and :func:`berg_backbones` (every plugin, results collected)
+2. loading     -> :func:`berg_load_model`, given one :class:`~berg_core.plugin.LoadRequest`
+3. preprocess  -> :func:`berg_preprocess`
+4. encoding    -> :func:`berg_encode_batch`
 
 plus :func:`berg_model_metadata` for metadata without loading weights,
 :func:`berg_write_synthetic_store` so tests and ``berg demo`` can build a
-small store in the real formats for any plugin's models, and
+small store in the real formats for any plugin's models,
+:func:`berg_demo_settings` for how ``berg demo`` runs a model, and
 :func:`berg_export_result` / :func:`berg_plot_result`, which the
 ``result.berg`` xarray accessor calls to hand a result to domain tools
 (MNE, NIfTI, GIFTI) and to draw it.
 
-For loading and metadata, core calls only the plugin that contributed the
-card, so two plugins never compete for a model. Preprocess and encode are
-``firstresult`` hooks: an implementation returns ``None`` for models it does
-not own, letting another plugin (for instance one that wraps a model with a
-faster kernel) answer first.
+Every model-bound hook (all but the two discovery hooks) is dispatched
+through the registry to the plugin that contributed the model's card, and
+only to it: two plugins never compete for a model, and a plugin never sees
+another plugin's models or results. For preprocess and encode, core's own
+implementations (which call the model's methods) answer when the owning
+plugin's return ``None`` or it implements none; an owning plugin's
+implementation is called in every run, single- or multi-model, at any
+precision, with or without a backbone shared between models.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ if TYPE_CHECKING:  # torch and xarray are not imported to read cards
     import torch
     import xarray as xr
 
+    from berg_core.backbones.spec import BackboneSpec
     from berg_core.cards.model_card import ModelCard
     from berg_core.models.base import EncodingModel
+    from berg_core.registry.request import DemoSettings, LoadRequest
     from berg_core.stimuli.inputs import Stimuli
     from berg_core.store.model_store import Store
 
@@ -62,37 +68,43 @@ def berg_model_cards() -> list[ModelCard]:
     """
 
 
+@hookspec
+def berg_backbones() -> list[BackboneSpec]:
+    """Return the shared feature extractors this plugin contributes.
+
+    Called for every plugin, like :func:`berg_model_cards`; core contributes
+    ViT-B/32 this way too. Cards name a backbone in their ``backbone`` field;
+    core then fetches and converts its weights file with the model's, writes a
+    seeded copy into synthetic stores, and builds one shared instance per
+    weights file and device (``LoadRequest.backbone()``), so models of any
+    plugin that name the same backbone (and layers) share one forward pass
+    per batch. Must not import torch (the spec's callables may).
+
+    Returns
+    -------
+    list of BackboneSpec
+        Possibly empty. A backbone name given by two plugins is an error naming both.
+    """
+
+
 @hookspec(firstresult=True)
-def berg_load_model(
-    card: ModelCard,
-    subject: int | None,
-    selection: dict[str, Any] | None,
-    store: Store,
-    device: torch.device,
-    options: dict[str, Any],
-) -> EncodingModel | None:
+def berg_load_model(request: LoadRequest) -> EncodingModel | None:
     """Build a ready-to-encode model.
 
-    Only the plugin that contributed ``card`` is asked.
+    Only the plugin that contributed ``request.card`` is asked.
 
     Parameters
     ----------
-    card
-        The validated card of the requested model.
-    subject
-        Subject number, already checked against ``card.subjects``.
-    selection
-        The user's selection dict (e.g. ``{"roi": "V1"}``), not yet validated:
-        the plugin validates it and raises :class:`~berg_core.InvalidParameterError`
-        listing valid values.
-    store
-        Where the weights live (local folder or any fsspec URL).
-    device
-        Resolved torch device.
-    options
-        Remaining keyword arguments of ``get_encoding_model`` (for example
-        ``preprocessing="berg-2.0"``). Unknown options must raise
-        :class:`~berg_core.InvalidParameterError`.
+    request
+        A :class:`~berg_core.plugin.LoadRequest`: ``card`` (validated), ``subject``
+        (already checked against the card), ``selection`` (the user's dict, e.g.
+        ``{"roi": "V1"}``, already checked by core against the card's ``selection_keys``:
+        names, kinds, valid values and conflicts; map it onto the model's data with the SDK's
+        selection primitives), ``store`` (where the weights live), ``device`` (resolved)
+        and ``options`` (the remaining keyword arguments of ``get_encoding_model``, e.g.
+        ``preprocessing="berg-2.0"``, already checked by core against the card's
+        ``get_encoding_model`` parameters: names, types and valid values). ``request.backbone()`` gives the
+        shared feature extractor the card names.
 
     Returns
     -------
@@ -111,6 +123,10 @@ def berg_model_metadata(
 
     Only the plugin that contributed ``card`` is asked. Must not load weights.
     ``options`` holds extra keyword arguments (``roi=...`` for per-ROI models).
+
+    Returns
+    -------
+    dict or None
     """
 
 
@@ -121,8 +137,8 @@ def berg_preprocess(model: EncodingModel, stimuli: Stimuli) -> torch.Tensor | No
     Parameters
     ----------
     model
-        A model built by :func:`berg_load_model`. Return ``None`` if it is not
-        one of this plugin's models.
+        A model built by this plugin's :func:`berg_load_model` (only the owning plugin
+        is asked). Return ``None`` to let core call ``model.preprocess``.
     stimuli
         A batch of validated stimuli: images as uint8 ``(3, H, W)`` or float32
         ``(3, H, W)`` tensors in [0, 1], of any size; the model decides how to
@@ -136,16 +152,35 @@ def berg_preprocess(model: EncodingModel, stimuli: Stimuli) -> torch.Tensor | No
 
 
 @hookspec(firstresult=True)
-def berg_encode_batch(model: EncodingModel, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray | None:
+def berg_encode_batch(
+    model: EncodingModel, batch: torch.Tensor, stimulus_ids: list[Any], features: torch.Tensor | None
+) -> xr.DataArray | None:
     """Encode one preprocessed batch into a labelled response.
+
+    Only the plugin that owns ``model`` is asked; return ``None`` to let core call
+    ``model.encode_features(features, ...)`` (or ``model.encode_batch`` for a model
+    without a shared feature extractor).
+
+    Parameters
+    ----------
+    model
+        One of this plugin's models.
+    batch
+        What :func:`berg_preprocess` gave for the batch.
+    stimulus_ids
+        The ids of the batch's stimuli.
+    features
+        For a model with a shared ``feature_extractor``: its output for ``batch``, computed
+        once per batch for every model sharing it (under autocast for ``precision="bf16"``
+        or ``"fp16"``, then float32). ``None`` for other models. An implementation may
+        leave this argument out of its signature.
 
     Returns
     -------
     xarray.DataArray or None
         Dims start with ``stimulus`` (length ``len(stimulus_ids)``, labelled by
         ``stimulus_ids``); the other dims, their coordinates and their sizes
-        must not depend on the batch. ``None`` if the model is not this
-        plugin's.
+        must not depend on the batch.
     """
 
 
@@ -156,7 +191,8 @@ def berg_write_synthetic_store(
     """Write a small store with seeded random weights in the model's real formats.
 
     Used by ``berg demo`` and by tests (a third-party plugin's tests work the
-    same way). Only the plugin that contributed ``card`` is asked.
+    same way). Only the plugin that contributed ``card`` is asked. Core writes
+    the weights of the backbone the card names (see :func:`berg_backbones`).
 
     Parameters
     ----------
@@ -179,6 +215,20 @@ def berg_write_synthetic_store(
 
 
 @hookspec(firstresult=True)
+def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
+    """Say how ``berg demo`` runs ``card``'s model: synthetic-store sizes and a selection.
+
+    Only the plugin that contributed ``card`` is asked. Without an answer the demo
+    uses the plugin's default synthetic sizes and, when the card requires a
+    selection, the card's example.
+
+    Returns
+    -------
+    DemoSettings or None
+    """
+
+
+@hookspec(firstresult=True)
 def berg_export_result(result: xr.DataArray, fmt: str, path: str | None, options: dict[str, Any]) -> Any | None:
     """Convert a result to a domain format, or write it to a file.
 
@@ -188,8 +238,8 @@ def berg_export_result(result: xr.DataArray, fmt: str, path: str | None, options
     Parameters
     ----------
     result
-        A result of ``encode`` (or one read back from Zarr); ``result.attrs["model_id"]``
-        says which model made it. Return ``None`` for results of other plugins' models.
+        A result of ``encode`` (or one read back from Zarr) of one of this plugin's models:
+        core asks only the plugin that contributed the card of ``result.attrs["model_id"]``.
     fmt
         Format name, e.g. ``"mne"``, ``"nifti"``, ``"gifti"``, ``"mgh"``.
     path
@@ -213,7 +263,7 @@ def berg_plot_result(result: xr.DataArray, path: str | None, options: dict[str, 
     Parameters
     ----------
     result
-        A result of ``encode``; return ``None`` for other plugins' models.
+        A result of ``encode`` of one of this plugin's models (only the owning plugin is asked).
     path
         Image file to write (PNG), or ``None``.
     options

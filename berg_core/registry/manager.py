@@ -21,16 +21,19 @@ from typing import Any
 
 import pluggy
 
+from berg_core.backbones.spec import BackboneSpec
 from berg_core.cards.model_card import ModelCard
-from berg_core.errors import ModelNotFoundError, PluginError
+from berg_core.errors import ModelLoadError, ModelNotFoundError, PluginError
 from berg_core.registry import hookspecs
 
 __all__ = [
     "BERGPluginWarning",
     "PluginManager",
+    "RegisteredBackbone",
     "RegisteredModel",
     "Registry",
     "get_plugin_manager",
+    "manager_of",
     "reset_plugin_manager",
 ]
 
@@ -61,6 +64,14 @@ class RegisteredModel:
     plugin_name: str
 
 
+@dataclass(frozen=True)
+class RegisteredBackbone:
+    """A backbone spec and the name of the plugin that contributed it."""
+
+    spec: BackboneSpec
+    plugin_name: str
+
+
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager with berg's loading rules and a card registry."""
 
@@ -68,6 +79,7 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self._registry: Registry | None = None
+        self._model_hooks: dict[tuple[str, str], Any] = {}
         #: entry-point name -> distribution that provided it
         self.plugin_distributions: dict[str, str] = {}
         from berg_core.registry import defaults as _defaults
@@ -103,13 +115,17 @@ class PluginManager(pluggy.PluginManager):
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
         result = super().register(plugin, name)
-        self._registry = None
+        self._forget()
         return result
 
     def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
         result = super().unregister(plugin, name)
-        self._registry = None
+        self._forget()
         return result
+
+    def _forget(self) -> None:
+        self._registry = None
+        self._model_hooks = {}
 
     @property
     def registry(self) -> Registry:
@@ -123,12 +139,31 @@ class PluginManager(pluggy.PluginManager):
         others = [p for name, p in self.list_name_plugin() if name != plugin_name]
         return self.subset_hook_caller(hook_name, remove_plugins=others)
 
+    def model_hook(self, hook_name: str, model: Any) -> Any:
+        """A caller for a model-bound ``hook_name``: the plugin owning ``model``, then core's defaults.
+
+        The owner is the plugin that loaded the model (``model.plugin_name``), else the one
+        whose card has the model's id; a model no registered plugin owns gets core's defaults.
+        """
+        owner = getattr(model, "plugin_name", None)
+        if owner is None or not self.has_plugin(owner):
+            model_id = getattr(getattr(model, "card", None), "id", None)
+            owner = self.registry.get(model_id).plugin_name if isinstance(model_id, str) and model_id in self.registry else CORE_PLUGIN_NAME
+        key = (hook_name, owner)
+        caller = self._model_hooks.get(key)
+        if caller is None:
+            keep = {owner, CORE_PLUGIN_NAME}
+            others = [p for name, p in self.list_name_plugin() if name not in keep]
+            caller = self._model_hooks[key] = self.subset_hook_caller(hook_name, remove_plugins=others)
+        return caller
+
 
 class Registry:
-    """Model id -> card and owning plugin."""
+    """Model id -> card and owning plugin; backbone name -> spec and contributing plugin."""
 
-    def __init__(self, models: dict[str, RegisteredModel]) -> None:
+    def __init__(self, models: dict[str, RegisteredModel], backbones: dict[str, RegisteredBackbone] | None = None) -> None:
         self._models = dict(sorted(models.items()))
+        self._backbones = dict(sorted((backbones or {}).items()))
 
     @classmethod
     def from_plugin_manager(cls, pm: PluginManager) -> Registry:
@@ -151,7 +186,7 @@ class Registry:
                         f"{other.plugin_name!r} and {impl.plugin_name!r}; uninstall one of them"
                     )
                 models[card.id] = RegisteredModel(card, impl.plugin_name)
-        return cls(models)
+        return cls(models, _backbones_of(pm))
 
     def ids(self) -> list[str]:
         return list(self._models)
@@ -180,6 +215,52 @@ class Registry:
             raise ModelNotFoundError(f"unknown model {model_id!r}.{hint} Available models: {available}") from None
 
 
+    def backbone_names(self) -> list[str]:
+        return list(self._backbones)
+
+    def backbone(self, name: str) -> RegisteredBackbone:
+        """The contributed backbone ``name``, or :class:`ModelLoadError` listing the installed ones."""
+        try:
+            return self._backbones[name]
+        except (KeyError, TypeError):
+            import difflib
+
+            close = difflib.get_close_matches(str(name), self.backbone_names(), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ModelLoadError(
+                f"no installed plugin contributes the backbone {name!r}.{hint} Installed backbones: "
+                f"{', '.join(self.backbone_names()) or 'none'} (install the plugin that provides it)"
+            ) from None
+
+    def backbone_of(self, card: ModelCard) -> BackboneSpec | None:
+        """The spec of the backbone ``card`` names, ``None`` when it names none or one nobody contributes."""
+        reg = self._backbones.get(card.backbone or "")
+        return None if reg is None else reg.spec
+
+
+def _backbones_of(pm: PluginManager) -> dict[str, RegisteredBackbone]:
+    found: dict[str, RegisteredBackbone] = {}
+    for impl in pm.hook.berg_backbones.get_hookimpls():
+        try:
+            answer: Any = impl.function()
+            specs = list(answer or [])
+            bad = [b for b in specs if not isinstance(b, BackboneSpec)]
+            if bad:
+                raise TypeError(f"berg_backbones returned {type(bad[0]).__name__}, expected BackboneSpec")
+        except Exception as exc:
+            _plugin_failure(f"berg plugin {impl.plugin_name!r} could not list its backbones: {exc}")
+            continue
+        for spec in specs:
+            other = found.get(spec.name)
+            if other is not None:
+                raise PluginError(
+                    f"backbone {spec.name!r} is contributed by two plugins: "
+                    f"{other.plugin_name!r} and {impl.plugin_name!r}; uninstall one of them"
+                )
+            found[spec.name] = RegisteredBackbone(spec, impl.plugin_name)
+    return found
+
+
 _PM: PluginManager | None = None
 
 
@@ -192,6 +273,18 @@ def get_plugin_manager() -> PluginManager:
             pm.load_entrypoint_plugins()
         _PM = pm
     return _PM
+
+
+def manager_of(given: Any = None) -> PluginManager:
+    """The plugin manager of ``given`` (a ``BERG`` or a plugin manager), the process-wide one only for ``None``."""
+    if given is None:
+        return get_plugin_manager()
+    pm = getattr(given, "plugin_manager", given)
+    if not isinstance(pm, PluginManager):
+        from berg_core.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"plugin_manager must be a BERG or a berg plugin manager, got {type(given).__name__}")
+    return pm
 
 
 def reset_plugin_manager() -> None:

@@ -2,7 +2,10 @@
 
 Registered when :mod:`berg_core` is imported. Everything model-specific is
 answered by the plugin that made the result (``berg_export_result`` and
-``berg_plot_result`` hooks); core only knows the result's ``model_id``.
+``berg_plot_result`` hooks), and only by it: core finds the plugin owning
+the card of the result's ``model_id`` in the registry of the plugin manager
+given (``plugin_manager=`` a ``BERG`` or a plugin manager), or of the
+process-wide one when none is given.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 import xarray as xr
 
 from berg_core.errors import InvalidParameterError, PluginError
+from berg_core.registry.manager import manager_of
 
 __all__ = ["BergAccessor"]
 
@@ -37,43 +41,54 @@ class BergAccessor:
             )
         return str(mid)
 
-    def _hooks(self) -> Any:
-        from berg_core.registry.manager import get_plugin_manager
-
-        return get_plugin_manager().hook
-
-    def export(self, fmt: str, path: str | os.PathLike[str] | None = None, **options: Any) -> Any:
-        """Convert to ``fmt`` (``"mne"``, ``"nifti"``, ``"gifti"``, ``"mgh"``...) or write it to ``path``."""
+    def _owner_hook(self, hook_name: str, plugin_manager: Any, action: str) -> Any:
+        """``hook_name`` of the plugin that owns the result's model, or an error naming what is missing."""
         model_id = self.model_id
-        out = self._hooks().berg_export_result(
-            result=self._obj, fmt=fmt, path=None if path is None else os.fspath(path), options=options
-        )
+        pm = manager_of(plugin_manager)
+        if model_id not in pm.registry:
+            raise (InvalidParameterError if action == "export" else PluginError)(
+                f"no installed plugin can {action} {model_id} results: no plugin provides the model {model_id!r} "
+                "(install its plugin, or pass plugin_manager= the BERG or plugin manager that has it)"
+            )
+        return pm.owner_hook(hook_name, pm.registry.get(model_id).plugin_name)
+
+    def export(self, fmt: str, path: str | os.PathLike[str] | None = None, *, plugin_manager: Any = None, **options: Any) -> Any:
+        """Convert to ``fmt`` (``"mne"``, ``"nifti"``, ``"gifti"``, ``"mgh"``...) or write it to ``path``.
+
+        ``plugin_manager`` (a ``BERG`` or a plugin manager; default the process-wide one) says
+        where the plugin that made the result is found; the other keywords are the format's options.
+        """
+        hook = self._owner_hook("berg_export_result", plugin_manager, "export")
+        out = hook(result=self._obj, fmt=fmt, path=None if path is None else os.fspath(path), options=options)
         if out is None:
-            raise InvalidParameterError(f"no installed plugin can export {model_id} results as {fmt!r}")
+            raise InvalidParameterError(f"the plugin of {self.model_id} cannot export its results as {fmt!r}")
         return out
 
-    def to_mne(self, **options: Any) -> Any:
+    def to_mne(self, *, plugin_manager: Any = None, **options: Any) -> Any:
         """An ``mne.EpochsArray`` (``kind="epochs"``) or ``mne.EvokedArray`` (``kind="evoked"``)."""
-        return self.export("mne", None, **options)
+        return self.export("mne", None, plugin_manager=plugin_manager, **options)
 
-    def to_nifti(self, path: str | os.PathLike[str], **options: Any) -> Any:
+    def to_nifti(self, path: str | os.PathLike[str], *, plugin_manager: Any = None, **options: Any) -> Any:
         """Write a NIfTI image (volume models), stimuli on the 4th axis."""
-        return self.export("nifti", path, **options)
+        return self.export("nifti", path, plugin_manager=plugin_manager, **options)
 
-    def to_gifti(self, folder: str | os.PathLike[str], **options: Any) -> Any:
+    def to_gifti(self, folder: str | os.PathLike[str], *, plugin_manager: Any = None, **options: Any) -> Any:
         """Write one GIFTI file per hemisphere (surface models)."""
-        return self.export("gifti", folder, **options)
+        return self.export("gifti", folder, plugin_manager=plugin_manager, **options)
 
-    def to_mgh(self, folder: str | os.PathLike[str], **options: Any) -> Any:
+    def to_mgh(self, folder: str | os.PathLike[str], *, plugin_manager: Any = None, **options: Any) -> Any:
         """Write one MGH file per hemisphere (surface models)."""
-        return self.export("mgh", folder, **options)
+        return self.export("mgh", folder, plugin_manager=plugin_manager, **options)
 
-    def plot(self, path: str | os.PathLike[str] | None = None, **options: Any) -> Any:
-        """Draw the result as its model's plugin does; returns the matplotlib figure."""
-        model_id = self.model_id
-        fig = self._hooks().berg_plot_result(result=self._obj, path=None if path is None else os.fspath(path), options=options)
+    def plot(self, path: str | os.PathLike[str] | None = None, *, plugin_manager: Any = None, **options: Any) -> Any:
+        """Draw the result as its model's plugin does; returns the matplotlib figure.
+
+        ``plugin_manager``: as for :meth:`export`; the other keywords are plot options.
+        """
+        hook = self._owner_hook("berg_plot_result", plugin_manager, "plot")
+        fig = hook(result=self._obj, path=None if path is None else os.fspath(path), options=options)
         if fig is None:
-            raise PluginError(f"no installed plugin can plot {model_id} results")
+            raise PluginError(f"the plugin of {self.model_id} gave no picture of its result")
         return fig
 
     def reliability(self) -> xr.DataArray:
@@ -95,3 +110,4 @@ class BergAccessor:
             raise InvalidParameterError(f"reliability coordinate {rel.name!r} must be 1-D, has dims {rel.dims}")
         keep = (rel >= threshold).values
         return self._obj.isel({rel.dims[0]: keep})
+

@@ -24,7 +24,7 @@ __all__ = ["stimulus_fingerprint", "weights_fingerprint"]
 #: Digests of modules already hashed in this process, by id (modules are shared between models).
 _MODULE_DIGESTS: dict[int, tuple[Any, str]] = {}
 #: Attributes that do not hold weights: handles, descriptions, the plugin manager.
-_SKIP = {"card", "store", "spec", "_plugin_manager", "plugin_name", "device", "selection"}
+_SKIP = {"card", "store", "factory", "_plugin_manager", "plugin_name", "device", "selection"}
 _MAX_DEPTH = 4
 
 

@@ -192,6 +192,8 @@ def plot_results(
     results: Mapping[str, xr.DataArray],
     out_dir: str | os.PathLike[str],
     per_model: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    plugin_manager: Any = None,
     **options: Any,
 ) -> dict[str, Path]:
     """One picture per result, through each result's plugin (``result.berg.plot``).
@@ -205,6 +207,8 @@ def plot_results(
     per_model
         ``{model_id: {option: value}}``: options for one model's results only (plot options
         are model-specific, e.g. ``times`` for EEG, ``views`` for fsaverage).
+    plugin_manager
+        A ``BERG`` or plugin manager whose plugins draw the results; default the process-wide one.
     **options
         Plot options given to every plot.
 
@@ -223,7 +227,10 @@ def plot_results(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the picture folder {str(out)!r}: {exc.strerror or exc}") from None
-    installed = _installed_models()
+    from berg_core.registry.manager import manager_of
+
+    pm = manager_of(plugin_manager)
+    installed = set(pm.registry.ids())
     written = {}
     for label, result in results.items():
         model_id = str(result.attrs.get("model_id"))
@@ -233,16 +240,10 @@ def plot_results(
                           UndrawableResultWarning, stacklevel=2)
             continue
         path = out / plot_file_name(label)
-        result.berg.plot(path, **{**options, **per_model.get(model_id, {})})
+        result.berg.plot(path, plugin_manager=pm, **{**options, **per_model.get(model_id, {})})
         written[label] = path
     return written
 
 
 class UndrawableResultWarning(UserWarning):
     """A result was skipped because no installed plugin provides its model."""
-
-
-def _installed_models() -> set[str]:
-    from berg_core.registry.manager import get_plugin_manager
-
-    return {r.card.id for r in get_plugin_manager().registry}

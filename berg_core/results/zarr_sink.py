@@ -498,7 +498,7 @@ def zarr_result_sinks(
     which write one group each at ``target/<model_id>/subject-SS``. A store with one
     result at its root never gets groups of other results, nor the reverse.
     """
-    from berg_core.api import model_labels
+    from berg_core.results.labels import model_labels
 
     root = lay.location(_target_url(target), storage_options)
     n = len(stimuli)

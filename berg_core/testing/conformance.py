@@ -424,7 +424,9 @@ class _ModelChecks:
     def export_plot(self) -> None:
         own = self.base.isel(stimulus=[0])
         try:
-            answer = self.pm.hook.berg_export_result(result=own, fmt=UNKNOWN, path=None, options={})
+            # only the plugin owning the card is asked, as the accessor does
+            answer = self.pm.owner_hook("berg_export_result", self.pm.registry.get(self.card.id).plugin_name)(
+                result=own, fmt=UNKNOWN, path=None, options={})
         except InvalidParameterError:
             answer = True
         if answer is None:
@@ -433,7 +435,8 @@ class _ModelChecks:
             raise AssertionError(f"exporting to the unknown format {UNKNOWN!r} gave {type(answer).__name__}, "
                                  "not InvalidParameterError listing the formats")
         path = self.workdir / f"{self.card.id}.png"
-        fig = self.pm.hook.berg_plot_result(result=own, path=str(path), options={})
+        fig = self.pm.owner_hook("berg_plot_result", self.pm.registry.get(self.card.id).plugin_name)(
+            result=own, path=str(path), options={})
         if fig is None:
             raise AssertionError(f"the plot hook gives no answer for a result of {self.card.id}")
         _close(fig)

@@ -50,7 +50,6 @@ CARD_NAME = "berg-card.yaml"
 WEIGHTS_DIR = "encoding_models_weights"
 METADATA_DIR = "metadata"
 ACCURACY_DIR = "encoding_models_accuracy"
-BACKBONE_FILES = ("backbones/vit_b_32-d86f8d99.pth",)
 #: Columns of the folded projection per chunk (W is always read whole).
 W_COLUMNS_PER_CHUNK = 32768
 #: fsaverage vertices per chunk (2 MB of float32 coefficients at 250 components).
@@ -245,13 +244,16 @@ def convert_store(
     wanted = None if subjects is None else {int(s) for s in subjects}
     same = _same_store(src_store, dst_store)
     report = ConvertReport()
-    needs_backbone = False
+    # the weights of the backbones the converted models name travel with them (the registry says where they live)
+    backbone_files: set[str] = set()
     for folder in folders:
         card = cards.get(folder)
-        needs_backbone |= bool(card is not None and card.backbone)
+        spec = None if card is None else pm.registry.backbone_of(card)
+        if spec is not None:
+            backbone_files.add(spec.store_path)
         _convert_folder(src_store, dst_store, folder, card, wanted, same, report, show_progress)
-    if needs_backbone and not same:
-        _copy_backbones(src_store, dst_store, report)
+    if backbone_files and not same:
+        _copy_backbones(src_store, dst_store, sorted(backbone_files), report)
     return report
 
 
@@ -403,13 +405,15 @@ def _write_bytes(dst: Store, rel: str, data: bytes) -> None:
         raise store_error(exc, dst.url_of(rel), "write") from None
 
 
-def _copy_backbones(src: Store, dst: Store, report: ConvertReport) -> None:
-    recorder = _Recorder()
-    for rel in BACKBONE_FILES:
+def _copy_backbones(src: Store, dst: Store, files: list[str], report: ConvertReport) -> None:
+    """Copy backbone weight files, each folder getting a manifest of what it holds."""
+    recorders: dict[str, _Recorder] = {}
+    for rel in files:
         if src.exists(rel):
-            _copy(src, dst, "backbones", rel, recorder, report, same=False)
-    if recorder.entries:
-        existing = dst.manifest("backbones") if dst.exists(f"backbones/{MANIFEST_NAME}") else None
+            folder = posixpath.dirname(rel)
+            _copy(src, dst, folder, rel, recorders.setdefault(folder, _Recorder()), report, same=False)
+    for folder, recorder in sorted(recorders.items()):
+        existing = dst.manifest(folder) if dst.exists(f"{folder}/{MANIFEST_NAME}") else None
         entries = {**(existing.files if existing else {}), **recorder.entries}
-        _write_bytes(dst, f"backbones/{MANIFEST_NAME}", Manifest(entries.values()).to_json().encode())
-        report.manifests.append(f"backbones/{MANIFEST_NAME}")
+        _write_bytes(dst, f"{folder}/{MANIFEST_NAME}", Manifest(entries.values()).to_json().encode())
+        report.manifests.append(f"{folder}/{MANIFEST_NAME}")

@@ -30,13 +30,13 @@ from berg_core.store.manifest import MANIFEST_NAME, FileEntry, Manifest, manifes
 from berg_core.store.model_store import Store, resolve_store
 
 if TYPE_CHECKING:
+    from berg_core.backbones.spec import BackboneSpec
     from berg_core.cards.model_card import ModelCard
     from berg_core.registry.manager import PluginManager
 
 __all__ = ["DownloadReport", "download_model", "plan_download", "roi_of"]
 
 ACCURACY_DIR = "encoding_models_accuracy"
-BACKBONES = {"vit_b_32": "backbones/vit_b_32-d86f8d99.pth"}
 DOWNLOAD_BLOCK = 4 << 20
 _ROI_RE = re.compile(r"_roi-(.+?)(?:_split-\d+)?(?:\.(?:npy|pt|zarr))?$")
 
@@ -69,8 +69,17 @@ def _valid_rois(card: ModelCard) -> list[str] | None:
     return None
 
 
-def plan_download(store: Store, card: ModelCard, subjects: Iterable[int] | None = None, rois: Iterable[str] | None = None) -> tuple[dict[str, int], list[str]]:
+def plan_download(
+    store: Store,
+    card: ModelCard,
+    subjects: Iterable[int] | None = None,
+    rois: Iterable[str] | None = None,
+    backbone: BackboneSpec | None = None,
+) -> tuple[dict[str, int], list[str]]:
     """The files (store-relative path -> size) to fetch, and notes for the user.
+
+    ``backbone`` is the spec of the backbone the card names (from the registry): its
+    weights file is fetched too when the store has it.
 
     Raises
     ------
@@ -114,12 +123,11 @@ def plan_download(store: Store, card: ModelCard, subjects: Iterable[int] | None 
         missing = [s for s in wanted_subjects if s not in found]
         if missing:
             raise InvalidParameterError(f"the store {store.url} has no files of {card.id} for subject(s) {missing}")
-    backbone = BACKBONES.get(card.backbone or "")
-    if backbone:
-        if store.exists(backbone):
-            chosen[backbone] = store.size(backbone)
+    if backbone is not None:
+        if store.exists(backbone.store_path):
+            chosen[backbone.store_path] = store.size(backbone.store_path)
         else:
-            notes.append(f"the store has no {backbone}; the backbone comes from the torch hub cache (see berg describe)")
+            notes.append(f"the store has no {backbone.store_path}; the backbone comes from the torch hub cache (see berg describe)")
     return dict(sorted(chosen.items())), notes
 
 
@@ -153,13 +161,13 @@ def download_model(
     DownloadReport
     """
     from berg_core.cards.enforce import check_subject
-    from berg_core.registry.manager import get_plugin_manager
+    from berg_core.registry.manager import manager_of
 
-    pm = plugin_manager or get_plugin_manager()
+    pm = manager_of(plugin_manager)
     card = pm.registry.get(model_id).card
     subject_list = None if subjects is None else [check_subject(card, s) for s in subjects]
     store = berg_dir if isinstance(berg_dir, Store) else resolve_store(berg_dir, storage_options, cache_dir)
-    files, notes = plan_download(store, card, subject_list, rois)
+    files, notes = plan_download(store, card, subject_list, rois, pm.registry.backbone_of(card))
     into_cache = dest is None
     if into_cache:
         if store.cache is None:

@@ -2,9 +2,10 @@
 
 Each model's files are written by the plugin that owns it (the
 ``berg_write_synthetic_store`` hook), in the model's real formats. Core adds
-what no single plugin owns: the shared ViT-B/32 backbone weights (a seeded
-torchvision ``vit_b_32`` state dict at ``backbones/vit_b_32-d86f8d99.pth``,
-found there before the torch hub cache) and a marker file,
+what no single plugin owns: seeded weights of the backbones the written
+models' cards name (each backbone's spec, contributed through the
+``berg_backbones`` hook, gives its architecture and its place in the store,
+where loading finds it before the torch hub cache) and a marker file,
 ``berg-synthetic.json``, that says the store holds no real weights.
 
 A third-party plugin's tests use it as berg's own do::
@@ -36,10 +37,6 @@ __all__ = [
     "write_synthetic_backbone",
     "write_synthetic_store",
 ]
-
-#: Backbones core knows how to write, by the card's ``backbone`` field.
-_BACKBONES = ("vit_b_32",)
-
 
 def _registered(pm: PluginManager, models: Iterable[str] | None) -> list[RegisteredModel]:
     if models is None:
@@ -76,28 +73,37 @@ def _options_of(options: Mapping[str, Any] | None, ids: list[str]) -> dict[str, 
     return {k: dict(v) for k, v in options.items()}
 
 
-def write_synthetic_backbone(root: str | os.PathLike[str], seed: int = 0) -> str:
-    """Write seeded torchvision ``vit_b_32`` weights to ``backbones/vit_b_32-d86f8d99.pth`` of ``root``.
+def write_synthetic_backbone(
+    root: str | os.PathLike[str], seed: int = 0, name: str | None = None, plugin_manager: PluginManager | None = None
+) -> str:
+    """Write seeded weights of the contributed backbone ``name`` where a store keeps them, under ``root``.
+
+    Parameters
+    ----------
+    root
+        Local folder of the store.
+    seed
+        The same seed writes the same file; the caller's random state is left alone.
+    name
+        The backbone (a card's ``backbone`` field); may be left out while only one is installed.
+    plugin_manager
+        Where backbones are contributed; defaults to the process-wide one.
 
     Returns
     -------
     str
         The path written, relative to ``root``.
     """
-    import torch
-    from torchvision.models import vit_b_32
+    from berg_core.backbones.loading import write_synthetic_weights
+    from berg_core.registry.manager import manager_of
 
-    from berg_core.backbones import VIT_B_32_STORE_PATH
-
-    path = Path(root) / VIT_B_32_STORE_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
-        torch.manual_seed(int(seed))
-        state = vit_b_32(weights=None).state_dict()
-    tmp = path.with_name(path.name + ".part")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # never a truncated file under the real name
-    return VIT_B_32_STORE_PATH
+    registry = manager_of(plugin_manager).registry
+    if name is None:
+        names = registry.backbone_names()
+        if len(names) != 1:
+            raise InvalidParameterError(f"name the backbone to write: one of {names}")
+        name = names[0]
+    return write_synthetic_weights(registry.backbone(name).spec, root, int(seed))
 
 
 def write_synthetic_store(
@@ -126,8 +132,8 @@ def write_synthetic_store(
     options
         ``{model_id: {option: value}}``: each plugin's own sizes (e.g. ``{"n_components": 8}``).
     backbone
-        Also write seeded backbone weights into the store; ``None``: when a written model's
-        card names a backbone core knows (``vit_b_32``).
+        Write seeded weights of the backbones the written models' cards name (``None``: when
+        one does; ``False``: never, for tests that bring their own).
     plugin_manager
         Defaults to the process-wide one.
 
@@ -179,16 +185,19 @@ def write_synthetic_store(
             continue
         written += [str(p) for p in paths]
         done[model_id] = per_model_subjects[model_id]
-    backbones = sorted({reg.card.backbone for reg in regs if reg.card.id in done and reg.card.backbone in _BACKBONES})
-    if backbone or (backbone is None and backbones):
-        written.append(write_synthetic_backbone(out, int(seed)))
+    specs = {spec.name: spec for reg in regs if reg.card.id in done and (spec := pm.registry.backbone_of(reg.card)) is not None}
+    wrote_backbones = backbone is not False and bool(specs)
+    if wrote_backbones:
+        from berg_core.backbones.loading import write_synthetic_weights
+
+        written += [write_synthetic_weights(specs[name], out, int(seed)) for name in sorted(specs)]
     marker = {
         "synthetic_weights": SYNTHETIC_NOTE,
         "seed": int(seed),
         "models": done,
         "options": per_model_options,
         "skipped": skipped,
-        "backbone": bool(backbone or (backbone is None and backbones)),
+        "backbone": wrote_backbones,
         "berg_version": __version__,
     }
     (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True, default=str) + "\n")

@@ -80,9 +80,10 @@ def berg_model_cards():
 
 
 @hookimpl
-def berg_load_model(card, subject, selection, store, device, options):
+def berg_load_model(request):
     CALLS.append("berg_load_model")
-    return ToyModel(card, subject, selection, store, device, options)
+    r = request
+    return ToyModel(r.card, r.subject, r.selection, r.store, r.device, r.options)
 
 
 @hookimpl

@@ -70,8 +70,9 @@ class Plugin:
         return toy.berg_model_cards()
 
     @hookimpl
-    def berg_load_model(self, card, subject, selection, store, device, options):
-        return self.model_cls(card, subject, selection, store, device, options)
+    def berg_load_model(self, request):
+        r = request
+        return self.model_cls(r.card, r.subject, r.selection, r.store, r.device, r.options)
 
     @hookimpl
     def berg_model_metadata(self, card, subject, store, options):

@@ -121,3 +121,37 @@ def test_plugin_registered_by_hand_in_the_process_wide_manager_reaches_a_fresh_p
     assert back._plugin_manager is plugins.get_plugin_manager() and back.plugin_name == "toy-by-hand"
     assert pickle.loads(facade).plugin_manager is plugins.get_plugin_manager()
     np.testing.assert_array_equal(_encode(berg, back), _encode(berg, model))
+
+
+def test_a_pickled_model_of_a_plugin_registered_by_hand_encodes_in_a_spawned_process(tmp_path, toy_plugin_dir, monkeypatch) -> None:
+    """A fresh interpreter, entry points off: the plugin and the store settings come from the pickle alone."""
+    import importlib
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("BERG_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pm = PluginManager()
+    pm.register(importlib.import_module("berg_toy.plugin"), name="by-hand")
+    berg = BERG(tmp_path / "store", plugin_manager=pm)
+    pm.owner_hook("berg_write_synthetic_store", "by-hand")(
+        card=berg.get_card(MODEL), root=str(tmp_path / "store"), subjects=[2], seed=8, options={}
+    )
+    model = berg.get_encoding_model(MODEL, subject=2, selection={"units": [1, 3]})
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
+    np.save(tmp_path / "images.npy", IMAGES)
+    child = (
+        "import pickle, sys, numpy as np\n"
+        "from berg_core import BERG\n"
+        "from berg_core.registry.manager import get_plugin_manager\n"
+        "assert get_plugin_manager().registry.ids() == []\n"
+        "model = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "assert model.plugin_name == 'by-hand'\n"
+        "out = BERG(sys.argv[2], plugin_manager=model._plugin_manager).encode(model, np.load(sys.argv[3]), batch_size=2, "
+        "show_progress=False)\n"
+        "np.save(sys.argv[4], out.values)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_plugin_dir), *sys.path])}
+    subprocess.run([sys.executable, "-c", child, str(tmp_path / "model.pkl"), str(tmp_path / "store"),
+                    str(tmp_path / "images.npy"), str(tmp_path / "out.npy")], check=True, env=env, timeout=120)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), _encode(berg, model))

@@ -36,3 +36,24 @@ def mixed_store(tmp_path_factory):
             card=reg.card, root=str(root), subjects=[1, 2], seed=5, options={"n_components": 8}
         )
     return root
+
+
+@pytest.fixture
+def toy_plugin_dir(tmp_path, monkeypatch):
+    """The third-party toy plugin of ``tests/core/conftest.py``, importable from a folder on sys.path."""
+    import importlib
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "core" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("berg_scale_toy_source", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = module.write_plugin(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(root))
+    importlib.invalidate_caches()
+    yield root
+    for name in [m for m in sys.modules if m == "berg_toy" or m.startswith("berg_toy.")]:
+        del sys.modules[name]

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 MODEL = "fmri-nsd_fsaverage-vit_b_32"
+TOY = "toy-retina-luminance"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def test_two_worker_processes_give_the_local_values(fmri_store, cluster, vit_wei
     tree = xr.open_datatree(tmp_path / "run.zarr", engine="zarr")
     assert {f"{MODEL}/{name}" for name in tree[MODEL].children} == set(local)
     # each worker built each model once, whatever the number of blocks it ran
-    loaded = cluster.run(lambda: len(__import__("berg_core.engine.distributed", fromlist=["_MODELS"])._MODELS))
+    loaded = cluster.run(lambda: len(__import__("berg_core.engine.factory", fromlist=["_MODELS"])._MODELS))
     assert set(loaded.values()) <= {0, 2}
 
 
@@ -50,3 +51,29 @@ def test_client_without_a_store_is_refused(fmri_store, cluster, vit_weights_file
     model = berg.get_encoding_model(MODEL, subject=1, selection={"roi": "V1"}, device="cpu", backbone_weights=str(vit_weights_file))
     with pytest.raises(InvalidParameterError, match="pass store="):
         berg.encode(model, np.zeros((2, 3, 8, 8), np.uint8), client=cluster)
+
+
+def test_a_plugin_registered_by_hand_runs_on_worker_processes(cluster, toy_plugin_dir, monkeypatch, tmp_path):
+    """Workers rebuild models from the factory: the caller's own plugin manager and store settings travel with it."""
+    import importlib
+
+    from berg_core import BERG
+    from berg_core.registry.manager import PluginManager
+    from berg_core.workflows.synthetic import write_synthetic_store
+
+    monkeypatch.setenv("BERG_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pm = PluginManager()
+    pm.register(importlib.import_module("berg_toy.plugin"), name="by-hand")
+    write_synthetic_store(tmp_path / "store", models=[TOY], subjects=[1, 2], seed=6, plugin_manager=pm)
+    berg = BERG(tmp_path / "store", plugin_manager=pm, cache_dir=tmp_path / "cache")
+    models = [berg.get_encoding_model(TOY, subject=s, device="cpu") for s in (1, 2)]
+    assert models[0].factory.store.cache_dir == str(tmp_path / "cache")
+    # the workers import the plugin module from where this process found it, as an installed plugin would be
+    cluster.run(lambda path: __import__("sys").path.insert(0, path), str(toy_plugin_dir))
+    images = np.random.default_rng(2).integers(0, 256, size=(9, 3, 8, 8), dtype=np.uint8)
+    local = berg.encode(models, images, batch_size=2, show_progress=False)
+    out = berg.encode(models, images, batch_size=2, show_progress=False, store=tmp_path / "run.zarr", client=cluster)
+    for label in local:
+        np.testing.assert_array_equal(out[label].values, local[label].values)
+    on_workers = cluster.run(lambda: sorted(m.plugin_name for m in __import__("berg_core.engine.factory", fromlist=["_MODELS"])._MODELS.values()))
+    assert any("by-hand" in names for names in on_workers.values())

@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--preprocessing", default=None, help="same as --option preprocessing=...: train (default) or berg-2.0")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="backbone precision (default fp32)")
-    p.add_argument("--backbone-weights", default=None, help="same as --option backbone_weights=...: path of vit_b_32-d86f8d99.pth")
+    p.add_argument("--backbone-weights", default=None, help="same as --option backbone_weights=...: the weights file of the backbone the models' cards name (see berg describe)")
     p.add_argument("--scheduler", type=scheduler, default=None,
                    help="Dask scheduler address (tcp://host:8786), or 'local' / 'local:N' for N local workers")
     p.add_argument("--scheduler-timeout", type=int_in_range(1, 3600, "a number of seconds"), default=SCHEDULER_TIMEOUT_S,

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([{"id": r.card.id, "modality": r.card.modality, "plugin": r.plugin_name} for r in reg], indent=2))
         return 0
     if not len(reg):
-        print("no models: install a berg plugin (e.g. pip install berg-eeg-things)")
+        print("no models: install a berg plugin (pip install DIST_NAME), or write one with 'berg new-plugin'")
         return 0
     width = max(len(r.card.id) for r in reg)
     for r in reg:

@@ -1,9 +1,9 @@
 """Hook implementations of the THINGS EEG2 plugin.
 
-Core asks this plugin only about the cards it contributed; the checks on
-``card.id`` keep each hook honest if a card is added here later.
-Preprocessing and encoding go through core's default hooks, which call the
-model's own methods.
+Core asks this plugin only about the cards it contributed and the results of
+its models; the checks on ``card.id`` keep each hook honest if a card is
+added here later. Preprocessing and encoding go through core's default
+hooks, which call the model's own methods.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berg_core import hookimpl
-from berg_core.plugin import InvalidParameterError, ModelCard, cards_in
+from berg_core.plugin import DemoSettings, InvalidParameterError, LoadRequest, ModelCard, cards_in
 
 from .layout import MODEL_ID
 
 if TYPE_CHECKING:
-    import torch
-
     from berg_core.plugin import EncodingModel, Store
 
 CARDS_DIR = Path(__file__).parent / "cards"
@@ -30,19 +28,13 @@ def berg_model_cards() -> list[ModelCard]:
 
 
 @hookimpl
-def berg_load_model(
-    card: ModelCard,
-    subject: int | None,
-    selection: dict[str, Any] | None,
-    store: Store,
-    device: torch.device,
-    options: dict[str, Any],
-) -> EncodingModel | None:
-    if card.id != MODEL_ID or subject is None:
+def berg_load_model(request: LoadRequest) -> EncodingModel | None:
+    if request.card.id != MODEL_ID or request.subject is None:
         return None
     from .model import load_model  # torch and xarray only when a model is loaded
 
-    return load_model(card, subject, selection, store, device, options)
+    r = request
+    return load_model(r.card, r.subject, r.selection, r.store, r.device, dict(r.options))
 
 
 @hookimpl
@@ -68,9 +60,13 @@ def berg_write_synthetic_store(
 
 
 @hookimpl
+def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
+    # 16 components instead of 250: the demo store stays small and quick to build
+    return DemoSettings(store_options={"n_components": 16}) if card.id == MODEL_ID else None
+
+
+@hookimpl
 def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[str, Any]) -> Any:
-    if getattr(result, "attrs", {}).get("model_id") != MODEL_ID:
-        return None
     if fmt != "mne":
         raise InvalidParameterError(f"{MODEL_ID} results export to ['mne'] (result.berg.to_mne()), not {fmt!r}")
     if path is not None:
@@ -88,8 +84,6 @@ def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[st
 
 @hookimpl
 def berg_plot_result(result: Any, path: str | None, options: dict[str, Any]) -> Any:
-    if getattr(result, "attrs", {}).get("model_id") != MODEL_ID:
-        return None
     from .plots import plot_eeg
 
     return plot_eeg(result, path, options)

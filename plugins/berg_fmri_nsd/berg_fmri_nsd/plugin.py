@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from berg_core import hookimpl
-from berg_core.plugin import ModelCard, cards_in
+from berg_core.plugin import DemoSettings, LoadRequest, ModelCard, cards_in
 
 from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID
 
@@ -24,17 +24,16 @@ def berg_model_cards() -> list[ModelCard]:
 
 
 @hookimpl
-def berg_load_model(
-    card: ModelCard, subject: int | None, selection: dict[str, Any] | None, store: Any, device: Any, options: dict[str, Any]
-) -> Any:
-    if card.id == FSAVERAGE_MODEL_ID:
+def berg_load_model(request: LoadRequest) -> Any:
+    r = request
+    if r.card.id == FSAVERAGE_MODEL_ID:
         from .fsaverage_model import FsaverageViTModel
 
-        return FsaverageViTModel(card, subject, selection, store, device, options)  # type: ignore[arg-type]
-    if card.id == FWRF_MODEL_ID:
+        return FsaverageViTModel(r.card, r.subject, r.selection, r.store, r.device, dict(r.options))  # type: ignore[arg-type]
+    if r.card.id == FWRF_MODEL_ID:
         from .fwrf_model import FwrfModel
 
-        return FwrfModel(card, subject, selection, store, device, options)  # type: ignore[arg-type]
+        return FwrfModel(r.card, r.subject, r.selection, r.store, r.device, dict(r.options))  # type: ignore[arg-type]
     return None
 
 
@@ -66,6 +65,19 @@ def berg_write_synthetic_store(
     from .synthetic import write_synthetic
 
     return write_synthetic(card.id, root, subjects, seed, options)
+
+
+#: Small sizes for ``berg demo`` (a store of a few MB, built in seconds) and the selection it holds.
+_DEMO = {
+    FSAVERAGE_MODEL_ID: DemoSettings(store_options={"n_components": 16}),
+    FWRF_MODEL_ID: DemoSettings(store_options={"rois": ["V1"], "volume_shape": [22, 26, 20], "n_voxels": {"V1": 1350}},
+                                selection={"roi": "V1"}),
+}
+
+
+@hookimpl
+def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
+    return _DEMO.get(card.id)
 
 
 @hookimpl
