@@ -89,8 +89,13 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
     return da.assign_coords(missing) if missing else da
 
 
-def _group_by_features(models: list[EncodingModel]) -> list[list[int]]:
-    """Indices of models that can share one preprocessing and feature pass."""
+def _group_by_features(pm: PluginManager, models: list[EncodingModel]) -> list[list[int]]:
+    """Indices of models that can share one preprocessing and feature pass.
+
+    Models share when their ``feature_key`` is equal and the same plugins' ``berg_preprocess``
+    would prepare their inputs: a plugin overriding it for its models keeps them in a group of
+    their own, so its override applies in multi-model runs too.
+    """
     groups: dict[Any, list[int]] = {}
     singles: list[list[int]] = []
     for i, m in enumerate(models):
@@ -98,7 +103,8 @@ def _group_by_features(models: list[EncodingModel]) -> list[list[int]]:
         if key is None:
             singles.append([i])
         else:
-            groups.setdefault(key, []).append(i)
+            preparers = tuple(impl.plugin_name for impl in _hook(pm, "berg_preprocess", m).get_hookimpls())
+            groups.setdefault((key, preparers), []).append(i)
     return [*groups.values(), *singles]
 
 
@@ -160,7 +166,7 @@ def run_encode_many(
     from berg_core.stimuli.prefetch import prefetch
 
     n = len(stimuli)
-    groups = _group_by_features(models)
+    groups = _group_by_features(pm, models)
     templates: list[xr.DataArray | None] = [None] * len(models)
     start = skip
     desc = models[0].model_id if len(models) == 1 else f"{len(models)} models"

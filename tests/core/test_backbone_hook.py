@@ -116,6 +116,14 @@ class Plugin:
         return [rel]
 
 
+class FlippingPlugin(Plugin):
+    """Prepares its models' inputs its own way (mirrored images)."""
+
+    @hookimpl
+    def berg_preprocess(self, model, stimuli):  # type: ignore[no-untyped-def]
+        return model.preprocess(stimuli).flip(-1)
+
+
 @pytest.fixture
 def pm() -> PluginManager:
     pm = PluginManager()
@@ -151,6 +159,26 @@ def test_models_of_two_plugins_naming_one_backbone_share_one_pass(store: Path, p
     for model in (a, b):
         alone = berg.encode(model, IMAGES, batch_size=2, show_progress=False)
         np.testing.assert_allclose(together[f"{model.model_id}/subject-01"].values, alone.values, rtol=1e-6)
+
+
+def test_a_plugins_own_preprocessing_applies_in_a_multi_model_run(store: Path, tmp_path: Path) -> None:
+    """Sharing a backbone never skips an owner's berg_preprocess: its models get a pass of their own."""
+    pm = PluginManager()
+    pm.register(Plugin(_card("pool-a"), ModelA, [SPEC]), name="pool-a")
+    pm.register(FlippingPlugin(_card("pool-b"), ModelB, []), name="pool-b")
+    berg = BERG(store, plugin_manager=pm)
+    a, b = (berg.get_encoding_model(m, subject=1, device="cpu") for m in ("pool-a", "pool-b"))
+    before = Pool.calls
+    together = berg.encode([a, b], IMAGES, batch_size=2, show_progress=False)
+    assert Pool.calls - before == 6  # other inputs: one pass per batch for each plugin's models
+    flipped = berg.encode(b, IMAGES, batch_size=2, show_progress=False)
+    np.testing.assert_allclose(together["pool-b/subject-01"].values, flipped.values, rtol=1e-6)
+    from berg_core.stimuli.inputs import as_stimuli
+
+    unflipped = b.encode_features(b.feature_extractor(b.preprocess(as_stimuli(IMAGES).decoded())), list(range(5)))
+    assert not np.allclose(unflipped.values, flipped.values)  # the override changed b's responses
+    alone = berg.encode(a, IMAGES, batch_size=2, show_progress=False)
+    np.testing.assert_allclose(together["pool-a/subject-01"].values, alone.values, rtol=1e-6)
 
 
 def test_synthetic_backbone_weights_are_seeded_whole_and_leave_the_callers_random_state(tmp_path: Path, pm: PluginManager) -> None:
