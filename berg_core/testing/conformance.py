@@ -238,7 +238,8 @@ def _key_values(key: Any, base: Any) -> list[Any] | None:
         return list(key.valid_values[:2])
     if base is None:
         return None
-    dim = _dim_of_key(key.name, [d for d in base.dims if d != "stimulus"])
+    dims = [d for d in base.dims if d != "stimulus"]
+    dim = key.axis if key.axis in dims else _dim_of_key(key.name, dims)  # the card's axis, else guessed from the name
     if dim is None or base.sizes[dim] < 2:
         return None
     if dim in base.indexes:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berg_core import hookimpl
-from berg_core.plugin import DemoSettings, InvalidParameterError, LoadRequest, ModelCard, cards_in
+from berg_core.plugin import DemoSettings, InvalidParameterError, LoadRequest, ModelCard, cards_in, check_options
 
 from .layout import MODEL_ID
 
@@ -74,9 +74,7 @@ def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[st
             "the 'mne' export returns an MNE object and writes no file; save it with MNE, e.g. "
             "result.berg.to_mne().save('name-epo.fif')"
         )
-    unknown = sorted(set(options) - {"kind", "average_repetitions"})
-    if unknown:
-        raise InvalidParameterError(f"unknown to_mne option(s) {unknown}; accepted: ['kind', 'average_repetitions']")
+    check_options(options, ("kind", "average_repetitions"), f"{MODEL_ID} results", what="to_mne option")
     from .mne_export import to_mne
 
     return to_mne(result, **options)
