@@ -114,6 +114,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         card_from_dict,
         cards_in,
     )
+    from berg_core.cards.numbers import check_int
     from berg_core.io.torch_checkpoint import TorchCheckpoint
     from berg_core.models.base import EncodingModel
     from berg_core.models.folded_heads import FoldedHeads, load_folded_heads, read_regression_rows
@@ -128,6 +129,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         select_names,
     )
     from berg_core.models.weights import WeightFile, open_weight_file, read_folded_projection, read_metadata
+    from berg_core.results.checks import check_result
     from berg_core.results.plotting import (
         COMMON_OPTIONS,
         SYNTHETIC_ATTR,
@@ -148,7 +150,8 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         square_crop_resize,
     )
     from berg_core.store.model_store import Store
-    from berg_core.workflows.sklearn_dicts import save_npy_dict, seeded_rng, sklearn_readout_weights, write_atomically
+    from berg_core.store.output_files import make_folder, output_errors, write_atomically
+    from berg_core.workflows.sklearn_dicts import save_npy_dict, seeded_rng, sklearn_readout_weights
     from berg_core.workflows.synthetic import write_synthetic_backbone, write_synthetic_store
 
 #: name -> module (relative to berg_core) it is imported from on first use
@@ -173,6 +176,8 @@ _LAZY: dict[str, str] = {
     "TorchCheckpoint": "io.torch_checkpoint",
     **dict.fromkeys(["FoldedProjection", "RegressionHeads", "fold_scaler_pca"], "models.readout"),
     **dict.fromkeys(["FoldedHeads", "load_folded_heads", "read_regression_rows"], "models.folded_heads"),
+    "check_int": "cards.numbers",
+    "check_result": "results.checks",
     "Stimuli": "stimuli.inputs",
     **dict.fromkeys(
         ["IMAGENET_MEAN", "IMAGENET_STD", "berg2_imagenet_transform", "berg2_squash_resize", "square_crop_resize"],
@@ -184,7 +189,8 @@ _LAZY: dict[str, str] = {
         "results.plotting",
     ),
     **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "workflows.synthetic"),
-    **dict.fromkeys(["save_npy_dict", "seeded_rng", "sklearn_readout_weights", "write_atomically"], "workflows.sklearn_dicts"),
+    **dict.fromkeys(["save_npy_dict", "seeded_rng", "sklearn_readout_weights"], "workflows.sklearn_dicts"),
+    **dict.fromkeys(["make_folder", "output_errors", "write_atomically"], "store.output_files"),
 }
 
 __all__ = [
@@ -195,8 +201,10 @@ __all__ = [
     "card_from_dict",
     "CardError",
     "cards_in",
+    "check_int",
     "check_options",
     "check_plot_options",
+    "check_result",
     "COMMON_OPTIONS",
     "DemoSettings",
     "describe_result",
@@ -220,6 +228,7 @@ __all__ = [
     "InvalidParameterError",
     "load_folded_heads",
     "LoadRequest",
+    "make_folder",
     "mask_indices",
     "mask_or_indices",
     "ModelCard",
@@ -228,6 +237,7 @@ __all__ = [
     "name_indices",
     "new_figure",
     "open_weight_file",
+    "output_errors",
     "Parameter",
     "pick_stimuli",
     "PluginError",

@@ -18,7 +18,8 @@ import numpy as np
 import xarray as xr
 
 from berg_core.cards.enforce import check_options
-from berg_core.errors import InvalidParameterError, StoreError
+from berg_core.errors import InvalidParameterError
+from berg_core.store.output_files import make_folder, output_errors
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -172,13 +173,12 @@ def finish_figure(fig: Figure, result: xr.DataArray, title: str, path: str | os.
     if path is None:
         return fig
     out = Path(path).expanduser()
+    make_folder(out.parent, "picture folder")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=float(dpi))
+        with output_errors(out):
+            fig.savefig(out, dpi=float(dpi))
     except ValueError as exc:
         raise InvalidParameterError(f"cannot save a picture as {str(out)!r}: {exc} (use e.g. .png, .svg or .pdf)") from None
-    except OSError as exc:
-        raise StoreError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
     return fig
 
 
@@ -222,11 +222,7 @@ def plot_results(
     unknown = sorted(set(per_model) - models)
     if unknown:
         raise InvalidParameterError(f"plot options given for model(s) {unknown}, which made none of these results; models: {sorted(models)}")
-    out = Path(out_dir).expanduser()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the picture folder {str(out)!r}: {exc.strerror or exc}") from None
+    out = make_folder(out_dir, "picture folder")
     from berg_core.registry.manager import manager_of
 
     pm = manager_of(plugin_manager)

@@ -11,18 +11,17 @@ written the same way.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import zlib
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from berg_core.errors import InvalidParameterError, StoreError
+from berg_core.errors import InvalidParameterError
+from berg_core.store.output_files import write_atomically
 
-__all__ = ["save_npy_dict", "seeded_rng", "sklearn_readout_weights", "write_atomically"]
+__all__ = ["save_npy_dict", "seeded_rng", "sklearn_readout_weights"]
 
 
 def seeded_rng(seed: int, *keys: int | str) -> np.random.Generator:
@@ -118,38 +117,10 @@ def sklearn_readout_weights(
     return weights
 
 
-def write_atomically(root: str | os.PathLike[str], relpath: str, write: Callable[[IO[bytes]], Any]) -> str:
-    """Create ``root/relpath`` with ``write(file)``; the file appears under its name only once complete.
-
-    Written beside its place, then renamed: an interrupted writer never leaves a truncated
-    file that a later load would take for a damaged weight file.
-
-    Returns
-    -------
-    str
-        ``relpath``.
-
-    Raises
-    ------
-    StoreError
-        The file cannot be written.
-    """
-    path = Path(root) / relpath
-    tmp = path.with_name(path.name + ".part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    return relpath
-
-
 def save_npy_dict(root: str | os.PathLike[str], relpath: str, data: Mapping[str, Any]) -> str:
     """Write ``data`` to ``root/relpath`` as BERG 2.0 did: ``np.save`` of a dict, pickled in a 0-d object array.
+
+    The file appears under its name only once complete (see :func:`~berg_core.store.output_files.write_atomically`).
 
     Returns
     -------

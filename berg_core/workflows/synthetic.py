@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from berg_core._version import __version__
 from berg_core.cards.enforce import check_subject
-from berg_core.errors import InvalidParameterError, PluginError, StoreError
+from berg_core.errors import InvalidParameterError, PluginError
+from berg_core.store.output_files import make_folder
 from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, SYNTHETIC_NOTE
 
 if TYPE_CHECKING:
@@ -163,11 +163,7 @@ def write_synthetic_store(
         if unknown:
             raise InvalidParameterError(f"subjects name model(s) {unknown} that are not being written; models written: {[r.card.id for r in regs]}")
     per_model_subjects = {r.card.id: _subjects_of(r.card, subjects) for r in regs}
-    out = Path(root).expanduser()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the store folder {str(out)!r}: {exc.strerror or exc}") from None
+    out = make_folder(root, "store folder")
 
     written: list[str] = []
     done: dict[str, list[int]] = {}

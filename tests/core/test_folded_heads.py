@@ -16,7 +16,8 @@ import torch
 from berg_core.errors import IntegrityError, StoreError
 from berg_core.models.folded_heads import load_folded_heads, read_regression_rows
 from berg_core.store.model_store import Store
-from berg_core.workflows.sklearn_dicts import save_npy_dict, seeded_rng, sklearn_readout_weights, write_atomically
+from berg_core.store.output_files import write_atomically
+from berg_core.workflows.sklearn_dicts import save_npy_dict, seeded_rng, sklearn_readout_weights
 
 F, K, N_A, N_B = 64, 5, 7, 3
 REGRESSIONS = {"reg_param/a": N_A, "b_reg_param": N_B}

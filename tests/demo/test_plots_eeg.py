@@ -61,7 +61,7 @@ def test_one_stimulus_and_few_channels(results, tmp_path):
         ({"times": [0.9]}, r"outside this result's time range, -0.100 to 0.595 s"),
         ({"times": "soon"}, "times must be a number or a list"),
         ({"times": list(np.linspace(0, 0.5, 9))}, "1 to 8 numbers"),
-        ({"channels": ["Oz", "Xx"]}, r"channels \['Xx'\] are not in this result; its channels are \['Fp1'"),
+        ({"channels": ["Oz", "Xx"]}, r"unknown channel 'Xx' for this result\. Valid channels: \['Fp1'"),
         ({"stimulus": "no-such-image"}, r"stimulus 'no-such-image' is not in this result; its stimuli are \[0, 1, 2\]"),
         ({"reliability": 0.2}, "no reliability coordinate"),
         ({"colour": "red"}, r"unknown plot option\(s\) \['colour'\].*times: .*channels: "),

@@ -73,7 +73,7 @@ def test_fsaverage_picture_views_and_mask(results, tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"views": ["dorsal"]}, r"views must be a non-empty subset of \['lateral', 'medial', 'ventral'\]"),
+        ({"views": ["dorsal"]}, r"unknown view 'dorsal' for fsaverage plots\. Valid views: \['lateral', 'medial', 'ventral'\]"),
         ({"reliability": 50.0}, r"no unit reaches reliability=50.0; this result's ncsnr ranges .* to 1.2"),
         ({"reliability": "high"}, "threshold must be a number"),
         ({"n_slices": 4}, r"unknown plot option\(s\) \['n_slices'\]"),

@@ -90,7 +90,7 @@ def test_uneven_times_are_refused(full_train):
 
 
 def test_not_an_eeg_result(full_train):
-    with pytest.raises(InvalidParameterError, match="needs the DataArray returned by encode, got ndarray"):
+    with pytest.raises(InvalidParameterError, match="expected the xarray.DataArray returned by BERG.encode for eeg-things_eeg_2-vit_b_32, got ndarray"):
         to_mne(full_train.values)
-    with pytest.raises(InvalidParameterError, match=r"needs dims \('stimulus', 'repetition', 'channel', 'time'\)"):
+    with pytest.raises(InvalidParameterError, match=r"expected a result with dims \('stimulus', 'repetition', 'channel', 'time'\) .*got dims \('stimulus', 'channel', 'time'\)"):
         to_mne(full_train.mean("repetition"))

@@ -124,3 +124,21 @@ def test_reliability_mask_through_the_accessor(volume_result: Any) -> None:
 def test_bad_exports(surface_result: Any, volume_result: Any, tmp_path: Path, call: Any, message: str) -> None:
     with pytest.raises(InvalidParameterError, match=message):
         call(surface_result, volume_result, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s, v, p: berg_fmri_nsd.to_gifti(s, p / "a_file" / "out"), r"cannot create the output folder .*a_file/out"),
+        (lambda s, v, p: berg_fmri_nsd.to_nifti(v, p / "a_file" / "x.nii"), r"cannot create the output folder .*a_file"),
+        (lambda s, v, p: berg_fmri_nsd.to_mgh(s, p / "a_folder", name="taken"), r"cannot write .*lh\.taken\.mgh"),
+    ],
+)
+def test_exports_that_cannot_be_written_are_store_errors(surface_result: Any, volume_result: Any, tmp_path: Path, call: Any,
+                                                         message: str) -> None:
+    from berg_core.errors import StoreError
+
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "a_folder" / "lh.taken.mgh").mkdir(parents=True)  # a folder where the file should go
+    with pytest.raises(StoreError, match=message):
+        call(surface_result, volume_result, tmp_path)

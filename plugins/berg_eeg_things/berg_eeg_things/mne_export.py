@@ -18,22 +18,14 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from berg_core.plugin import InvalidParameterError
+from berg_core.plugin import InvalidParameterError, check_result
 
-from .layout import SFREQ
+from .layout import MODEL_ID, SFREQ
 
 __all__ = ["DIMS", "MONTAGE", "to_mne"]
 
 DIMS = ("stimulus", "repetition", "channel", "time")
 MONTAGE = "easycap-M1"
-
-
-def _check_result(result: Any) -> xr.DataArray:
-    if not isinstance(result, xr.DataArray):
-        raise InvalidParameterError(f"to_mne needs the DataArray returned by encode, got {type(result).__name__}")
-    if tuple(result.dims) != DIMS:
-        raise InvalidParameterError(f"to_mne needs dims {DIMS} (an EEG encode result), got {tuple(result.dims)}")
-    return result
 
 
 def _sfreq(times: np.ndarray) -> float:
@@ -87,7 +79,7 @@ def to_mne(
     import mne
     import pandas as pd
 
-    da = _check_result(result)
+    da = check_result(result, DIMS, MODEL_ID)
     if kind not in ("epochs", "evoked"):
         raise InvalidParameterError(f"kind must be 'epochs' or 'evoked', got {kind!r}")
     if not isinstance(average_repetitions, (bool, np.bool_)):

@@ -19,11 +19,13 @@ import xarray as xr
 from berg_core.plugin import (
     InvalidParameterError,
     check_plot_options,
+    check_result,
     describe_result,
     finish_figure,
     new_figure,
     pick_stimuli,
     reliable_units,
+    select_names,
 )
 
 from .layout import MODEL_ID
@@ -46,13 +48,6 @@ MAX_TOPOMAPS = 8
 #: With at most this many channels, the legend names each line.
 LABELLED_CHANNELS = 12
 _UNSCALED = {"scalings": {"eeg": 1.0}, "units": {"eeg": "a.u."}}
-
-
-def _checked(result: Any) -> xr.DataArray:
-    if not isinstance(result, xr.DataArray) or tuple(result.dims) != DIMS:
-        got = tuple(result.dims) if isinstance(result, xr.DataArray) else type(result).__name__
-        raise InvalidParameterError(f"an EEG plot needs a result of {MODEL_ID} with dims {DIMS}, got {got}")
-    return result
 
 
 def topomap_times(requested: Any, times: np.ndarray) -> list[float]:
@@ -102,13 +97,7 @@ def topomap_times(requested: Any, times: np.ndarray) -> list[float]:
 def _time_course_channels(requested: Any, available: list[str]) -> list[str]:
     if requested is None:
         return available
-    names = [requested] if isinstance(requested, str) else requested
-    if not isinstance(names, Sequence | np.ndarray) or not all(isinstance(c, str) for c in names) or not len(names):
-        raise InvalidParameterError(f"channels must be a channel name or a non-empty list of names, got {requested!r}")
-    unknown = [c for c in names if c not in available]
-    if unknown:
-        raise InvalidParameterError(f"channels {unknown} are not in this result; its channels are {available}")
-    return list(dict.fromkeys(names))
+    return select_names(requested, available, what="channels", owner="this result", noun="channel", repeats="merge")
 
 
 def _time_courses(ax: Any, evoked: Any, names: list[str]) -> None:
@@ -145,7 +134,7 @@ def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
     matplotlib.figure.Figure
     """
     opts = check_plot_options(options, EEG_PLOT_OPTIONS, MODEL_ID)
-    da = reliable_units(_checked(result), opts.get("reliability"))
+    da = reliable_units(check_result(result, DIMS, MODEL_ID), opts.get("reliability"))
     da, what = pick_stimuli(da, opts.get("stimulus"))
     channels = [str(c) for c in da["channel"].values]
     shown = _time_course_channels(opts.get("channels"), channels)

@@ -16,7 +16,7 @@ import numpy as np
 
 from berg_core.plugin import (
     VIT_B_32_N_FEATURES,
-    InvalidParameterError,
+    check_int,
     check_options,
     save_npy_dict,
     seeded_rng,
@@ -83,9 +83,7 @@ def make_metadata(seed: int, subject: int) -> dict[str, Any]:
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     check_options(options, SYNTHETIC_OPTIONS, MODEL_ID, what="synthetic-store option")
     opts = {**SYNTHETIC_OPTIONS, **options}
-    k = opts["n_components"]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 1000:
-        raise InvalidParameterError(f"n_components must be an integer from 1 to 1000 (BERG 2.0 uses 250), got {k!r}")
+    opts["n_components"] = check_int(opts["n_components"], "n_components", low=1, high=1000, note=" (BERG 2.0 uses 250)")
     return opts
 
 
@@ -120,5 +118,5 @@ def write_synthetic_store(
         del weights  # one subject's weights in memory at a time
         written.append(save_npy_dict(root, metadata_relpath(card, s), make_metadata(seed, s)))
     if opts["backbone"]:
-        written.append(write_synthetic_backbone(root, seed))
+        written.append(write_synthetic_backbone(root, seed, card.backbone))
     return written

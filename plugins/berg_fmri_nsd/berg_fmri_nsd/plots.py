@@ -20,16 +20,18 @@ import xarray as xr
 
 from berg_core.plugin import (
     InvalidParameterError,
+    check_int,
     check_plot_options,
+    check_result,
     describe_result,
     finish_figure,
     new_figure,
     pick_stimuli,
     reliable_units,
+    select_names,
     symmetric_limit,
 )
 
-from ._result_checks import check_result
 from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID, HEMISPHERES
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ def fsaverage5_maps(
     """
     from .surface_export import full_surface
 
-    da = check_result(result, "vertex", ("hemisphere", "fsaverage_index"), (), FSAVERAGE_MODEL_ID)
+    da = check_result(result, ("stimulus", "vertex"), FSAVERAGE_MODEL_ID, ("hemisphere", "fsaverage_index"))
     da, what = pick_stimuli(reliable_units(da, reliability), stimulus)
     # full_surface puts NaN at the vertices the result does not hold: they stay blank
     maps = {h: full_surface(da, h)[:, :FSAVERAGE5_VERTICES].mean(axis=0) for h in HEMISPHERES}
@@ -89,10 +91,7 @@ def fsaverage5_maps(
 def _views(requested: Any) -> list[str]:
     if requested is None:
         return list(SURFACE_VIEWS)
-    views = [requested] if isinstance(requested, str) else requested
-    if not isinstance(views, (list, tuple)) or not views or any(v not in SURFACE_VIEWS for v in views):
-        raise InvalidParameterError(f"views must be a non-empty subset of {list(SURFACE_VIEWS)}, got {requested!r}")
-    return list(dict.fromkeys(views))
+    return select_names(requested, SURFACE_VIEWS, what="views", owner="fsaverage plots", noun="view", repeats="merge")
 
 
 def plot_fsaverage(result: xr.DataArray, path: str | None, options: dict[str, Any]) -> Figure:
@@ -163,7 +162,7 @@ def fwrf_slices(
 
     from .volume_export import affine_of, roi_mask, to_volume
 
-    da = check_result(result, "voxel", ("i", "j", "k"), ("affine", "volume_shape"), FWRF_MODEL_ID)
+    da = check_result(result, ("stimulus", "voxel"), FWRF_MODEL_ID, ("i", "j", "k"), ("affine", "volume_shape"))
     affine = affine_of(da)
     roi = roi_mask(da)
     da, what = pick_stimuli(reliable_units(da, reliability), stimulus)
@@ -172,14 +171,6 @@ def fwrf_slices(
     img = nib.as_closest_canonical(nib.Nifti1Image(values, affine))
     roi_img = nib.as_closest_canonical(nib.Nifti1Image(roi.astype(np.uint8), affine))
     return np.asarray(img.dataobj, dtype=np.float32), np.asarray(roi_img.dataobj) > 0, img.affine, what
-
-
-def _n_slices(value: Any) -> int:
-    if value is None:
-        return 12
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 48:
-        raise InvalidParameterError(f"n_slices must be an integer from 1 to 48, got {value!r}")
-    return int(value)
 
 
 def plot_fwrf(result: xr.DataArray, path: str | None, options: dict[str, Any]) -> Figure:
@@ -199,7 +190,7 @@ def plot_fwrf(result: xr.DataArray, path: str | None, options: dict[str, Any]) -
     matplotlib.figure.Figure
     """
     opts = check_plot_options(options, FWRF_PLOT_OPTIONS, FWRF_MODEL_ID)
-    n_slices = _n_slices(opts.get("n_slices"))
+    n_slices = 12 if opts.get("n_slices") is None else check_int(opts["n_slices"], "n_slices", low=1, high=48)
     values, roi, affine, what = fwrf_slices(result, opts.get("stimulus"), opts.get("reliability"))
     from matplotlib.colors import ListedColormap
 

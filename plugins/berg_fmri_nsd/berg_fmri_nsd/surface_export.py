@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.plugin import InvalidParameterError, StoreError
+from berg_core.plugin import InvalidParameterError, check_result, make_folder, output_errors
 
-from ._result_checks import check_result
 from .layout import FSAVERAGE_MODEL_ID, HEMISPHERES, N_VERTICES
 
 __all__ = ["full_surface", "split_hemispheres", "to_gifti", "to_mgh"]
@@ -24,7 +23,7 @@ _COORDS = ("hemisphere", "fsaverage_index")
 
 
 def _checked(responses: Any) -> Any:
-    return check_result(responses, "vertex", _COORDS, (), FSAVERAGE_MODEL_ID)
+    return check_result(responses, ("stimulus", "vertex"), FSAVERAGE_MODEL_ID, _COORDS)
 
 
 def _check_hemi(hemi: str) -> None:
@@ -60,21 +59,14 @@ def full_surface(responses: Any, hemisphere: str) -> np.ndarray:
 def _target(folder: str | os.PathLike[str], hemi: str, name: str, suffix: str) -> Path:
     if not isinstance(name, str) or not name or "/" in name or os.sep in name:
         raise InvalidParameterError(f"name must be a non-empty file name stem without '/', got {name!r}")
-    out = Path(folder).expanduser()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create output folder {str(out)!r}: {exc.strerror or exc}") from None
-    return out / f"{hemi}.{name}{suffix}"
+    return make_folder(folder) / f"{hemi}.{name}{suffix}"
 
 
 def _save(img: Any, path: Path) -> None:
     import nibabel as nib
 
-    try:
+    with output_errors(path):
         nib.save(img, path)
-    except OSError as exc:
-        raise StoreError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def to_gifti(responses: Any, folder: str | os.PathLike[str], name: str = "berg") -> tuple[Path, Path]:

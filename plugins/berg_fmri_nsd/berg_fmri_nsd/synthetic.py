@@ -29,6 +29,7 @@ import numpy as np
 from berg_core.plugin import (
     VIT_B_32_N_FEATURES,
     InvalidParameterError,
+    check_int,
     save_npy_dict,
     seeded_rng,
     sklearn_readout_weights,
@@ -72,12 +73,6 @@ _EARLY_PARTS = ("V1", "V2", "V3")
 _IMAGES = {"train_img_num": 8859, "val_img_num": 300, "test_img_num": 1000}
 
 
-def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidParameterError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 # ---- fsaverage ViT-B/32 ---------------------------------------------------------------------
 def _fsaverage_rois(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Disjoint random vertex sets per ROI; ``early`` is the union of the V1-V3 parts."""
@@ -117,7 +112,7 @@ def write_fsaverage_store(root: str | os.PathLike[str], subjects: Sequence[int],
     list of str
         Paths written, relative to ``root``.
     """
-    k = _positive_int(n_components, "n_components")
+    k = check_int(n_components, "n_components", low=1)
     root = Path(root)
     written = []
     for s in subjects:
@@ -137,8 +132,8 @@ def _voxel_counts(n_voxels: Any) -> dict[str, int]:
         return dict(SUBJECT1_FWRF_VOXELS)
     if isinstance(n_voxels, Mapping):
         roi_names(list(n_voxels), FWRF_ROIS, "synthetic fmri-nsd-fwrf", "n_voxels keys")
-        return {**SUBJECT1_FWRF_VOXELS, **{r: _positive_int(v, f"n_voxels[{r!r}]") for r, v in n_voxels.items()}}
-    n = _positive_int(n_voxels, "n_voxels")
+        return {**SUBJECT1_FWRF_VOXELS, **{r: check_int(v, f"n_voxels[{r!r}]", low=1) for r, v in n_voxels.items()}}
+    n = check_int(n_voxels, "n_voxels", low=1)
     return dict.fromkeys(FWRF_ROIS, n)
 
 
@@ -156,7 +151,7 @@ def fwrf_roi_masks(
     ones do. Only the ROIs asked for (and V1-V3 for ``early``) take room in
     the volume, so small test volumes can hold a few ROIs.
     """
-    shape = tuple(_positive_int(n, "volume_shape entries") for n in volume_shape)
+    shape = tuple(check_int(n, "volume_shape entries", low=1) for n in volume_shape)
     if len(shape) != 3:
         raise InvalidParameterError(f"volume_shape must hold 3 sizes, got {tuple(volume_shape)!r}")
     counts = _voxel_counts(n_voxels)

@@ -8,16 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.plugin import IntegrityError, InvalidParameterError, StoreError
+from berg_core.plugin import IntegrityError, InvalidParameterError, check_result, make_folder, output_errors
 
-from ._result_checks import check_result
 from .layout import FWRF_MODEL_ID
 
 __all__ = ["affine_of", "roi_mask", "to_nifti", "to_volume"]
 
 
 def _checked(responses: Any) -> Any:
-    return check_result(responses, "voxel", ("i", "j", "k"), ("affine", "volume_shape"), FWRF_MODEL_ID)
+    return check_result(responses, ("stimulus", "voxel"), FWRF_MODEL_ID, ("i", "j", "k"), ("affine", "volume_shape"))
 
 
 def _shape(da: Any) -> tuple[int, int, int]:
@@ -78,10 +77,8 @@ def to_nifti(responses: Any, path: str | os.PathLike[str]) -> Path:
         raise InvalidParameterError(f"a NIfTI file name must end in .nii or .nii.gz, got {str(path)!r}")
     img = nib.Nifti1Image(to_volume(responses), affine_of(responses))
     img.header.set_xyzt_units("mm")
-    out = Path(path).expanduser()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    target = Path(path).expanduser()
+    out = make_folder(target.parent) / target.name
+    with output_errors(out):
         nib.save(img, out)
-    except OSError as exc:
-        raise StoreError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
     return out
