@@ -23,7 +23,7 @@ from .metadata import OutputLabels, labels_from_metadata, load_metadata
 from .selection import OutputSelection, parse_selection
 
 if TYPE_CHECKING:
-    from berg_core.plugin import ModelCard, Store
+    from berg_core.plugin import LoadRequest, ModelCard, Store
 
 __all__ = ["ThingsEEGModel", "check_load_options", "load_model"]
 
@@ -133,19 +133,13 @@ class ThingsEEGModel(ViTB32Readout):
         raise InvalidParameterError(f"kind must be 'averaged' or 'single', got {kind!r}")
 
 
-def load_model(
-    card: ModelCard,
-    subject: int,
-    selection: dict[str, Any] | None,
-    store: Store,
-    device: torch.device,
-    options: dict[str, Any],
-) -> ThingsEEGModel:
-    """Build a ready-to-encode model: options and selection are checked before any weight is read."""
-    preprocessing, backbone_weights = check_load_options(card.id, options)
+def load_model(request: LoadRequest) -> ThingsEEGModel:
+    """Build a ready-to-encode model; core checked the options and the selection against the card."""
+    card, subject, store = request.card, int(request.subject), request.store  # type: ignore[arg-type]
+    preprocessing, backbone_weights = check_load_options(card.id, dict(request.options))
     meta, source = load_metadata(card, subject, store)
     labels = labels_from_metadata(meta, source)
     del meta
-    model = ThingsEEGModel(card, subject, parse_selection(selection, labels, card.id), labels, store, device, preprocessing)
+    model = ThingsEEGModel(card, subject, parse_selection(request.selection, labels), labels, store, request.device, preprocessing)
     model.load_readout(weights_relpath(card, subject), model._read_regressions, backbone_weights)
     return model

@@ -33,8 +33,7 @@ def berg_load_model(request: LoadRequest) -> EncodingModel | None:
         return None
     from .model import load_model  # torch and xarray only when a model is loaded
 
-    r = request
-    return load_model(r.card, r.subject, r.selection, r.store, r.device, dict(r.options))
+    return load_model(request)
 
 
 @hookimpl

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from berg_core.plugin import ModelCard, Store, ViTB32Readout, WeightFile, read_regression_rows
+from berg_core.plugin import LoadRequest, ViTB32Readout, WeightFile, read_regression_rows
 
 from .fsaverage_selection import VertexSelection, resolve_vertex_selection
 from .layout import HEMISPHERES, N_VERTICES, fsaverage_weights_path
@@ -32,29 +32,21 @@ class FsaverageViTModel(ViTB32Readout):
 
     Parameters
     ----------
-    card, subject, selection, store, device
-        As given to the ``berg_load_model`` hook.
-    options
-        ``preprocessing`` (``"train"`` or ``"berg-2.0"``) and ``backbone_weights``.
+    request
+        The ``berg_load_model`` hook's request; its options (checked by core against the card)
+        are ``preprocessing`` (``"train"`` or ``"berg-2.0"``) and ``backbone_weights``.
     """
 
-    def __init__(
-        self,
-        card: ModelCard,
-        subject: int,
-        selection: dict[str, Any] | None,
-        store: Store,
-        device: torch.device,
-        options: dict[str, Any],
-    ) -> None:
-        super().__init__(card, subject, selection, store, device, options.get("preprocessing"))
-        metadata, meta_source = fsaverage_metadata(store, subject)
-        self.vertices: VertexSelection = resolve_vertex_selection(selection, metadata, meta_source)
+    def __init__(self, request: LoadRequest) -> None:
+        r, subject = request, int(request.subject)  # type: ignore[arg-type]  # the card lists subjects
+        super().__init__(r.card, subject, r.selection, r.store, r.device, r.options.get("preprocessing"))
+        metadata, meta_source = fsaverage_metadata(r.store, subject)
+        self.vertices: VertexSelection = resolve_vertex_selection(r.selection, metadata, meta_source)
         self.selection = self.vertices.description
         self._coords = self._vertex_coords(metadata, meta_source)
         del metadata  # only the selected vertices' coordinates are kept
 
-        self.load_readout(fsaverage_weights_path(subject), self._read_hemispheres, options.get("backbone_weights"))
+        self.load_readout(fsaverage_weights_path(subject), self._read_hemispheres, r.options.get("backbone_weights"))
         assert self.readout is not None
         self._attrs = {**self.base_attrs(), "n_components": self.readout.n_components}
 

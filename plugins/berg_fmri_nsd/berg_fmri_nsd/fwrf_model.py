@@ -19,7 +19,7 @@ import xarray as xr
 from berg_core.plugin import (
     EncodingModel,
     IntegrityError,
-    ModelCard,
+    LoadRequest,
     Stimuli,
     Store,
     berg2_squash_resize,
@@ -62,18 +62,13 @@ class FwrfModel(EncodingModel):
     and ``volume_shape``.
     """
 
-    def __init__(
-        self,
-        card: ModelCard,
-        subject: int,
-        selection: dict[str, Any] | None,
-        store: Store,
-        device: torch.device,
-        options: dict[str, Any],
-    ) -> None:
-        super().__init__(card, subject, selection, store, device, options.get("preprocessing"))
+    def __init__(self, request: LoadRequest) -> None:
+        # core checked the options and the selection (required: a ROI or a list of ROIs) against the card
+        r, subject, selection = request, int(request.subject), dict(request.selection or {})  # type: ignore[arg-type]
+        store, device = r.store, r.device
+        super().__init__(r.card, subject, selection, store, device, r.options.get("preprocessing"))
         self.rois = fwrf_rois(selection)
-        self.selection = {"roi": selection["roi"] if isinstance(selection["roi"], str) else list(self.rois)}  # type: ignore[index]
+        self.selection = {"roi": selection["roi"] if isinstance(selection["roi"], str) else list(self.rois)}
 
         metas = {roi: fwrf_metadata(store, subject, roi) for roi in self.rois}
         volumes = {roi: roi_volume(meta, src) for roi, (meta, src) in metas.items()}

@@ -29,11 +29,11 @@ def berg_load_model(request: LoadRequest) -> Any:
     if r.card.id == FSAVERAGE_MODEL_ID:
         from .fsaverage_model import FsaverageViTModel
 
-        return FsaverageViTModel(r.card, r.subject, r.selection, r.store, r.device, dict(r.options))  # type: ignore[arg-type]
+        return FsaverageViTModel(r)
     if r.card.id == FWRF_MODEL_ID:
         from .fwrf_model import FwrfModel
 
-        return FwrfModel(r.card, r.subject, r.selection, r.store, r.device, dict(r.options))  # type: ignore[arg-type]
+        return FwrfModel(r)
     return None
 
 
