@@ -274,7 +274,8 @@ __all__ = [
 def result_model_id(result: Any) -> str | None:
     """The id of the model that made ``result`` (``attrs["model_id"]``), or ``None`` for anything else.
 
-    Export and plot hooks use it to tell their own results from other plugins'.
+    Core hands a result only to the plugin owning its model; a plugin with several models uses
+    it to tell which of them made the result.
     """
     attrs = getattr(result, "attrs", None)
     model_id = attrs.get("model_id") if isinstance(attrs, dict) else None

@@ -15,6 +15,8 @@ PLUGIN_SOURCE = '''
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,12 @@ def berg_model_metadata(card, subject, store, options):
 @hookimpl
 def berg_preprocess(model, stimuli):
     CALLS.append("berg_preprocess")
+    # for runs in subprocesses (tests/reliability): log which stimuli each process prepared, slow batches down
+    log = os.environ.get("BERG_TEST_BATCH_LOG")
+    if log:
+        with open(log, "a") as fh:
+            fh.write(" ".join([str(os.getpid()), *map(str, stimuli.ids)]) + "\\n")
+    time.sleep(float(os.environ.get("BERG_TEST_BATCH_DELAY_S") or 0))
     return None  # fall through to the model's own preprocess
 
 

@@ -4,8 +4,8 @@
   formats (small PCA, a small fwRF volume), written by each plugin's own hook;
 * ``toy_berg``: the third-party toy plugin of ``tests/core/conftest.py`` (a real torch model,
   fastest to run), registered by hand on its own plugin manager, with its store;
-* ``plugin_site``: the same toy plugin plus a batch-throttling plugin installed in a folder
-  (packages and dist-info with entry points), so ``berg`` subprocesses find them on PYTHONPATH;
+* ``plugin_site``: the same toy plugin installed in a folder (package and dist-info with its entry
+  point), so ``berg`` subprocesses find it on PYTHONPATH (it can slow and log their batches, see helpers);
 * ``s3_server`` / ``s3``: the moto S3 server of ``tests/store/conftest.py``.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import TESTS, TOY, load_module, write_throttle_plugin
+from .helpers import TESTS, TOY, load_module
 
 _store_fixtures = load_module(TESTS / "store" / "conftest.py", "berg_reliability_store_fixtures")
 s3_server = _store_fixtures.s3_server
@@ -60,9 +60,7 @@ def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     core = load_module(TESTS / "core" / "conftest.py", "berg_reliability_core_fixtures")
-    site = core.write_plugin(tmp_path_factory.mktemp("site"))
-    write_throttle_plugin(site)
-    return Path(site)
+    return Path(core.write_plugin(tmp_path_factory.mktemp("site")))
 
 
 @pytest.fixture(scope="session")

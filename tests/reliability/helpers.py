@@ -1,12 +1,15 @@
-"""Helpers of the reliability tests: sibling test modules loaded by path, a batch-throttling
-plugin for subprocesses, and how to run ``berg encode`` in a subprocess."""
+"""Helpers of the reliability tests: sibling test modules loaded by path, and how to run ``berg encode``
+in a subprocess (the toy plugin slows each batch by ``$BERG_TEST_BATCH_DELAY_S`` seconds and logs
+"pid id id ..." lines to ``$BERG_TEST_BATCH_LOG``, so a test can act while a run is under way)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -14,25 +17,26 @@ from typing import Any
 TESTS = Path(__file__).resolve().parents[1]
 TOY = "toy-retina-luminance"
 
-#: A plugin for subprocess runs: it slows every batch down (so a test can act while a run is
-#: under way) and logs which stimuli each process prepared. It answers no hook itself.
-THROTTLE_SOURCE = '''
-"""Slows each batch by $BERG_TEST_BATCH_DELAY_S seconds; logs "pid id id ..." lines to $BERG_TEST_BATCH_LOG."""
-import os
-import time
+@contextlib.contextmanager
+def on_each_batch(model: Any, action: Callable[[Any], None]) -> Iterator[None]:
+    """Call ``action(stimuli)`` as each batch reaches ``model``'s preprocessing (a fault to inject).
 
-from berg_core import hookimpl
+    Core asks only the plugin owning a model about it, so a test plugin beside it would never see
+    the batch: the model's class is patched instead (not the instance, whose attributes make up the
+    weights identity a resumed run is checked against).
+    """
+    cls = type(model)
+    original = cls.preprocess
 
+    def preprocess(self: Any, stimuli: Any) -> Any:
+        action(stimuli)
+        return original(self, stimuli)
 
-@hookimpl(tryfirst=True)
-def berg_preprocess(model, stimuli):
-    log = os.environ.get("BERG_TEST_BATCH_LOG")
-    if log:
-        with open(log, "a") as fh:
-            fh.write(" ".join([str(os.getpid()), *map(str, stimuli.ids)]) + "\\n")
-    time.sleep(float(os.environ.get("BERG_TEST_BATCH_DELAY_S") or 0))
-    return None
-'''
+    cls.preprocess = preprocess
+    try:
+        yield
+    finally:
+        cls.preprocess = original
 
 
 def load_module(path: Path, name: str) -> ModuleType:
@@ -45,17 +49,6 @@ def load_module(path: Path, name: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
-
-
-def write_throttle_plugin(site: Path) -> None:
-    """Install the throttling plugin in ``site`` (a package plus its dist-info with a berg.plugins entry point)."""
-    (site / "berg_throttle").mkdir()
-    (site / "berg_throttle" / "__init__.py").write_text("")
-    (site / "berg_throttle" / "plugin.py").write_text(THROTTLE_SOURCE)
-    dist = site / "berg_throttle-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: berg-throttle\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[berg.plugins]\nthrottle = berg_throttle.plugin\n")
 
 
 def cli_env(site: Path, **extra: Any) -> dict[str, str]:

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from berg_core import BERG, StoreError, hookimpl
+from berg_core import BERG, StoreError
 from berg_core.results.zarr_sink import result_state
 from berg_core.workflows.download import download_model
 
 from .conftest import FWRF, _store_fixtures
-from .helpers import TOY
+from .helpers import TOY, on_each_batch
 
 BOUND_S = 60  # seconds: the worst case on a loaded machine, far below "forever"
 FWRF_DIR = "encoding_models/modality-fmri/train_dataset-nsd/model-fwrf"
@@ -136,8 +136,7 @@ class StopServerAt:
     def __init__(self, server: Any, at: int) -> None:
         self.server, self.at, self.seen = server, at, 0
 
-    @hookimpl
-    def berg_preprocess(self, model: Any, stimuli: Any) -> None:
+    def __call__(self, stimuli: Any) -> None:
         self.seen += 1
         if self.seen == self.at:
             self.server.stop()
@@ -150,12 +149,8 @@ def test_server_stopped_while_results_are_written(toy_berg: Any, s3: Any) -> Non
     images = np.random.default_rng(8).integers(0, 256, (8, 3, 10, 10), dtype=np.uint8)
     target = f"s3://{_store_fixtures.BUCKET}/results/stopped-{time.time_ns()}.zarr"
     opts = _options(s3, write=True)
-    pm = toy_berg.plugin_manager
-    pm.register(StopServerAt(s3, at=3), name="stop-server")
-    try:
+    with on_each_batch(model, StopServerAt(s3, at=3)):
         err, elapsed = _timed(lambda: toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target, storage_options=opts))
-    finally:
-        pm.unregister(name="stop-server")
     assert elapsed < BOUND_S
     assert "cannot write batch 4-6 to" in str(err) and target in str(err)
     s3.restart()

@@ -18,11 +18,11 @@ import pytest
 import zarr
 from PIL import Image
 
-from berg_core import BERG, InvalidParameterError, StoreError, hookimpl
+from berg_core import BERG, InvalidParameterError, StoreError
 from berg_core.results.zarr_sink import result_state
 
 from .conftest import write_images
-from .helpers import TOY
+from .helpers import TOY, on_each_batch
 
 
 class Interrupt(Exception):
@@ -35,21 +35,15 @@ class InterruptAt:
     def __init__(self, at: int) -> None:
         self.at, self.calls = at, 0
 
-    @hookimpl(tryfirst=True)
-    def berg_preprocess(self, model: Any, stimuli: Any) -> None:
+    def __call__(self, stimuli: Any) -> None:
         self.calls += 1
         if self.calls == self.at:
             raise Interrupt
 
 
 def _interrupted(berg: Any, model: Any, stimuli: Any, target: Path, **kw: Any) -> None:
-    pm = berg.plugin_manager
-    pm.register(InterruptAt(3), name="interrupt")
-    try:
-        with pytest.raises(Interrupt):
-            berg.encode(model, stimuli, show_progress=False, store=target, **kw)
-    finally:
-        pm.unregister(name="interrupt")
+    with on_each_batch(model, InterruptAt(3)), pytest.raises(Interrupt):
+        berg.encode(model, stimuli, show_progress=False, store=target, **kw)
     complete, done = result_state(target)
     assert not complete and done.sum() == 2 * kw.get("batch_size", 2)
 
