@@ -43,8 +43,9 @@ class StoreSettings:
 
     @classmethod
     def of(cls, store: Store) -> StoreSettings:
-        cache_dir = store._cache_dir_arg
-        return cls(store.url, dict(store.storage_options), os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir)
+        # what the store itself pickles as: its URL, fsspec options and cache setting
+        _, (url, storage_options, cache_dir) = store.__reduce__()
+        return cls(url, dict(storage_options or {}), os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir)
 
     def open(self) -> Store:
         return Store(self.url, self.storage_options or None, self.cache_dir)
