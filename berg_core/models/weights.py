@@ -36,6 +36,7 @@ __all__ = [
     "RowsOutOfRangeError",
     "flatten_keys",
     "has_folded_projection",
+    "metadata_entry",
     "open_weight_file",
     "read_folded_projection",
     "read_metadata",
@@ -77,6 +78,37 @@ def _lookup(obj: Any, key: str, source: str) -> Any:
             raise IntegrityError(f"{source} has no entry {key!r} (expected BERG 2.0's layout)")
         cur = cur[part]
     return cur
+
+
+def metadata_entry(meta: Any, key: str, source: str, numeric: bool = False) -> Any:
+    """``meta["a"]["b"]`` for ``key="a/b"``: one entry of a BERG 2.0 metadata (or weights) dict.
+
+    Parameters
+    ----------
+    meta
+        The dict, as :func:`read_metadata` returns it.
+    key
+        ``/``-separated path of the entry.
+    source
+        Where the dict was read from, for messages.
+    numeric
+        Return the entry as a NumPy array of numbers (bool, int or float), refusing anything else.
+
+    Raises
+    ------
+    IntegrityError
+        The entry is missing, or (``numeric``) does not hold numbers.
+    """
+    value = _lookup(meta, key, source)
+    if not numeric:
+        return value
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # a ragged list
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "biuf":
+        raise IntegrityError(f"{source}: {key} should hold numbers, found {type(value).__name__} of dtype {arr.dtype}")
+    return arr
 
 
 class PickledNpyFile:

@@ -11,30 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from berg_core.plugin import IntegrityError, read_metadata
+from berg_core.plugin import IntegrityError, metadata_entry, read_metadata
 
 from .layout import N_REPETITIONS, metadata_relpath
 
 if TYPE_CHECKING:
     from berg_core.plugin import ModelCard, Store
 
-__all__ = ["OutputLabels", "get_entry", "labels_from_metadata", "load_metadata"]
+__all__ = ["OutputLabels", "labels_from_metadata", "load_metadata"]
 
 
 def load_metadata(card: ModelCard, subject: int, store: Store) -> tuple[dict[str, Any], str]:
     """The subject's metadata dict (read safely) and its URL, for messages."""
     relpath = metadata_relpath(card, subject)
     return read_metadata(store, relpath), store.url_of(relpath)
-
-
-def get_entry(meta: dict[str, Any], key: str, source: str) -> Any:
-    """``meta["a"]["b"]`` for ``key="a/b"``; a missing entry is an :class:`IntegrityError`."""
-    cur: Any = meta
-    for part in key.split("/"):
-        if not isinstance(cur, dict) or part not in cur:
-            raise IntegrityError(f"{source} has no entry {key!r}; expected BERG 2.0's THINGS EEG2 metadata layout")
-        cur = cur[part]
-    return cur
 
 
 @dataclass(frozen=True)
@@ -53,7 +43,7 @@ class OutputLabels:
 
 def labels_from_metadata(meta: dict[str, Any], source: str) -> OutputLabels:
     """Check the metadata's shapes and pull out what labelling the output needs."""
-    raw_names = get_entry(meta, "eeg/ch_names", source)
+    raw_names = metadata_entry(meta, "eeg/ch_names", source)
     names = raw_names.tolist() if isinstance(raw_names, np.ndarray) else raw_names
     if (
         not isinstance(names, (list, tuple))
@@ -62,7 +52,7 @@ def labels_from_metadata(meta: dict[str, Any], source: str) -> OutputLabels:
         or len(set(names)) != len(names)
     ):
         raise IntegrityError(f"{source}: eeg.ch_names should be unique channel name strings, found {raw_names!r:.200}")
-    times = np.asarray(get_entry(meta, "eeg/times", source))
+    times = np.asarray(metadata_entry(meta, "eeg/times", source))
     if times.ndim != 1 or times.size < 1 or times.dtype.kind not in "fiu":
         raise IntegrityError(
             f"{source}: eeg.times should be a 1-D array of seconds, found shape {times.shape} dtype {times.dtype}"
@@ -71,8 +61,8 @@ def labels_from_metadata(meta: dict[str, Any], source: str) -> OutputLabels:
     if times.size > 1 and not np.all(np.diff(times) > 0):
         raise IntegrityError(f"{source}: eeg.times should increase, found {times[:5]}...")
     shape = (len(names), times.size)
-    avg = np.asarray(get_entry(meta, "encoding_models/correlation_averaged_repetitions", source))
-    single = np.asarray(get_entry(meta, "encoding_models/correlation_single_repetitions", source))
+    avg = np.asarray(metadata_entry(meta, "encoding_models/correlation_averaged_repetitions", source))
+    single = np.asarray(metadata_entry(meta, "encoding_models/correlation_single_repetitions", source))
     if avg.shape != shape:
         raise IntegrityError(f"{source}: correlation_averaged_repetitions has shape {avg.shape}, expected {shape}")
     if single.shape != (N_REPETITIONS, *shape):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.plugin import IntegrityError, Store, read_metadata
+from berg_core.plugin import IntegrityError, Store, metadata_entry, read_metadata
 
 from .layout import N_VERTICES, fsaverage_metadata_path, fwrf_metadata_path
 
@@ -38,18 +38,8 @@ FWRF_ACCURACY = {
 
 
 def lookup(metadata: Mapping[str, Any], section: str, key: str, source: str) -> np.ndarray:
-    """``metadata[section][key]`` as a numeric array, or IntegrityError naming the missing or non-numeric entry."""
-    try:
-        value = metadata[section][key]
-    except (KeyError, TypeError):
-        raise IntegrityError(f"{source} has no entry {section}/{key} (expected BERG 2.0's layout)") from None
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError):  # a ragged list
-        arr = np.asarray(None)
-    if arr.dtype.kind not in "biuf":  # every entry read here is used as numbers (text ncsnr would fail later, raw)
-        raise IntegrityError(f"{source}: {section}/{key} should hold numbers, found {type(value).__name__} of dtype {arr.dtype}")
-    return arr
+    """``metadata[section][key]`` as a numeric array (every entry read here is used as numbers)."""
+    return metadata_entry(metadata, f"{section}/{key}", source, numeric=True)  # type: ignore[no-any-return]
 
 
 def fsaverage_metadata(store: Store, subject: int) -> tuple[dict[str, Any], str]:

@@ -88,19 +88,22 @@ def _fsaverage_rois(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {name: rois[name] for name in FSAVERAGE_ROIS}
 
 
+def _accuracy(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per-unit ``r2``, ``noise_ceiling`` (%) and ``explained_variance`` (% of the ceiling), float32."""
+    nc = rng.uniform(5.0, 80.0, n).astype(np.float32)
+    r2 = (nc / 100.0 * rng.uniform(-0.05, 0.9, n)).astype(np.float32)  # below the noise ceiling, as fitted models are
+    explained = np.clip(r2 * 100.0 / nc * 100.0, -100.0, 100.0).astype(np.float32)
+    return {"r2": r2, "noise_ceiling": nc, "explained_variance": explained}
+
+
 def _fsaverage_metadata(rng: np.random.Generator) -> dict[str, Any]:
     fmri: dict[str, Any] = {}
     enc: dict[str, Any] = dict(_IMAGES)
     for hemi in HEMISPHERES:
         fmri[f"{hemi}_ncsnr"] = rng.uniform(0.0, 1.2, N_VERTICES).astype(np.float32)
         fmri[f"{hemi}_fsaverage_rois"] = _fsaverage_rois(rng)
-        corr = rng.uniform(-0.1, 0.8, N_VERTICES).astype(np.float32)
-        nc = rng.uniform(5.0, 80.0, N_VERTICES).astype(np.float32)
-        r2 = (nc / 100.0 * rng.uniform(-0.05, 0.9, N_VERTICES)).astype(np.float32)
-        enc[f"{hemi}_correlation"] = corr
-        enc[f"{hemi}_r2"] = r2
-        enc[f"{hemi}_noise_ceiling"] = nc
-        enc[f"{hemi}_explained_variance"] = np.clip(r2 * 100.0 / nc * 100.0, -100.0, 100.0).astype(np.float32)
+        enc[f"{hemi}_correlation"] = rng.uniform(-0.1, 0.8, N_VERTICES).astype(np.float32)
+        enc.update({f"{hemi}_{name}": values for name, values in _accuracy(rng, N_VERTICES).items()})
     return {"fmri": fmri, "encoding_models": enc}
 
 
@@ -187,16 +190,10 @@ def _affine(shape: Sequence[int]) -> np.ndarray:
 
 def _fwrf_metadata(rng: np.random.Generator, mask: np.ndarray) -> dict[str, Any]:
     n = int(mask.sum())
-    nc = rng.uniform(5.0, 80.0, n).astype(np.float32)
-    r2 = (nc / 100.0 * rng.uniform(-0.05, 0.9, n)).astype(np.float32)  # below the noise ceiling, as fitted models are
+    accuracy = _accuracy(rng, n)
     return {
         "fmri": {"ncsnr": rng.uniform(0.0, 1.2, n).astype(np.float32), "roi_mask_volume": mask, "fmri_affine": _affine(mask.shape)},
-        "encoding_models": {
-            "r2": r2,
-            "noise_ceiling": nc,
-            "explained_variance": np.clip(r2 * 100.0 / nc * 100.0, -100.0, 100.0).astype(np.float32),
-            **_IMAGES,
-        },
+        "encoding_models": {**accuracy, **_IMAGES},
     }
 
 
