@@ -24,9 +24,10 @@ through the registry to the plugin that contributed the model's card, and
 only to it: two plugins never compete for a model, and a plugin never sees
 another plugin's models or results. For preprocess and encode, core's own
 implementations (which call the model's methods) answer when the owning
-plugin's return ``None`` or it implements none; an owning plugin's
+plugin's implementation returns ``None`` or it has none; an owning plugin's
 implementation is called in every run, single- or multi-model, at any
-precision, with or without a backbone shared between models.
+precision, with or without a backbone shared between models (models share a
+backbone pass only when the same plugins prepare their inputs).
 """
 
 from __future__ import annotations
