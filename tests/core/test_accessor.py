@@ -18,24 +18,18 @@ def result(toy_store):
     return toy_store.encode(model, images, show_progress=False)
 
 
-def test_export_goes_to_the_plugin_of_the_model(result, tmp_path, monkeypatch):
-    from berg_core.registry import manager as plugins
-
-    monkeypatch.setattr(plugins, "get_plugin_manager", _toy_pm(monkeypatch))
-    path = result.berg.export("csv", tmp_path / "r.csv")
+def test_export_goes_to_the_plugin_of_the_model(result, toy_store, tmp_path):
+    path = result.berg.export("csv", tmp_path / "r.csv", plugin_manager=toy_store)
     import berg_toy.plugin as toy
 
     assert "berg_export_result" in toy.CALLS
     np.testing.assert_allclose(np.loadtxt(path, delimiter=","), result.values, rtol=1e-6)
     with pytest.raises(InvalidParameterError, match=r"toy results export to \['csv'\], not 'nifti'"):
-        result.berg.to_nifti(tmp_path / "r.nii")
+        result.berg.to_nifti(tmp_path / "r.nii", plugin_manager=toy_store.plugin_manager)
 
 
-def test_plot_writes_a_non_trivial_image(result, tmp_path, monkeypatch):
-    from berg_core.registry import manager as plugins
-
-    monkeypatch.setattr(plugins, "get_plugin_manager", _toy_pm(monkeypatch))
-    fig = result.berg.plot(tmp_path / "r.png")
+def test_plot_writes_a_non_trivial_image(result, toy_store, tmp_path):
+    fig = result.berg.plot(tmp_path / "r.png", plugin_manager=toy_store)
     import berg_toy.plugin as toy
 
     assert "berg_plot_result" in toy.CALLS and fig.axes
@@ -69,11 +63,3 @@ def test_reliable_keeps_units_at_or_above_the_threshold():
     with pytest.raises(InvalidParameterError, match=r"no reliability coordinate.*\['ncsnr'"):
         da.drop_vars("ncsnr").berg.reliable(0.1)
 
-
-def _toy_pm(monkeypatch):
-    """The accessor uses the process-wide manager; point it at one that sees the toy plugin."""
-    from berg_core.registry.manager import PluginManager
-
-    pm = PluginManager()
-    pm.load_entrypoint_plugins()
-    return lambda: pm
