@@ -10,7 +10,6 @@ whose read-out is BERG 2.0's scaler + PCA + linear regressions load it with
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from berg_core.models.base import EncodingModel
@@ -42,7 +41,7 @@ def vit_b_32_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> 
 class ViTB32Readout(EncodingModel):
     """An :class:`EncodingModel` whose ``feature_extractor`` is the shared ViT-B/32.
 
-    Subclasses set ``self.feature_extractor = get_vit_b_32(...)`` when loading (or call
+    Subclasses set ``self.feature_extractor = request.backbone()`` when loading (or call
     :meth:`load_readout`, which also reads a BERG 2.0 linear read-out) and implement
     :meth:`encode_features`.
 
@@ -54,12 +53,7 @@ class ViTB32Readout(EncodingModel):
 
     readout: FoldedHeads | None = None
 
-    def load_readout(
-        self,
-        weights_relpath: str,
-        read_heads: ReadHeads,
-        backbone_weights: str | os.PathLike[str] | None = None,
-    ) -> None:
+    def load_readout(self, weights_relpath: str, read_heads: ReadHeads, feature_extractor: Any) -> None:
         """Attach the shared ViT-B/32 and read the folded scaler + PCA and linear heads of a weight file.
 
         Parameters
@@ -70,14 +64,14 @@ class ViTB32Readout(EncodingModel):
             ``read_heads(weight_file, n_components)``: the selected regression rows, as
             ``[(coefs, intercepts), ...]``, one entry per product computed side by side
             (see :func:`berg_core.models.folded_heads.load_folded_heads`).
-        backbone_weights
-            An explicit ViT-B/32 weights file (the ``backbone_weights`` load option).
+        feature_extractor
+            The backbone, ``request.backbone()`` of the load request: the instance every model of
+            the same weights and device shares, so a multi-model encode runs it once per batch.
         """
-        from berg_core.backbones import VIT_B_32_N_FEATURES, get_vit_b_32  # torch only once a model loads
+        from berg_core.backbones.catalog import VIT_B_32_N_FEATURES
         from berg_core.models.folded_heads import load_folded_heads
 
-        # shared with every model of the same weights and device: a multi-model encode runs it once per batch
-        self.feature_extractor = get_vit_b_32(self.device, weights=backbone_weights, store=self.store)
+        self.feature_extractor = feature_extractor
         self.readout = load_folded_heads(
             self.store, weights_relpath, VIT_B_32_N_FEATURES, read_heads, self.device, "ViT-B/32 block features"
         )

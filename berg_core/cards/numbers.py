@@ -46,11 +46,7 @@ def check_int(value: Any, what: str, *, low: int | None = None, high: int | None
     InvalidParameterError
         ``"{what} must be {expectation}{note}, got {value!r}"``.
     """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or (low is not None and value < low)
-        or (high is not None and value > high)
-    ):
+    number = None if isinstance(value, bool) or not isinstance(value, numbers.Integral) else int(value)
+    if number is None or (low is not None and number < low) or (high is not None and number > high):
         raise InvalidParameterError(f"{what} must be {_kind(low, high)}{note}, got {value!r:.100}")
-    return int(value)
+    return number

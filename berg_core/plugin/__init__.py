@@ -128,7 +128,13 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         name_indices,
         select_names,
     )
-    from berg_core.models.weights import WeightFile, open_weight_file, read_folded_projection, read_metadata
+    from berg_core.models.weights import (
+        WeightFile,
+        metadata_entry,
+        open_weight_file,
+        read_folded_projection,
+        read_metadata,
+    )
     from berg_core.results.checks import check_result
     from berg_core.results.plotting import (
         COMMON_OPTIONS,
@@ -172,7 +178,8 @@ _LAZY: dict[str, str] = {
     "ViTB32Readout": "backbones.vit_readout",
     **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
     "Store": "store.model_store",
-    **dict.fromkeys(["WeightFile", "open_weight_file", "read_folded_projection", "read_metadata"], "models.weights"),
+    **dict.fromkeys(["WeightFile", "metadata_entry", "open_weight_file", "read_folded_projection", "read_metadata"],
+                    "models.weights"),
     "TorchCheckpoint": "io.torch_checkpoint",
     **dict.fromkeys(["FoldedProjection", "RegressionHeads", "fold_scaler_pca"], "models.readout"),
     **dict.fromkeys(["FoldedHeads", "load_folded_heads", "read_regression_rows"], "models.folded_heads"),
@@ -231,6 +238,7 @@ __all__ = [
     "make_folder",
     "mask_indices",
     "mask_or_indices",
+    "metadata_entry",
     "ModelCard",
     "ModelLoadError",
     "ModelNotFoundError",

@@ -9,7 +9,6 @@ and the four repetitions one stacked product over the selected rows only.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -25,21 +24,13 @@ from .selection import OutputSelection, parse_selection
 if TYPE_CHECKING:
     from berg_core.plugin import LoadRequest, ModelCard, Store
 
-__all__ = ["ThingsEEGModel", "check_load_options", "load_model"]
+__all__ = ["ThingsEEGModel", "load_model"]
 
 REPETITIONS = np.arange(1, N_REPETITIONS + 1)
 DATA_DESCRIPTION = (
     "in silico THINGS EEG2 responses: CSD-transformed, baseline-corrected (pre-stimulus mean) EEG sampled at "
     "200 Hz, one prediction per recording repetition"
 )
-
-
-def check_load_options(model_id: str, options: dict[str, Any]) -> tuple[str | None, str | os.PathLike[str] | None]:
-    """``get_encoding_model``'s extra options as (preprocessing, backbone_weights).
-
-    Core checked their names, types and valid values against the card before the plugin was called.
-    """
-    return options.get("preprocessing"), options.get("backbone_weights")
 
 
 class ThingsEEGModel(ViTB32Readout):
@@ -136,10 +127,11 @@ class ThingsEEGModel(ViTB32Readout):
 def load_model(request: LoadRequest) -> ThingsEEGModel:
     """Build a ready-to-encode model; core checked the options and the selection against the card."""
     card, subject, store = request.card, int(request.subject), request.store  # type: ignore[arg-type]
-    preprocessing, backbone_weights = check_load_options(card.id, dict(request.options))
     meta, source = load_metadata(card, subject, store)
     labels = labels_from_metadata(meta, source)
     del meta
-    model = ThingsEEGModel(card, subject, parse_selection(request.selection, labels), labels, store, request.device, preprocessing)
-    model.load_readout(weights_relpath(card, subject), model._read_regressions, backbone_weights)
+    model = ThingsEEGModel(card, subject, parse_selection(request.selection, labels), labels, store, request.device,
+                           request.options.get("preprocessing"))
+    # the backbone the card names, shared with every model of the same weights and device
+    model.load_readout(weights_relpath(card, subject), model._read_regressions, request.backbone())
     return model

@@ -46,7 +46,7 @@ class FsaverageViTModel(ViTB32Readout):
         self._coords = self._vertex_coords(metadata, meta_source)
         del metadata  # only the selected vertices' coordinates are kept
 
-        self.load_readout(fsaverage_weights_path(subject), self._read_hemispheres, r.options.get("backbone_weights"))
+        self.load_readout(fsaverage_weights_path(subject), self._read_hemispheres, r.backbone())
         assert self.readout is not None
         self._attrs = {**self.base_attrs(), "n_components": self.readout.n_components}
 
