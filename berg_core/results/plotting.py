@@ -30,6 +30,7 @@ __all__ = [
     "check_plot_options",
     "describe_result",
     "finish_figure",
+    "finish_plot",
     "new_figure",
     "pick_stimuli",
     "plot_file_name",
@@ -180,6 +181,18 @@ def finish_figure(fig: Figure, result: xr.DataArray, title: str, path: str | os.
     except ValueError as exc:
         raise InvalidParameterError(f"cannot save a picture as {str(out)!r}: {exc} (use e.g. .png, .svg or .pdf)") from None
     return fig
+
+
+def finish_plot(
+    fig: Figure, result: xr.DataArray, what: str, path: str | os.PathLike[str] | None, options: Mapping[str, Any]
+) -> Figure:
+    """Title, note and save ``fig`` as the common plot options ask (see :func:`finish_figure`).
+
+    The title is the ``title`` option, else ``describe_result(result, what)``; the picture goes
+    to ``path`` at the ``dpi`` option (default 100).
+    """
+    title = options.get("title") or describe_result(result, what)
+    return finish_figure(fig, result, title, path, options.get("dpi", 100))
 
 
 def plot_file_name(label: str, suffix: str = ".png") -> str:

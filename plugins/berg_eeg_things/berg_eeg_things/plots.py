@@ -20,8 +20,7 @@ from berg_core.plugin import (
     InvalidParameterError,
     check_plot_options,
     check_result,
-    describe_result,
-    finish_figure,
+    finish_plot,
     new_figure,
     pick_stimuli,
     reliable_units,
@@ -163,5 +162,4 @@ def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
     if with_maps:
         axes = [fig.add_subplot(grid[1, i]) for i in range(len(at))] + [fig.add_subplot(grid[1, n_cols])]
         evoked.plot_topomap(times=at, axes=axes, show=False, time_unit="s", colorbar=True, scalings=1.0, units="a.u.")
-    title = opts.get("title") or describe_result(da, f"{what}, mean of {da.sizes['repetition']} repetitions")
-    return finish_figure(fig, da, title, path, opts.get("dpi", 100))
+    return finish_plot(fig, da, f"{what}, mean of {da.sizes['repetition']} repetitions", path, opts)

@@ -23,8 +23,7 @@ from berg_core.plugin import (
     check_int,
     check_plot_options,
     check_result,
-    describe_result,
-    finish_figure,
+    finish_plot,
     new_figure,
     pick_stimuli,
     reliable_units,
@@ -136,8 +135,7 @@ def plot_fsaverage(result: xr.DataArray, path: str | None, options: dict[str, An
     bar = fig.add_axes((0.9, 0.2, 0.015, 0.55))
     fig.colorbar(ScalarMappable(Normalize(-limit, limit), CMAP), cax=bar, label=str(result.attrs.get("units", "")))
     extra = "" if opts.get("reliability") is None else f", ncsnr ≥ {opts['reliability']}"
-    title = opts.get("title") or describe_result(result, f"{what}{extra}")
-    return finish_figure(fig, result, title, path, opts.get("dpi", 100))
+    return finish_plot(fig, result, f"{what}{extra}", path, opts)
 
 
 # ---- fwRF -------------------------------------------------------------------------------------
@@ -227,8 +225,7 @@ def plot_fwrf(result: xr.DataArray, path: str | None, options: dict[str, Any]) -
     fig.colorbar(image, cax=fig.add_subplot(grid[:, cols]), label=str(result.attrs.get("units", "")))
     extra = "" if opts.get("reliability") is None else f", ncsnr ≥ {opts['reliability']} (grey: below)"
     rois = sorted({str(r) for r in np.ravel(result["roi"].values)}) if "roi" in result.coords else []
-    title = opts.get("title") or describe_result(result, f"{'+'.join(rois) or 'fwRF'} · {what}{extra}")
-    return finish_figure(fig, result, title, path, opts.get("dpi", 100))
+    return finish_plot(fig, result, f"{'+'.join(rois) or 'fwRF'} · {what}{extra}", path, opts)
 
 
 # ---- dispatch ---------------------------------------------------------------------------------
