@@ -22,8 +22,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
-    """ruff on the whole tree."""
+    """ruff on the whole tree; the import-linter contracts of the layout (pyproject.toml)."""
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(venv_backend="none")

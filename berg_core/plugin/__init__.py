@@ -99,9 +99,8 @@ from berg_core.errors import (
 from berg_core.registry.hookspecs import ENTRY_POINT_GROUP, hookimpl
 
 if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
-    from berg_core.backbones.spec import BackboneSpec
-    from berg_core.registry.request import DemoSettings, LoadRequest
     from berg_core.backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
+    from berg_core.backbones.spec import BackboneSpec
     from berg_core.backbones.vit_readout import ViTB32Readout
     from berg_core.cards.enforce import check_options, did_you_mean
     from berg_core.cards.model_card import (
@@ -135,6 +134,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         read_folded_projection,
         read_metadata,
     )
+    from berg_core.registry.request import DemoSettings, LoadRequest
     from berg_core.results.checks import check_result
     from berg_core.results.plotting import (
         COMMON_OPTIONS,
