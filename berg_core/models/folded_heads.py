@@ -90,13 +90,12 @@ def read_regression_rows(
     """
     if rows is not None and rows.size == n_outputs and np.array_equal(rows, np.arange(n_outputs)):
         rows = None  # every output in order: a fancy-index copy of the whole matrix would be wasted
-    intercept = wf.read(f"{key}/intercept_")
-    if intercept.shape != (n_outputs,):
-        raise IntegrityError(f"{wf.source}: {key}/intercept_ has shape {intercept.shape}, expected ({n_outputs},), one per output")
-    try:
-        coef = wf.read(f"{key}/coef_", rows=rows, dtype=np.float32)
-    except IndexError:  # RowsOutOfRangeError, or a reader that slices without checking
-        raise IntegrityError(f"{wf.source}: {key}/coef_ has fewer than the {n_outputs} rows of the outputs") from None
+    # only the selected rows: from the Zarr layout a one-ROI model reads its own chunks alone
+    intercept = _rows(wf, f"{key}/intercept_", rows, n_outputs, None)
+    coef = _rows(wf, f"{key}/coef_", rows, n_outputs, np.float32)
+    expected = n_outputs if rows is None else rows.size
+    if intercept.shape != (expected,):
+        raise IntegrityError(f"{wf.source}: {key}/intercept_ has shape {intercept.shape}, expected ({expected},), one per output")
     if coef.ndim != 2:
         raise IntegrityError(f"{wf.source}: {key}/coef_ has shape {coef.shape}, expected (outputs, components)")
     if rows is None and coef.shape[0] != n_outputs:
@@ -106,8 +105,14 @@ def read_regression_rows(
             f"{wf.source}: {key}/coef_ rows have shape {coef.shape[1:]}, expected ({n_components},) "
             "to match pca_param components_"
         )
-    selected = intercept if rows is None else intercept[rows]
-    return np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(selected, dtype=np.float32)
+    return np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(intercept, dtype=np.float32)
+
+
+def _rows(wf: WeightFile, key: str, rows: np.ndarray | None, n_outputs: int, dtype: type | None) -> np.ndarray:
+    try:
+        return wf.read(key, rows=rows, dtype=dtype)
+    except IndexError:  # RowsOutOfRangeError, or a reader that slices without checking
+        raise IntegrityError(f"{wf.source}: {key} has fewer than the {n_outputs} rows of the outputs") from None
 
 
 def load_folded_heads(

@@ -90,6 +90,8 @@ def test_eeg_channel_selection_reads_one_chunk_per_channel_and_repetition(
     expected = 0
     for rep in range(1, 5):
         expected += sum((base / f"reg_param/rep-{rep}/coef_/c/{i}/0").stat().st_size for i in wanted)
-        # the plugin reads the intercepts whole
-        expected += sum(p.stat().st_size for p in (base / f"reg_param/rep-{rep}/intercept_/c").iterdir())
+        # the intercepts too: only the chunks holding the selected channels' rows
+        step = group[f"reg_param/rep-{rep}/intercept_"].chunks[0]
+        rows = {(i * 140 + t) // step for i in wanted for t in range(140)}
+        expected += sum((base / f"reg_param/rep-{rep}/intercept_/c/{r}").stat().st_size for r in rows)
     assert s3.bytes_sent("weights_subject-01.zarr/reg_param/") == expected
