@@ -25,7 +25,8 @@ __all__ = ["stimulus_fingerprint", "weights_fingerprint"]
 _MODULE_DIGESTS: dict[int, tuple[Any, str]] = {}
 #: Attributes that do not hold weights: handles, descriptions, the plugin manager.
 _SKIP = {"card", "store", "factory", "_plugin_manager", "plugin_name", "device", "selection"}
-_MAX_DEPTH = 4
+#: Deep enough for read-outs nested in helper objects (model -> readout -> heads -> tensors); cycles are cut by `seen`.
+_MAX_DEPTH = 16
 
 
 def _update_array(h: Any, arr: Any) -> None:
@@ -63,25 +64,30 @@ def _module_digest(module: Any) -> str:
     return digest
 
 
-def _walk(h: Any, obj: Any, depth: int, seen: set[int]) -> None:
+def _walk(h: Any, obj: Any, depth: int, seen: dict[int, Any]) -> None:
     import torch
 
     if id(obj) in seen or depth > _MAX_DEPTH:
         return
-    seen.add(id(obj))
+    # keyed by id, holding the object: a visited object stays alive, so no later object can reuse its id
+    seen[id(obj)] = obj
     if isinstance(obj, torch.nn.Module):
         h.update(_module_digest(obj).encode())
     elif isinstance(obj, torch.Tensor) or (isinstance(obj, np.ndarray) and obj.dtype.kind in "biufc"):
         _update_array(h, obj)
     elif isinstance(obj, dict):
-        for k in sorted(obj, key=str):
-            h.update(str(k).encode())
-            _walk(h, obj[k], depth + 1, seen)
+        _walk_items(h, obj, depth, seen)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
             _walk(h, v, depth + 1, seen)
     elif hasattr(obj, "__dict__") and not isinstance(obj, type) and type(obj).__module__.split(".")[0] != "builtins":
-        _walk(h, {k: v for k, v in vars(obj).items() if k not in _SKIP}, depth + 1, seen)
+        _walk_items(h, {k: v for k, v in vars(obj).items() if k not in _SKIP}, depth, seen)
+
+
+def _walk_items(h: Any, mapping: dict[Any, Any], depth: int, seen: dict[int, Any]) -> None:
+    for k in sorted(mapping, key=str):
+        h.update(str(k).encode())
+        _walk(h, mapping[k], depth + 1, seen)
 
 
 def weights_fingerprint(model: EncodingModel) -> str:
@@ -90,5 +96,5 @@ def weights_fingerprint(model: EncodingModel) -> str:
     The backbone is hashed once per process (every model of that backbone shares it).
     """
     h = hashlib.blake2b(digest_size=16)
-    _walk(h, {k: v for k, v in vars(model).items() if k not in _SKIP}, 0, set())
+    _walk_items(h, {k: v for k, v in vars(model).items() if k not in _SKIP}, 0, {})
     return h.hexdigest()

@@ -21,7 +21,7 @@ from PIL import Image
 from berg_core import BERG, InvalidParameterError, StoreError
 from berg_core.results.zarr_sink import result_state
 
-from .conftest import write_images
+from .conftest import EEG, FSAVERAGE, FWRF, write_images
 from .helpers import TOY, on_each_batch
 
 
@@ -149,3 +149,45 @@ def test_a_multi_model_run_interrupted_between_its_finishes_resumes(toy_berg: An
     zarr.open_group(str(target / TOY / "subject-02"), mode="r+").attrs["berg_complete"] = 0
     with pytest.raises(StoreError, match="complete result.*other images"):
         toy_berg.encode(models, _images(6, seed=4), batch_size=2, show_progress=False, store=target)
+
+
+def _loose_tensors(obj: Any, seen: dict[int, Any], found: list[Any]) -> None:
+    # every tensor a model holds outside torch modules (modules are hashed whole, by their state dict)
+    import torch
+
+    if id(obj) in seen or isinstance(obj, (str, bytes, int, float, type, torch.nn.Module)):
+        return
+    seen[id(obj)] = obj  # kept alive: no later object may take its id
+    if isinstance(obj, torch.Tensor):
+        if obj.is_floating_point() and obj.numel():
+            found.append(obj)
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _loose_tensors(value, seen, found)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _loose_tensors(value, seen, found)
+    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] != "builtins":
+        _loose_tensors({k: v for k, v in vars(obj).items() if k not in {"card", "store", "spec", "_plugin_manager"}}, seen, found)
+
+
+@pytest.mark.parametrize("model_id", [EEG, FSAVERAGE, FWRF])
+def test_the_weights_digest_sees_every_tensor_of_the_real_models(store_root: Path, vit_hub: Path, model_id: str) -> None:
+    # resume compares this digest: a read-out nested deep in helper objects must count like a shallow one
+    from berg_core.results.identity import weights_fingerprint
+
+    selection = {"roi": "V1"} if model_id == FWRF else None
+    model = BERG(str(store_root)).get_encoding_model(model_id, subject=1, selection=selection, device="cpu")
+    before = weights_fingerprint(model)
+    tensors: list[Any] = []
+    _loose_tensors(vars(model), {}, tensors)
+    assert tensors or model_id == FWRF, "the read-out's tensors are found"
+    for tensor in tensors:
+        flat = tensor.view(-1)
+        kept = flat[0].item()
+        flat[0] += 1.0
+        try:
+            assert weights_fingerprint(model) != before, f"a change in a {tuple(tensor.shape)} tensor of {model_id} went unseen"
+        finally:
+            flat[0] = kept
+    assert weights_fingerprint(model) == before
