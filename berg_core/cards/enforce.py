@@ -176,6 +176,8 @@ def _check_type(name: str, value: Any, param: Parameter) -> None:
         return
     if not any(_TYPES[t][1](value) for t in kinds):
         expected = " or ".join(_TYPES[t][0] for t in kinds)
+        if param.valid_values:
+            expected += f", one of {sorted(param.valid_values, key=str)}"
         raise InvalidParameterError(f"{name} must be {expected}, got {type(value).__name__} {value!r:.100}")
 
 

@@ -93,7 +93,7 @@ def test_odd_preprocessing_values_list_the_modes(berg: Any, value: Any) -> None:
     if value is None:  # None means the card's default
         assert berg.get_encoding_model(FWRF, subject=1, selection={"roi": "V1"}, device="cpu", preprocessing=value)
         return
-    with pytest.raises(InvalidParameterError, match=r"preprocessing=.* is not available for fmri-nsd-fwrf; expected one of \['berg-2.0', 'train'\]"):
+    with pytest.raises(InvalidParameterError, match=r"preprocessing(=.* is not available for fmri-nsd-fwrf; expected| must be a string,) one of \['berg-2.0', 'train'\]"):
         berg.get_encoding_model(FWRF, subject=1, selection={"roi": "V1"}, device="cpu", preprocessing=value)
 
 
