@@ -237,18 +237,27 @@ class ZarrResultSink:
                 "give the store's root folder to write one model into it, or choose another store"
             )
         complete = kind in (lay.RESULT, lay.LEGACY) and bool(attrs.get(COMPLETE_ATTR))
-        if complete and not self.overwrite and self.keep_complete and kind == lay.RESULT:
+        if complete and not self.overwrite and kind == lay.RESULT:
+            # "already done" only for the same computation: same request, weights and stimulus pixels
             try:
                 skip = self._resumable(stimuli, attrs)
             except InvalidParameterError as exc:
-                raise StoreError(f"{exc}".replace("an unfinished result", "a complete result")) from None
+                message = f"{exc}".replace("an unfinished result", "a complete result")
+                raise StoreError(message.replace(", so it cannot be resumed", "")) from None
             if skip == len(stimuli):
-                self.complete = True
-                return skip
+                if self.keep_complete:  # one group of a multi-model run: the others may still need work
+                    self.complete = True
+                    return skip
+                raise CompleteResultError(
+                    f"{self.url} already holds the complete result of this computation "
+                    f"({attrs.get('berg_model', '?')}, same weights and stimuli); "
+                    "pass overwrite=True (berg encode --overwrite) to encode it again"
+                )
         if complete and not self.overwrite:
-            raise CompleteResultError(
-                f"{self.url} already holds a complete result of {attrs.get('berg_model', attrs.get('berg_request', '?'))}; "
-                "pass overwrite=True (berg encode --overwrite) to replace it"
+            # a result of the first layout keeps no fingerprints: whether it is this computation cannot be told
+            raise StoreError(
+                f"{self.url} already holds a complete result of {attrs.get('berg_model', attrs.get('berg_request', '?'))}, "
+                "whose computation cannot be compared with this one; pass overwrite=True (berg encode --overwrite) to replace it"
             )
         if kind == lay.LEGACY and not self.overwrite:
             raise StoreError(

@@ -137,7 +137,7 @@ def test_a_single_model_call_into_a_store_of_several_writes_only_its_group(toy_b
     both = toy_berg.encode([m1, m2], _images(4), show_progress=False, store=store)
     keep = both[f"{TOY}/subject-02"].values.copy()
     group2 = _snapshot(store / TOY / "subject-02")
-    with pytest.raises(StoreError, match="already holds a complete result.*overwrite=True"):
+    with pytest.raises(StoreError, match="holds a complete result.*overwrite=True"):
         toy_berg.encode(m1, _images(4)[:2], show_progress=False, store=store)
     assert result_state(store / TOY / "subject-01")[0] is True
     redone = toy_berg.encode(m1, _images(4)[:2], show_progress=False, store=store, overwrite=True)

@@ -191,3 +191,26 @@ def test_the_weights_digest_sees_every_tensor_of_the_real_models(store_root: Pat
         finally:
             flat[0] = kept
     assert weights_fingerprint(model) == before
+
+
+def test_a_complete_result_is_done_only_for_the_same_computation(toy_berg: Any, tmp_path: Path) -> None:
+    # "already complete" (berg encode exits 0 on it) must not hide other pixels under the same ids
+    from berg_core.results.zarr_sink import CompleteResultError
+
+    model = toy_berg.get_encoding_model(TOY, subject=1, device="cpu")
+    target = tmp_path / "run.zarr"
+    first = toy_berg.encode(model, _images(6), show_progress=False, store=target, batch_size=2)
+    with pytest.raises(CompleteResultError, match="complete result of this computation"):
+        toy_berg.encode(model, _images(6), show_progress=False, store=target, batch_size=2)
+    changed = _images(6)
+    changed[5, 0, 0, 0] ^= 1
+    with pytest.raises(StoreError, match=r"complete result.*other images") as err:
+        toy_berg.encode(model, changed, show_progress=False, store=target, batch_size=2)
+    assert not isinstance(err.value, CompleteResultError)
+    with pytest.raises(StoreError, match=r"complete result.*batch") as err:
+        toy_berg.encode(model, _images(6), show_progress=False, store=target, batch_size=3)
+    assert not isinstance(err.value, CompleteResultError)
+    import xarray as xr
+
+    kept = xr.open_zarr(target)
+    np.testing.assert_array_equal(kept[kept.attrs["berg_variable"]].values, first.values)  # refusals changed nothing

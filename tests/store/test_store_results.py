@@ -110,7 +110,7 @@ def test_complete_result_is_refused_unless_overwrite(model: Any, images: np.ndar
     berg = BERG(model.store)
     target = tmp_path / "run.zarr"
     berg.encode(model, images, show_progress=False, store=target)
-    with pytest.raises(StoreError, match="already holds a complete result.*overwrite=True"):
+    with pytest.raises(StoreError, match="already holds the complete result.*overwrite=True"):
         berg.encode(model, images, show_progress=False, store=target)
     again = berg.encode(model, images[::-1], show_progress=False, store=target, overwrite=True)
     np.testing.assert_array_equal(again.values, berg.encode(model, images[::-1], show_progress=False).values)

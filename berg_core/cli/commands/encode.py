@@ -129,27 +129,6 @@ def _connect(client_class: Any, spec: str, timeout_s: int) -> Any:
         raise StoreError(f"cannot connect to the Dask scheduler at {spec}: {type(exc).__name__}: {exc}") from None
 
 
-def _may_need_work(output: str, requests: list[Request], stimulus_ids: list[Any]) -> bool:
-    """False only when the output already holds complete results of every request on these stimulus ids.
-
-    Answered from the results' metadata before any model is loaded; only a single-model store is
-    settled here (the API itself keeps any complete single result). Several results go on to
-    ``encode``, which compares the whole computation (weights, precision, image fingerprints).
-    """
-    from berg_core.results.groups import open_results
-
-    if len(requests) > 1:
-        return True
-    try:
-        found = open_results(output)
-    except StoreError:
-        return True  # nothing there, or something incomplete: encode resumes or explains
-    da = found.get(requests[0].label)
-    if da is None or len(found) != 1 or "stimulus" not in da.coords:
-        return True
-    return [str(s) for s in da["stimulus"].values] != [str(s) for s in stimulus_ids]
-
-
 def _load(berg: Any, requests: list[Request], device: str, progress: bool) -> list[Any]:
     """Load every model; with progress, a bar and one line per model on stderr (loading takes seconds each)."""
     from tqdm.auto import tqdm
@@ -180,9 +159,6 @@ def run(args: argparse.Namespace) -> int:
     stimuli = as_stimuli(open_stimulus_args(args.stimuli), recursive=args.recursive)
     done = f"{args.output} already holds the complete result of every model and subject asked for " \
            f"({len(requests)} result(s), {len(stimuli)} stimuli); nothing to do. Pass --overwrite to redo it."
-    if not args.overwrite and not _may_need_work(args.output, requests, stimuli.ids):
-        print(done)
-        return 0
     client = _client(args.scheduler, args.scheduler_timeout)
     try:
         models = _load(berg, requests, args.device, progress)
@@ -192,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, precision=args.precision, store=args.output, overwrite=args.overwrite, client=client,
         )
     except CompleteResultError:
-        # the store compared the computation (request, weights, stimulus fingerprints) and found it done
+        # the store compared the whole computation (request, weights, stimulus fingerprints) and found it done;
+        # a result of other pixels or weights under the same names is refused instead, saying what differs
         print(done)
         return 0
     finally:
