@@ -167,26 +167,12 @@ class Registry:
 
     @classmethod
     def from_plugin_manager(cls, pm: PluginManager) -> Registry:
-        models: dict[str, RegisteredModel] = {}
-        for impl in pm.hook.berg_model_cards.get_hookimpls():
-            try:
-                answer: Any = impl.function()
-                cards = list(answer or [])
-                bad = [c for c in cards if not isinstance(c, ModelCard)]
-                if bad:
-                    raise TypeError(f"berg_model_cards returned {type(bad[0]).__name__}, expected ModelCard")
-            except Exception as exc:
-                _plugin_failure(f"berg plugin {impl.plugin_name!r} could not list its models: {exc}")
-                continue
-            for card in cards:
-                other = models.get(card.id)
-                if other is not None:
-                    raise PluginError(
-                        f"model id {card.id!r} is provided by two plugins: "
-                        f"{other.plugin_name!r} and {impl.plugin_name!r}; uninstall one of them"
-                    )
-                models[card.id] = RegisteredModel(card, impl.plugin_name)
-        return cls(models, _backbones_of(pm))
+        cards = _contributions(pm, "berg_model_cards", ModelCard, "models", "model id {!r} is provided")
+        backbones = _contributions(pm, "berg_backbones", BackboneSpec, "backbones", "backbone {!r} is contributed")
+        return cls(
+            {card.id: RegisteredModel(card, plugin) for card, plugin in cards.values()},
+            {spec.name: RegisteredBackbone(spec, plugin) for spec, plugin in backbones.values()},
+        )
 
     def ids(self) -> list[str]:
         return list(self._models)
@@ -238,26 +224,31 @@ class Registry:
         return None if reg is None else reg.spec
 
 
-def _backbones_of(pm: PluginManager) -> dict[str, RegisteredBackbone]:
-    found: dict[str, RegisteredBackbone] = {}
-    for impl in pm.hook.berg_backbones.get_hookimpls():
+def _contributions(pm: PluginManager, hook: str, kind: type, what: str, twice: str) -> dict[str, tuple[Any, str]]:
+    """What every plugin's ``hook`` lists (cards, backbones), by name, with the plugin that gave it.
+
+    A plugin whose hook fails or answers with something else is skipped with a warning naming it
+    (an error under ``BERG_STRICT_PLUGINS=1``); one name from two plugins is an error naming both.
+    """
+    found: dict[str, tuple[Any, str]] = {}
+    for impl in getattr(pm.hook, hook).get_hookimpls():
         try:
             answer: Any = impl.function()
-            specs = list(answer or [])
-            bad = [b for b in specs if not isinstance(b, BackboneSpec)]
+            items = list(answer or [])
+            bad = [item for item in items if not isinstance(item, kind)]
             if bad:
-                raise TypeError(f"berg_backbones returned {type(bad[0]).__name__}, expected BackboneSpec")
+                raise TypeError(f"{hook} returned {type(bad[0]).__name__}, expected {kind.__name__}")
         except Exception as exc:
-            _plugin_failure(f"berg plugin {impl.plugin_name!r} could not list its backbones: {exc}")
+            _plugin_failure(f"berg plugin {impl.plugin_name!r} could not list its {what}: {exc}")
             continue
-        for spec in specs:
-            other = found.get(spec.name)
+        for item in items:
+            name = item.id if isinstance(item, ModelCard) else item.name
+            other = found.get(name)
             if other is not None:
                 raise PluginError(
-                    f"backbone {spec.name!r} is contributed by two plugins: "
-                    f"{other.plugin_name!r} and {impl.plugin_name!r}; uninstall one of them"
+                    f"{twice.format(name)} by two plugins: {other[1]!r} and {impl.plugin_name!r}; uninstall one of them"
                 )
-            found[spec.name] = RegisteredBackbone(spec, impl.plugin_name)
+            found[name] = (item, impl.plugin_name)
     return found
 
 
