@@ -30,6 +30,10 @@ Loading
     selection, store, device, options); ``request.backbone()`` gives the
     shared extractor the card names. ``DemoSettings`` is what
     ``berg_demo_settings`` returns.
+Converting stores
+    ``ConvertPlan`` is what ``berg_convert_plan`` returns: how ``berg convert``
+    groups and chunks a weights file's regression rows; ``roi_row_groups``
+    turns region index lists into row groups that keep each region's rows together.
 Backbones
     ``BackboneSpec`` declares a feature extractor a plugin contributes
     (``berg_backbones`` hook): its builder, layers, weights file and seeded
@@ -134,7 +138,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         read_folded_projection,
         read_metadata,
     )
-    from berg_core.registry.request import DemoSettings, LoadRequest
+    from berg_core.registry.request import ConvertPlan, DemoSettings, LoadRequest
     from berg_core.results.checks import check_result
     from berg_core.results.plotting import (
         COMMON_OPTIONS,
@@ -158,6 +162,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     )
     from berg_core.store.model_store import Store
     from berg_core.store.output_files import make_folder, output_errors, write_atomically
+    from berg_core.store.zarr_layout import roi_row_groups
     from berg_core.workflows.sklearn_dicts import save_npy_dict, seeded_rng, sklearn_readout_weights
     from berg_core.workflows.synthetic import write_synthetic_backbone, write_synthetic_store
 
@@ -174,7 +179,7 @@ _LAZY: dict[str, str] = {
         "models.selection",
     ),
     "EncodingModel": "models.base",
-    **dict.fromkeys(["LoadRequest", "DemoSettings"], "registry.request"),
+    **dict.fromkeys(["LoadRequest", "DemoSettings", "ConvertPlan"], "registry.request"),
     "BackboneSpec": "backbones.spec",
     "ViTB32Readout": "backbones.vit_readout",
     **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
@@ -199,6 +204,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "workflows.synthetic"),
     **dict.fromkeys(["save_npy_dict", "seeded_rng", "sklearn_readout_weights"], "workflows.sklearn_dicts"),
     **dict.fromkeys(["make_folder", "output_errors", "write_atomically"], "store.output_files"),
+    "roi_row_groups": "store.zarr_layout",
 }
 
 __all__ = [
@@ -214,6 +220,7 @@ __all__ = [
     "check_plot_options",
     "check_result",
     "COMMON_OPTIONS",
+    "ConvertPlan",
     "DemoSettings",
     "describe_result",
     "did_you_mean",
@@ -257,6 +264,7 @@ __all__ = [
     "RegressionHeads",
     "reliable_units",
     "result_model_id",
+    "roi_row_groups",
     "save_npy_dict",
     "seeded_rng",
     "select_names",

@@ -14,7 +14,8 @@ The life of a call, and the hook answering each step:
 plus :func:`berg_model_metadata` for metadata without loading weights,
 :func:`berg_write_synthetic_store` so tests and ``berg demo`` can build a
 small store in the real formats for any plugin's models,
-:func:`berg_demo_settings` for how ``berg demo`` runs a model, and
+:func:`berg_demo_settings` for how ``berg demo`` runs a model,
+:func:`berg_convert_plan` for how ``berg convert`` chunks a model's weights, and
 :func:`berg_export_result` / :func:`berg_plot_result`, which the
 ``result.berg`` xarray accessor calls to hand a result to domain tools
 (MNE, NIfTI, GIFTI) and to draw it.
@@ -43,7 +44,7 @@ if TYPE_CHECKING:  # torch and xarray are not imported to read cards
     from berg_core.backbones.spec import BackboneSpec
     from berg_core.cards.model_card import ModelCard
     from berg_core.models.base import EncodingModel
-    from berg_core.registry.request import DemoSettings, LoadRequest
+    from berg_core.registry.request import ConvertPlan, DemoSettings, LoadRequest
     from berg_core.stimuli.inputs import Stimuli
     from berg_core.store.model_store import Store
 
@@ -226,6 +227,37 @@ def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
     Returns
     -------
     DemoSettings or None
+    """
+
+
+@hookspec(firstresult=True)
+def berg_convert_plan(
+    card: ModelCard, weights: dict[str, Any], metadata: dict[str, Any] | None, source: str
+) -> ConvertPlan | None:
+    """Say how ``berg convert`` chunks the regression rows of one of the model's weights files.
+
+    Only the plugin that contributed ``card`` is asked, once per BERG 2.0 weights file
+    (``encoding_models_weights/*.npy``) converted to the Zarr layout. Without an answer the
+    regression arrays get core's default chunks (4,096 rows, in their own order).
+
+    Parameters
+    ----------
+    card
+        The model whose store folder is being converted.
+    weights
+        The file's dict as BERG 2.0 pickled it (scaler, PCA and regression groups).
+    metadata
+        The matching metadata file's dict (``metadata/metadata_<same name>.npy``), or
+        ``None`` when the store has none.
+    source
+        Where the weights file lives, for messages.
+
+    Returns
+    -------
+    ConvertPlan or None
+        Row groups of the regression groups (rows of a group are stored next to each other)
+        and rows per chunk. A plan naming an array the weights do not hold, or giving a
+        group number per row for a different number of rows, is a :class:`~berg_core.PluginError`.
     """
 
 

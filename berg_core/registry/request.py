@@ -1,4 +1,4 @@
-"""What core hands a plugin's model-bound hooks: the load request and the demo settings.
+"""What core hands a plugin's model-bound hooks (the load request) and what they answer (demo settings, convert plans).
 
 One object per call instead of loose arguments, so a field added later (a new
 store setting, a new shared service) does not break a plugin's hook signature.
@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from berg_core.cards.model_card import ModelCard
     from berg_core.store.model_store import Store
 
-__all__ = ["DemoSettings", "LoadRequest"]
+__all__ = ["ConvertPlan", "DemoSettings", "LoadRequest"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,24 @@ class DemoSettings:
 
     store_options: Mapping[str, Any] = field(default_factory=dict)
     selection: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ConvertPlan:
+    """How ``berg convert`` chunks the regression rows of one weights file (the ``berg_convert_plan`` hook).
+
+    Attributes
+    ----------
+    row_groups
+        Name of a top-level regression group of the weights dict (``"reg_param"``,
+        ``"lh_reg_param"``...) -> the group number of each of its rows (1-D integers, one per
+        row; ``roi_row_groups`` makes them from region index lists). Rows are stored sorted by
+        group, so reading one group's rows touches few chunks; readers restore the order.
+    rows_per_chunk
+        Rows per chunk of the regression arrays (1-D arrays such as intercepts take 16 times
+        more); ``None`` keeps core's default. Match it to how the model reads its rows
+        (for example the rows of one output channel).
+    """
+
+    row_groups: Mapping[str, np.ndarray] = field(default_factory=dict)
+    rows_per_chunk: int | None = None

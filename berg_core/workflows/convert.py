@@ -2,9 +2,10 @@
 
 Each pickled ``.npy`` file becomes its Zarr twin (see :mod:`berg_core.store.zarr_layout`
 and ``specs/store_layout.md``): ViT-feature weight files store the folded
-projection and their regression weights chunked along output units (EEG: one
-channel per chunk; fsaverage: vertices grouped by ROI, 2,048 per chunk);
-metadata files become groups of arrays and attributes. Other files of the
+projection and their regression weights chunked along output units, grouped and
+sized as the plugin owning the model plans it (the ``berg_convert_plan`` hook:
+say one EEG channel per chunk, or vertices grouped by ROI); metadata files
+become groups of arrays and attributes. Other files of the
 model folder (the fwRF ``.pt`` checkpoints, which are per ROI already) are
 copied byte for byte; accuracy plots are left out (not needed to encode).
 Each model folder gets its card (``berg-card.yaml``) and a manifest
@@ -35,14 +36,13 @@ from berg_core.store.zarr_layout import (
     LAYOUT_ATTR,
     LAYOUT_VERSION,
     ArraySpec,
-    roi_row_groups,
     write_tree,
     zarr_twin,
 )
+from berg_core.workflows.convert_plan import REGRESSION_SUFFIX, weights_plan
 
 if TYPE_CHECKING:
-    from berg_core.cards.model_card import ModelCard
-    from berg_core.registry.manager import PluginManager
+    from berg_core.registry.manager import PluginManager, RegisteredModel
 
 __all__ = ["CARD_NAME", "ConvertReport", "convert_store", "subject_of"]
 
@@ -52,9 +52,7 @@ METADATA_DIR = "metadata"
 ACCURACY_DIR = "encoding_models_accuracy"
 #: Columns of the folded projection per chunk (W is always read whole).
 W_COLUMNS_PER_CHUNK = 32768
-#: fsaverage vertices per chunk (2 MB of float32 coefficients at 250 components).
-VERTEX_ROWS_PER_CHUNK = 2048
-#: Rows per chunk of regression arrays when the model gives no better grouping.
+#: Rows per chunk of regression arrays when the owning plugin plans none.
 DEFAULT_ROWS_PER_CHUNK = 4096
 #: 1-D regression arrays (intercepts) take this many times more rows per chunk.
 ROWS_1D_FACTOR = 16
@@ -143,24 +141,6 @@ def _metadata_for(folder: str, weights_rel: str) -> str:
     return f"{folder}/{METADATA_DIR}/{name}"
 
 
-def _weights_plan(data: dict[str, Any], metadata: dict[str, Any] | None, source: str) -> tuple[dict[str, np.ndarray], int | None]:
-    """Row groups (per regression) and rows per chunk for a ViT-feature weights dict."""
-    orders: dict[str, np.ndarray] = {}
-    rows: int | None = None
-    fmri = (metadata or {}).get("fmri")
-    eeg = (metadata or {}).get("eeg")
-    if isinstance(fmri, dict):
-        for hemi in ("lh", "rh"):
-            rois = fmri.get(f"{hemi}_fsaverage_rois")
-            reg = data.get(f"{hemi}_reg_param")
-            if isinstance(rois, dict) and isinstance(reg, dict) and isinstance(reg.get("coef_"), np.ndarray):
-                orders[f"{hemi}_reg_param"] = roi_row_groups(reg["coef_"].shape[0], rois, source)
-                rows = VERTEX_ROWS_PER_CHUNK
-    if isinstance(eeg, dict) and isinstance(eeg.get("times"), (np.ndarray, list)):
-        rows = len(eeg["times"])  # one channel per chunk: outputs are channel-major
-    return orders, rows
-
-
 def _fold(data: dict[str, Any], source: str) -> dict[str, Any]:
     """``data`` with ``pca_param/components_`` replaced by the folded projection."""
     from berg_core.models.readout import fold_scaler_pca
@@ -180,7 +160,7 @@ def _weights_policy(rows_per_chunk: int | None, orders: dict[str, np.ndarray]) -
         top = key.split("/", 1)[0]
         if key == f"{FOLDED_GROUP}/W" and arr.ndim == 2:
             return ArraySpec(chunks=(arr.shape[0], min(arr.shape[1], W_COLUMNS_PER_CHUNK)))
-        if top.endswith("reg_param") and arr.ndim >= 1 and arr.shape[0] > 1:
+        if top.endswith(REGRESSION_SUFFIX) and arr.ndim >= 1 and arr.shape[0] > 1:
             rows = rows_per_chunk or DEFAULT_ROWS_PER_CHUNK
             if arr.ndim == 1:
                 rows *= ROWS_1D_FACTOR  # intercepts: a row is 4-8 bytes, not a vector of components
@@ -234,7 +214,7 @@ def convert_store(
     src_store = src if isinstance(src, Store) else Store(src, src_options)
     dst_store = dst if isinstance(dst, Store) else Store(dst, dst_options, cache_dir=False)
     pm = plugin_manager or get_plugin_manager()
-    cards = {r.card.store_path.strip("/"): r.card for r in pm.registry}
+    owners = {r.card.store_path.strip("/"): r for r in pm.registry}
     if models:
         folders = [pm.registry.get(m).card.store_path.strip("/") for m in models]
     else:
@@ -247,11 +227,11 @@ def convert_store(
     # the weights of the backbones the converted models name travel with them (the registry says where they live)
     backbone_files: set[str] = set()
     for folder in folders:
-        card = cards.get(folder)
-        spec = None if card is None else pm.registry.backbone_of(card)
+        owner = owners.get(folder)
+        spec = None if owner is None else pm.registry.backbone_of(owner.card)
         if spec is not None:
             backbone_files.add(spec.store_path)
-        _convert_folder(src_store, dst_store, folder, card, wanted, same, report, show_progress)
+        _convert_folder(src_store, dst_store, folder, pm, owner, wanted, same, report, show_progress)
     if backbone_files and not same:
         _copy_backbones(src_store, dst_store, sorted(backbone_files), report)
     return report
@@ -277,7 +257,15 @@ def _same_store(a: Store, b: Store) -> bool:
 
 
 def _convert_folder(
-    src: Store, dst: Store, folder: str, card: ModelCard | None, wanted: set[int] | None, same: bool, report: ConvertReport, show_progress: bool
+    src: Store,
+    dst: Store,
+    folder: str,
+    pm: PluginManager,
+    owner: RegisteredModel | None,
+    wanted: set[int] | None,
+    same: bool,
+    report: ConvertReport,
+    show_progress: bool,
 ) -> None:
     files = src.find(folder)
     if not files:
@@ -306,15 +294,15 @@ def _convert_folder(
         )
     for action, rel in tqdm(plan, desc=posixpath.basename(folder), unit="file", disable=not show_progress, leave=False):
         if action == "convert":
-            _convert_npy(src, dst, folder, rel, recorder, report)
+            _convert_npy(src, dst, folder, rel, recorder, report, pm, owner)
             if same:
                 _record_existing(src, folder, rel, recorder)
         else:
             _copy(src, dst, folder, rel, recorder, report, same)
-    if card is not None:
+    if owner is not None:
         import yaml
 
-        text = yaml.safe_dump(card.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True).encode()
+        text = yaml.safe_dump(owner.card.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True).encode()
         _write_bytes(dst, f"{folder}/{CARD_NAME}", text)
         recorder.add(CARD_NAME, len(text), sha256_bytes(text))
         report.bytes_written += len(text)
@@ -323,7 +311,9 @@ def _convert_folder(
     report.manifests.append(f"{folder}/{MANIFEST_NAME}")
 
 
-def _convert_npy(src: Store, dst: Store, folder: str, rel: str, recorder: _Recorder, report: ConvertReport) -> None:
+def _convert_npy(
+    src: Store, dst: Store, folder: str, rel: str, recorder: _Recorder, report: ConvertReport, pm: PluginManager, owner: RegisteredModel | None
+) -> None:
     from berg_core.models.weights import PickledNpyFile, read_metadata
 
     twin = zarr_twin(rel)
@@ -334,7 +324,7 @@ def _convert_npy(src: Store, dst: Store, folder: str, rel: str, recorder: _Recor
     if is_weights:
         meta_rel = _metadata_for(folder, rel)
         metadata = read_metadata(src, meta_rel) if src.exists(meta_rel) else None
-        orders, rows = _weights_plan(data, metadata, source)
+        orders, rows = weights_plan(pm, owner, data, metadata, source)
         data = _fold(data, source)
         policy, kind = _weights_policy(rows, orders), "weights"
     else:

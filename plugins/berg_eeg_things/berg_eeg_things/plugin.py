@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berg_core import hookimpl
-from berg_core.plugin import DemoSettings, InvalidParameterError, LoadRequest, ModelCard, cards_in, check_options
+from berg_core.plugin import (
+    ConvertPlan,
+    DemoSettings,
+    InvalidParameterError,
+    LoadRequest,
+    ModelCard,
+    cards_in,
+    check_options,
+)
 
 from .layout import MODEL_ID
 
@@ -62,6 +70,15 @@ def berg_write_synthetic_store(
 def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
     # 16 components instead of 250: the demo store stays small and quick to build
     return DemoSettings(store_options={"n_components": 16}) if card.id == MODEL_ID else None
+
+
+@hookimpl
+def berg_convert_plan(card: ModelCard, weights: dict[str, Any], metadata: dict[str, Any] | None) -> ConvertPlan | None:
+    if card.id != MODEL_ID:
+        return None
+    from .convert_plan import eeg_convert_plan
+
+    return eeg_convert_plan(metadata)
 
 
 @hookimpl

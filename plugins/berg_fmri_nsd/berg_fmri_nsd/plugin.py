@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from berg_core import hookimpl
-from berg_core.plugin import DemoSettings, LoadRequest, ModelCard, cards_in
+from berg_core.plugin import ConvertPlan, DemoSettings, LoadRequest, ModelCard, cards_in
 
 from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID
 
@@ -78,6 +78,15 @@ _DEMO = {
 @hookimpl
 def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
     return _DEMO.get(card.id)
+
+
+@hookimpl
+def berg_convert_plan(card: ModelCard, weights: dict[str, Any], metadata: dict[str, Any] | None, source: str) -> ConvertPlan | None:
+    if card.id != FSAVERAGE_MODEL_ID:
+        return None  # the fwRF weights are per-ROI checkpoints, copied as they are
+    from .convert_plan import fsaverage_convert_plan
+
+    return fsaverage_convert_plan(weights, metadata, source)
 
 
 @hookimpl
