@@ -14,6 +14,7 @@ are read until values are asked for, and a selection by label keeps it lazy.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,12 +29,12 @@ if TYPE_CHECKING:
     from berg_core.cards.model_card import ModelCard
     from berg_core.store.model_store import Store
 
-__all__ = ["PREGENERATED_ROOT", "load_pregenerated", "pregenerated_path", "pregenerated_url", "select_by_label"]
+__all__ = ["PREGENERATED_ROOT", "label_aliases", "load_pregenerated", "pregenerated_path", "pregenerated_url", "select_by_label"]
 
 PREGENERATED_ROOT = "pregenerated_insilico_neural_responses"
 _IMAGESET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-#: selection keys of the cards that name an output coordinate in the plural
-_ALIASES = {"channels": "channel", "timepoints": "time", "times": "time", "vertices": "vertex", "voxels": "voxel"}
+#: kinds of card selection keys whose values are labels (or a mask) of their whole axis, as stored responses are selected
+_LABEL_KINDS = ("names", "time_window", "mask")
 
 
 def _folder(card: ModelCard) -> str:
@@ -88,12 +89,27 @@ def load_pregenerated(
     if da.attrs.get("model_id") not in (None, card.id):
         raise StoreError(f"{store.url_of(rel)} holds responses of {da.attrs.get('model_id')}, not {card.id}")
     if selection:
-        da = select_by_label(da, selection, card.id)
+        da = select_by_label(da, selection, card.id, label_aliases(card))
     return da
 
 
-def _resolve(da: xr.DataArray, key: str) -> str:
-    for name in (key, _ALIASES.get(key), key[:-1] if key.endswith("s") else None):
+def label_aliases(card: ModelCard) -> dict[str, str]:
+    """The card's selection keys that select labels along one output axis -> that axis (``timepoints`` -> ``time``).
+
+    Keys that select positions (``indices``, ``mask_or_indices``) or groups are left out: their
+    values are not labels of the axis, so reading them as labels would select other outputs.
+    """
+    return {k.name: k.axis for k in card.selection_keys if k.axis and k.kind in _LABEL_KINDS}
+
+
+def _singular(key: str) -> str | None:
+    if key.endswith("ices"):
+        return key[:-4] + "ex"  # vertices, indices
+    return key[:-1] if key.endswith("s") else None
+
+
+def _resolve(da: xr.DataArray, key: str, aliases: Mapping[str, str]) -> str:
+    for name in (key, aliases.get(key), _singular(key)):
         if name and (name in da.dims or name in da.coords):
             return name
     valid = sorted({str(n) for n in (*da.dims, *da.coords)} - {"stimulus"})
@@ -103,11 +119,13 @@ def _resolve(da: xr.DataArray, key: str) -> str:
     )
 
 
-def select_by_label(da: xr.DataArray, selection: dict[str, Any], owner: str = "these responses") -> xr.DataArray:
+def select_by_label(
+    da: xr.DataArray, selection: dict[str, Any], owner: str = "these responses", aliases: Mapping[str, str] | None = None
+) -> xr.DataArray:
     """``da`` restricted to the labels in ``selection``, lazily; no dimension is dropped.
 
-    Keys are dimension or coordinate names (``channel``, ``time``, ``hemisphere``...) or
-    their plural. Values are read by the SDK's selection primitives, as a model's selection
+    Keys are dimension or coordinate names (``channel``, ``time``, ``hemisphere``...), their
+    plural, or a key of ``aliases`` (the model card's label keys, see :func:`label_aliases`). Values are read by the SDK's selection primitives, as a model's selection
     is: a boolean mask over the dimension; labels of a dimension (kept in the order given,
     each once; numbers matched within a tolerance); a ``slice`` of labels (both ends
     inclusive); or labels of a coordinate along a dimension (``hemisphere``, ``roi``), each
@@ -116,7 +134,7 @@ def select_by_label(da: xr.DataArray, selection: dict[str, Any], owner: str = "t
     if not isinstance(selection, dict):
         raise InvalidParameterError(f"selection must be a dict such as {{'channel': ['Oz']}}, got {type(selection).__name__}")
     for key, value in selection.items():
-        name = _resolve(da, str(key))
+        name = _resolve(da, str(key), aliases or {})
         coord = da[name]
         if coord.ndim != 1:
             raise InvalidParameterError(f"cannot select by {name!r}: it spans {coord.dims}")

@@ -329,7 +329,10 @@ def test_pregenerated_selection_by_label() -> None:
     assert select_by_label(da, {"hemisphere": "rh"}).vertex.values.tolist() == [12, 13]
     assert select_by_label(da, {"vertices": [13, 10]}).vertex.values.tolist() == [13, 10]
     assert select_by_label(da, {"time": slice(0.005, None)}).time.values.tolist() == [0.005, 0.01]
-    assert select_by_label(da, {"timepoints": np.array([True, False, True])}).time.values.tolist() == [0.0, 0.01]
+    # a key named in the card (EEG's "timepoints") reaches its axis through the card, not a table in core
+    assert select_by_label(da, {"timepoints": np.array([True, False, True])}, aliases={"timepoints": "time"}).time.values.tolist() == [0.0, 0.01]
+    with pytest.raises(InvalidParameterError, match=r"selection key 'timepoints' is not a label of these responses"):
+        select_by_label(da, {"timepoints": np.array([True, False, True])})
     assert select_by_label(da, {"time": 0.0050000001}).time.values.tolist() == [0.005]
     with pytest.raises(InvalidParameterError, match=r"unknown hemisphere 'left' for m\. Valid hemispheres: \['lh', 'rh'\]"):
         select_by_label(da, {"hemisphere": "left"}, "m")
@@ -339,6 +342,16 @@ def test_pregenerated_selection_by_label() -> None:
         select_by_label(da, {"time": np.zeros(3, bool)})
     with pytest.raises(InvalidParameterError, match=r"select by one of \['hemisphere', 'time', 'vertex'\].*Did you mean 'hemisphere'\?"):
         select_by_label(da, {"hemispher": "lh"})
+
+
+def test_label_aliases_come_from_the_cards_label_keys_only() -> None:
+    from berg_core.registry.manager import get_plugin_manager
+    from berg_core.workflows.pregenerated import label_aliases
+
+    aliases = {r.card.id: label_aliases(r.card) for r in get_plugin_manager().registry}
+    assert aliases["eeg-things_eeg_2-vit_b_32"] == {"channels": "channel", "timepoints": "time"}
+    # ROI groups and hemisphere-relative vertex positions are not vertex labels
+    assert aliases["fmri-nsd_fsaverage-vit_b_32"] == {}
 
 
 def test_the_card_yaml_round_trips() -> None:
