@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,34 +93,87 @@ def _settings_of(pm: PluginManager, card: ModelCard) -> DemoSettings:
     return settings
 
 
-def _wanted(pm: PluginManager) -> dict[str, Any]:
+def _chosen(pm: PluginManager, models: Iterable[str] | None) -> list[ModelCard] | None:
+    """The cards of ``models`` (each once, in the order given); ``None`` for every installed model."""
+    if models is None:
+        return None
+    if isinstance(models, str):
+        models = [models]
+    ids = list(dict.fromkeys(models))
+    if not ids:
+        raise InvalidParameterError(f"models is an empty list; give model ids such as {pm.registry.ids()[:3]}, or None for all")
+    return [pm.registry.get(m).card for m in ids]  # ModelNotFoundError lists the installed ids
+
+
+def _wanted(pm: PluginManager, cards: list[ModelCard] | None = None) -> dict[str, Any]:
     """What the demo store must hold, as recorded in its marker (compared to reuse a cached store)."""
+    cards = [r.card for r in pm.registry] if cards is None else cards
     return {
         "format": DEMO_STORE_FORMAT,
         "seed": DEMO_SEED,
-        "requested": {r.card.id: dict(_settings_of(pm, r.card).store_options) for r in pm.registry},
+        "requested": {card.id: dict(_settings_of(pm, card).store_options) for card in cards},
     }
 
 
-def ensure_demo_store(store: Path, pm: PluginManager, refresh: bool = False) -> tuple[bool, dict[str, Any]]:
-    """Build the demo store unless a complete one for the installed models is there.
+def _holds(marker: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether the store of ``marker`` holds every model ``wanted`` asks for, written with the same sizes."""
+    built, written = marker.get("demo"), marker.get("models")
+    if not isinstance(built, dict) or not isinstance(written, dict) or not isinstance(built.get("requested"), dict):
+        return False
+    if any(built.get(k) != wanted[k] for k in ("format", "seed")):
+        return False
+    # a model the build skipped (its plugin writes no synthetic stores) is not held
+    return all(m in written and built["requested"].get(m) == o for m, o in wanted["requested"].items())
+
+
+def ensure_demo_store(
+    store: Path, pm: PluginManager, refresh: bool = False, models: Iterable[str] | None = None
+) -> tuple[bool, dict[str, Any]]:
+    """Build the demo store unless a complete one holding the wanted models is there.
 
     The store is built in a sibling folder and moved into place when complete, so an
     interrupted build never leaves a half store that a later run would trust.
+
+    Parameters
+    ----------
+    store
+        Folder of the demo store.
+    pm
+        The plugin manager whose plugins write the store.
+    refresh
+        Rebuild even if a cached store holds the wanted models.
+    models
+        Model ids the store must hold; ``None`` for every installed model. A cached store of
+        more models is reused; one that lacks a wanted model is rebuilt with the wanted ones only.
 
     Returns
     -------
     (bool, dict)
         Whether it was (re)built, and its marker.
+
+    Raises
+    ------
+    ModelNotFoundError
+        A model id that no installed plugin provides.
+    PluginError
+        A model named in ``models`` whose plugin does not write synthetic stores.
     """
-    wanted = _wanted(pm)
+    cards = _chosen(pm, models)
+    wanted = _wanted(pm, cards)
     marker = read_synthetic_marker(store) if store.is_dir() else None
-    if marker is not None and not refresh and marker.get("demo") == wanted:
+    if marker is not None and not refresh and (
+        marker.get("demo") == wanted if cards is None else _holds(marker, wanted)
+    ):
         return False, marker
     building = store.with_name(f"{store.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     options = {m: o for m, o in wanted["requested"].items() if o}
-    write_synthetic_store(building, models=None, subjects=None, seed=DEMO_SEED, options=options, plugin_manager=pm)
+    try:
+        write_synthetic_store(building, models=None if cards is None else [c.id for c in cards], subjects=None,
+                              seed=DEMO_SEED, options=options, plugin_manager=pm)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # a failed build leaves nothing a user must clean up
+        raise
     marker = read_synthetic_marker(building) or {}
     marker["demo"] = wanted
     (building / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True, default=str) + "\n")
@@ -196,6 +249,7 @@ def run_demo(
     show_progress: bool = False,
     log: Callable[[str], Any] | None = None,
     plugin_manager: PluginManager | None = None,
+    models: Iterable[str] | None = None,
 ) -> DemoReport:
     """Build (once) the demo store, encode the demo images with every model, write results and pictures.
 
@@ -217,10 +271,18 @@ def run_demo(
         Called with a line of text at each step (e.g. ``print``).
     plugin_manager
         Defaults to the process-wide one.
+    models
+        Model ids to run (each needs a plugin that writes synthetic stores); ``None`` for every
+        installed model.
 
     Returns
     -------
     DemoReport
+
+    Raises
+    ------
+    ModelNotFoundError
+        A model id in ``models`` that no installed plugin provides.
     """
     from berg_core.api import BERG
     from berg_core.demo.images import demo_images
@@ -234,14 +296,15 @@ def run_demo(
     pm = plugin_manager or get_plugin_manager()
     if not len(pm.registry):
         raise InvalidParameterError("no models are installed: install a berg plugin (e.g. pip install -e plugins/berg_eeg_things)")
+    chosen = None if models is None else [card.id for card in _chosen(pm, models) or []]
     paths = demo_paths(cache_dir, output_dir)
     report = DemoReport(paths=paths, store_built=False)
 
     t = time.perf_counter()
     say(f"demo store: {paths.store}")
-    report.store_built, marker = ensure_demo_store(paths.store, pm, refresh)
+    report.store_built, marker = ensure_demo_store(paths.store, pm, refresh, chosen)
     report.seconds["store"] = time.perf_counter() - t
-    report.skipped = dict(marker.get("skipped", {}))
+    report.skipped = {m: why for m, why in marker.get("skipped", {}).items() if chosen is None or m in chosen}
     report.note = synthetic_note(paths.store) or ""
 
     t = time.perf_counter()
@@ -249,6 +312,8 @@ def run_demo(
     models = []
     installed = {r.card.id for r in pm.registry}
     for model_id, subjects in sorted(marker.get("models", {}).items()):
+        if chosen is not None and model_id not in chosen:
+            continue  # a cached store of more models than were asked for
         if model_id not in installed:
             # the store was built while its plugin was installed; its files and old outputs stay unused
             say(f"skipping {model_id}: its plugin is no longer installed")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from berg_core.cli.main import main
+from berg_core.errors import InvalidParameterError
 from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, SYNTHETIC_NOTE, read_synthetic_marker
 
 from .pictures import assert_picture
@@ -134,6 +136,48 @@ def test_the_cached_store_is_reused_until_refresh_or_a_change(tmp_path):
     (store / SYNTHETIC_MARKER).unlink()  # an interrupted build never got its marker: rebuilt
     assert ensure_demo_store(store, pm)[0] is True
     assert [p.name for p in store.parent.iterdir()] == ["store"]  # no building folders left behind
+
+
+def test_a_chosen_model_reuses_a_store_that_holds_it(tmp_path):
+    """``berg demo --model ID``: a cached store of more models serves it; one lacking a wanted model is rebuilt."""
+    from berg_core.demo.run import ensure_demo_store
+    from berg_core.errors import PluginError
+
+    pm, plugin = third_party_manager(tmp_path)
+    store = tmp_path / "demo" / "store"
+    assert ensure_demo_store(store, pm)[0] is True and len(plugin.calls) == 1  # every installed model
+    assert ensure_demo_store(store, pm, models=["thirdparty-toy-model"])[0] is False and len(plugin.calls) == 1
+    with pytest.raises(PluginError, match="does not write synthetic stores"):  # skipped in that store, not held
+        ensure_demo_store(store, pm, models=["thirdparty-toy-model", "thirdparty-unwritable"])
+    assert ensure_demo_store(store, pm)[0] is False  # the cached store is left as it was
+    # built for the chosen model only: the next run of every model needs a store that holds them all
+    built, marker = ensure_demo_store(store, pm, refresh=True, models="thirdparty-toy-model")
+    assert built and marker["models"] == {"thirdparty-toy-model": [1]} and marker["skipped"] == {}
+    calls = len(plugin.calls)
+    assert ensure_demo_store(store, pm)[0] is True and len(plugin.calls) == calls + 1
+
+
+def test_a_model_the_demo_cannot_run_is_refused_before_anything_is_written(tmp_path):
+    from berg_core.demo.run import ensure_demo_store
+    from berg_core.errors import ModelNotFoundError, PluginError
+
+    pm, plugin = third_party_manager(tmp_path)
+    store = tmp_path / "demo" / "store"
+    with pytest.raises(ModelNotFoundError, match="Did you mean 'thirdparty-toy-model'"):
+        ensure_demo_store(store, pm, models=["thirdparty-toy-modle"])
+    with pytest.raises(InvalidParameterError, match="empty list"):
+        ensure_demo_store(store, pm, models=[])
+    with pytest.raises(PluginError, match="does not write synthetic stores"):
+        ensure_demo_store(store, pm, models=["thirdparty-unwritable"])
+    assert not store.exists() and plugin.calls == []
+    assert not store.parent.exists() or not any(store.parent.iterdir())  # no half-built store left behind
+
+
+def test_demo_model_flag_errors_are_one_line(tmp_path, capsys):
+    assert main(["demo", "--cache-dir", str(tmp_path), "--model", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'no-such-model'" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # refused before the store was built
 
 
 def test_demo_folders_follow_the_cache_settings(tmp_path, monkeypatch):

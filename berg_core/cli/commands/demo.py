@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from berg_core.cli.commands.args import add_progress_flag, folder, show_progress
+from berg_core.cli.commands.args import add_progress_flag, folder, model_ids, show_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--cache-dir", type=folder, help="cache folder (default: $BERG_CACHE_DIR or ~/.cache/berg); the store is <cache>/demo/store")
     p.add_argument("-o", "--output-dir", type=folder, help="where results.zarr and pictures/ go (default: <cache>/demo/output)")
+    p.add_argument("--model", action="extend", type=model_ids, metavar="ID[,ID...]",
+                   help="run only these model(s), comma-separated or repeated; default: every installed model")
     p.add_argument("--refresh", action="store_true", help="rebuild the demo store even if one is cached")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
     add_progress_flag(p)
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_demo(
         cache_dir=args.cache_dir, output_dir=args.output_dir, refresh=args.refresh, device=args.device,
-        show_progress=show_progress(args), log=lambda line: print(f"... {line}", flush=True),
+        show_progress=show_progress(args), models=args.model, log=lambda line: print(f"... {line}", flush=True),
     )
     print(report.summary())
     return 0
