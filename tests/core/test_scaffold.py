@@ -88,6 +88,34 @@ def test_listed_validated_and_torch_free(env: dict[str, str]):
     assert out.stdout.strip().endswith("[]"), out.stdout
 
 
+def test_joins_the_demo(env: dict[str, str], tmp_path: Path):
+    """``berg demo`` writes the scaffold's synthetic store, encodes with it and draws its result.
+
+    ``--model`` keeps it to the scaffold's model (the bundled ones take ~20 s more); that every
+    installed model joins a plain ``berg demo`` is tested in tests/demo with a third-party plugin.
+    """
+    import numpy as np
+    import xarray as xr
+    from PIL import Image
+
+    model_id = NAMES["model_id"]
+    out = berg(env, "demo", "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "out"), "--no-progress",
+               "--model", model_id)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "1 model(s) encoded 8 images" in out.stdout and f"model   {model_id}/subject-01" in out.stdout
+
+    tree = xr.open_datatree(tmp_path / "out" / "results.zarr", engine="zarr")
+    assert list(tree.children) == [model_id]
+    result = tree[f"{model_id}/subject-01"]["response"]
+    assert dict(result.sizes) == {"stimulus": 8, "unit": 4}
+    assert list(result["unit"].values) == ["unit_a", "unit_b", "unit_c", "unit_d"]
+    assert np.isfinite(result.values).all() and result.values.std() > 0  # the read-out of real features
+
+    with Image.open(tmp_path / "out" / "pictures" / f"{model_id}_subject-01.png") as picture:
+        grey = np.asarray(picture.convert("L"), dtype=float)
+    assert grey.size > 100_000 and grey.std() > 10, "a blank picture"
+
+
 def test_its_own_tests_pass(scaffold: Path, env: dict[str, str]):
     """The generated tests run berg's conformance kit on a synthetic store (seeded backbone included)."""
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=scaffold,
