@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from berg_core.cards.model_card import ModelCard
     from berg_core.registry.manager import PluginManager
 
-__all__ = ["DownloadReport", "download_model", "plan_download", "roi_of"]
+__all__ = ["DownloadReport", "card_rois", "download_model", "plan_download", "roi_of"]
 
 ACCURACY_DIR = "encoding_models_accuracy"
 DOWNLOAD_BLOCK = 4 << 20
@@ -62,7 +62,8 @@ class DownloadReport:
         return sum(self.files.values())
 
 
-def _valid_rois(card: ModelCard) -> list[str] | None:
+def card_rois(card: ModelCard) -> list[str] | None:
+    """The ROI names of the card's ``roi`` selection key: the ``roi-NAME`` of BERG 2.0's per-ROI file names."""
     for key in card.selection_keys:
         if key.name == "roi" and key.valid_values:
             return [str(v) for v in key.valid_values]
@@ -92,7 +93,7 @@ def plan_download(
     wanted_subjects = None if subjects is None else sorted({int(s) for s in subjects})
     wanted_rois = None if rois is None else list(dict.fromkeys(str(r) for r in rois))
     notes: list[str] = []
-    valid_rois = _valid_rois(card)
+    valid_rois = card_rois(card)
     if wanted_rois and valid_rois is not None:
         bad = [r for r in wanted_rois if r not in valid_rois]
         if bad:

@@ -30,7 +30,7 @@ def store_holdings(store: Store, card: ModelCard) -> dict[str, Any]:
         The store has no file of the model.
     """
     from berg_core.workflows.convert import subject_of
-    from berg_core.workflows.download import ACCURACY_DIR, roi_of
+    from berg_core.workflows.download import ACCURACY_DIR, card_rois, roi_of
 
     folder = card.store_path.strip("/")
     try:
@@ -57,7 +57,7 @@ def store_holdings(store: Store, card: ModelCard) -> dict[str, Any]:
             f"(expected names with subject-SS or sub-SS; see 'berg download {card.id}')"
         )
     per_roi = bool(rois)
-    order = {name: i for i, name in enumerate(_card_rois(card))}
+    order = {name: i for i, name in enumerate(card_rois(card) or [])}
     return {
         "store": store.url,
         "model_folder": folder,
@@ -67,10 +67,3 @@ def store_holdings(store: Store, card: ModelCard) -> dict[str, Any]:
         "rois": {s: sorted(rois.get(s, ()), key=lambda r: (order.get(r, len(order)), r)) for s in sorted(subjects)}
         if per_roi else None,
     }
-
-
-def _card_rois(card: ModelCard) -> list[str]:
-    for key in card.selection_keys:
-        if key.name == "roi" and key.valid_values:
-            return [str(v) for v in key.valid_values]
-    return []
