@@ -27,5 +27,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {f}")
     root = Path(args.output).expanduser() / args.dist_name
     print(f"\nnext:\n  cd {root}\n  pip install -e '.[test]'\n  berg models            # lists {names['model_id']}\n"
-          f"  berg validate {names['entry_point']}\n  pytest")
+          f"  berg validate {names['entry_point']}\n  berg demo --model {names['model_id']}\n  pytest")
     return 0
