@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from berg_core.cards.model_card import ModelCard
+    from berg_core.models.base import EncodingModel
     from berg_core.registry.manager import PluginManager
     from berg_core.registry.request import DemoSettings
 
@@ -309,7 +310,7 @@ def run_demo(
 
     t = time.perf_counter()
     berg = BERG(paths.store, plugin_manager=pm)
-    models = []
+    loaded: list[EncodingModel] = []
     installed = {r.card.id for r in pm.registry}
     for model_id, subjects in sorted(marker.get("models", {}).items()):
         if chosen is not None and model_id not in chosen:
@@ -320,29 +321,29 @@ def run_demo(
             continue
         selection = _settings_of(pm, berg.get_card(model_id)).selection
         say(f"loading {model_id}, subject {subjects[0]}")
-        models.append(berg.get_encoding_model(model_id, subject=subjects[0], selection=None if selection is None else dict(selection),
+        loaded.append(berg.get_encoding_model(model_id, subject=subjects[0], selection=None if selection is None else dict(selection),
                                               device=device))
     report.seconds["load"] = time.perf_counter() - t
-    if not models:
+    if not loaded:
         raise InvalidParameterError(f"no installed plugin writes synthetic stores, so the demo has no model to run; skipped: {report.skipped}")
 
     ids, images = demo_images(image_size)
     report.n_images = len(ids)
     report.stimuli_picture = _stimuli_sheet(ids, images, paths.pictures / "stimuli.png")
-    say(f"encoding {len(ids)} images with {len(models)} model(s) in one pass")
+    say(f"encoding {len(ids)} images with {len(loaded)} model(s) in one pass")
     t = time.perf_counter()
     try:
-        berg.encode(models, Stimuli(ids=ids, array=images), store=str(paths.results), overwrite=True, show_progress=show_progress)
+        berg.encode(loaded, Stimuli(ids=ids, array=images), store=str(paths.results), overwrite=True, show_progress=show_progress)
     finally:
-        for m in models:
+        for m in loaded:
             m.cleanup()
     report.seconds["encode"] = time.perf_counter() - t
 
-    labels = [label.replace("#", "-") for label in model_labels(models)]
+    labels = [label.replace("#", "-") for label in model_labels(loaded)]
     found: dict[str, xr.DataArray] = open_results(paths.results)
     # only this run's results: groups of models encoded earlier (since uninstalled) are not ours to draw
     results = {label: found[label] for label in labels}
-    for m, label in zip(models, labels, strict=True):
+    for m, label in zip(loaded, labels, strict=True):
         report.models[label] = {"selection": m.selection, "sizes": dict(results[label].sizes)}
     say(f"drawing {len(results)} picture(s)")
     t = time.perf_counter()
