@@ -18,6 +18,8 @@ import xarray as xr
 
 from berg_core.errors import StoreError
 from berg_core.results.zarr_sink import RESULT_ATTR, open_result
+from berg_core.store.network import bounded_filesystem
+from berg_core.store.zarr_store import fsspec_zarr_store
 
 __all__ = ["find_result_groups", "open_results", "open_results_tree"]
 
@@ -26,10 +28,8 @@ MAX_DEPTH = 3
 
 
 def _fs(target: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
-    import fsspec
-
     try:
-        return fsspec.core.url_to_fs(target, **dict(storage_options or {}))
+        return bounded_filesystem(target, storage_options)
     except (ValueError, ImportError) as exc:
         raise StoreError(f"cannot open {target}: {exc}") from None
 
@@ -82,7 +82,7 @@ def _zarr_store(url: str, storage_options: dict[str, Any] | None) -> Any:
 
     if "://" not in url or url.startswith("file://"):
         return zarr.storage.LocalStore(os.path.expanduser(url.removeprefix("file://")), read_only=True)
-    return zarr.storage.FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=True)
+    return fsspec_zarr_store(url, storage_options, read_only=True)
 
 
 def open_results(target: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> dict[str, xr.DataArray]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berg_core.errors import StoreError
+from berg_core.store.network import bounded_filesystem
 
 __all__ = [
     "BERG_RECORDS",
@@ -74,6 +75,8 @@ class Location:
             return json.loads(data)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, UnicodeDecodeError):
             return None
+        except StoreError:  # a request past the network deadline: its message names the URL
+            raise
         except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot read {self.url}/{rel}: {type(exc).__name__}: {exc}") from None
 
@@ -95,6 +98,8 @@ class Location:
                         os.unlink(tmp)
             else:
                 self.fs.pipe_file(where, data)
+        except StoreError:  # a request past the network deadline: its message names the URL
+            raise
         except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot write {self.url}/{rel}: {type(exc).__name__}: {exc}") from None
 
@@ -115,6 +120,8 @@ class Location:
             return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(self.path, detail=False))
         except NotADirectoryError:
             raise StoreError(f"{self.url} is a file, not a folder: berg writes results only into a new or berg-written folder") from None
+        except StoreError:  # a request past the network deadline: its message names the URL
+            raise
         except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot read {self.url}: {type(exc).__name__}: {exc}") from None
 
@@ -132,6 +139,8 @@ class Location:
                 self.fs.rm(where, recursive=True)
         except FileNotFoundError:
             pass
+        except StoreError:  # a request past the network deadline: its message names the URL
+            raise
         except Exception as exc:  # remote filesystems raise their own types (botocore, aiohttp)
             raise StoreError(f"cannot remove {self.url}/{rel}: {type(exc).__name__}: {exc}") from None
 
@@ -141,10 +150,8 @@ def canonical_url(url: str, storage_options: dict[str, Any] | None = None) -> st
     slashes resolved), or the normalised URL of an fsspec location."""
     if "://" not in url or url.startswith("file://"):
         return os.path.realpath(os.path.expanduser(url.removeprefix("file://")))
-    import fsspec
-
     try:
-        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        fs, path = bounded_filesystem(url, storage_options)
     except (ValueError, TypeError, ImportError) as exc:
         raise StoreError(f"cannot open {url}: {exc}") from None
     return str(fs.unstrip_protocol(posixpath.normpath(path).rstrip("/")))
@@ -156,9 +163,7 @@ def location(url: str | os.PathLike[str], storage_options: dict[str, Any] | None
     canon = canonical_url(raw, storage_options)
     if "://" not in canon:
         return Location(canon, None, canon, dict(storage_options or {}))
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(canon, **dict(storage_options or {}))
+    fs, path = bounded_filesystem(canon, storage_options)
     return Location(canon, fs, posixpath.normpath(path), dict(storage_options or {}))
 
 

@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from berg_core.errors import StoreError
+from berg_core.store.network import bounded_filesystem
 
 __all__ = ["LOCK_SUFFIX", "LockHolder", "WriteLock", "break_lock", "lock_url", "read_lock"]
 
@@ -348,10 +349,8 @@ class WriteLock:
     # ---- file operations (on the lock file, or on the break file next to it) ------------
     def _filesystem(self) -> tuple[Any, str]:
         if self._fs is None:
-            import fsspec
-
             try:
-                self._fs, self._fs_path = fsspec.core.url_to_fs(self.url, **self.storage_options)
+                self._fs, self._fs_path = bounded_filesystem(self.url, self.storage_options)
             except (ValueError, TypeError, ImportError) as exc:
                 raise StoreError(f"cannot open the lock {self.path}: {exc}") from None
         return self._fs, self._fs_path
@@ -372,6 +371,8 @@ class WriteLock:
             fs.pipe_file(where, data, mode="create")
         except FileExistsError:
             return False
+        except StoreError:  # past the network deadline: no answer to read the lock with either
+            raise
         except Exception as exc:
             # some stores report a failed condition as another error: the file then exists
             try:
@@ -394,6 +395,8 @@ class WriteLock:
             return bytes(fs.cat_file(where))
         except FileNotFoundError:
             return None
+        except StoreError:
+            raise
         except Exception as exc:
             raise StoreError(f"cannot read the lock {self.url}{suffix}: {type(exc).__name__}: {exc}") from None
 

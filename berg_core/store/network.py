@@ -21,9 +21,13 @@ slow but live server is retried within the deadline rather than past it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import math
 import os
 import threading
+import time
 from typing import Any
 
 import fsspec
@@ -37,6 +41,8 @@ __all__ = [
     "DEFAULT_NETWORK_TIMEOUT",
     "NETWORK_TIMEOUT_ENV",
     "S3_CONFIG_DEFAULTS",
+    "bounded",
+    "bounded_filesystem",
     "call",
     "connect",
     "network_timeout",
@@ -49,6 +55,10 @@ DEFAULT_NETWORK_TIMEOUT = 15.0
 S3_CONFIG_DEFAULTS: dict[str, Any] = {"connect_timeout": 5, "read_timeout": 10, "retries": {"max_attempts": 3, "mode": "standard"}}
 _LOCAL_PROTOCOLS = {"file", "local"}
 _S3_PROTOCOLS = {"s3", "s3a"}
+#: s3fs's one place that sends a request (with its retries): bounding it bounds every request,
+#: including those of its file objects, which the public coroutines do not go through.
+_REQUEST_METHODS = ("_call_s3",)
+_BOUNDED_MARK = "_berg_bounded"
 
 
 def network_timeout() -> float:
@@ -121,6 +131,76 @@ def call(fs: Any, method: str, *args: Any, url: str, action: str = "read", **kwa
         except FSTimeoutError:
             raise _late(url, action, timeout) from None
     return _watched(getattr(fs, method), args, kwargs, timeout, url, action)
+
+
+def bounded(fs: Any) -> Any:
+    """``fs`` with each of its requests given up after :func:`network_timeout` seconds (the same object).
+
+    Every coroutine of an asynchronous filesystem (``_cat_file``, ``_pipe_file``, ``_ls``...,
+    and s3fs's ``_call_s3``) runs under ``asyncio.wait_for``, so a request a silent server
+    holds is cancelled and raises a :class:`StoreError` naming its URL, whether it is called
+    through the filesystem's blocking methods or awaited by Zarr's asynchronous store. The
+    deadline is read at each call, so ``$BERG_NETWORK_TIMEOUT`` applies to cached instances.
+    Local and blocking filesystems are returned unchanged.
+    """
+    if is_local(fs) or not isinstance(fs, fsspec.asyn.AsyncFileSystem) or getattr(fs, _BOUNDED_MARK, False):
+        return fs
+    for name in (*fsspec.asyn.async_methods, *_REQUEST_METHODS):
+        coroutine = getattr(fs, name, None)
+        if not inspect.iscoroutinefunction(coroutine):
+            continue
+        watched = _with_deadline(fs, coroutine, name)
+        setattr(fs, name, watched)
+        blocking = name.removeprefix("_")
+        if name in fsspec.asyn.async_methods and not fs.asynchronous and hasattr(fs, blocking):
+            # fsspec bound the blocking twins to the unbounded coroutines when the instance was made
+            setattr(fs, blocking, fsspec.asyn.sync_wrapper(watched, obj=fs))
+    setattr(fs, _BOUNDED_MARK, True)
+    return fs
+
+
+def bounded_filesystem(url: str, storage_options: dict[str, Any] | None = None, **extra: Any) -> tuple[Any, str]:
+    """``fsspec.core.url_to_fs(url, ...)`` with bounded botocore settings and requests (see :func:`bounded`).
+
+    ``extra`` are further filesystem options berg itself sets (``asynchronous=True`` for Zarr).
+    """
+    options = {**with_network_defaults(url, dict(storage_options or {})), **extra}
+    fs, path = fsspec.core.url_to_fs(url, **options)
+    return bounded(fs), path
+
+
+def _with_deadline(fs: Any, coroutine: Any, name: str) -> Any:
+    @functools.wraps(coroutine)
+    async def watched(*args: Any, **kwargs: Any) -> Any:
+        timeout = network_timeout()
+        start = time.monotonic()
+        try:
+            return await asyncio.wait_for(coroutine(*args, **kwargs), timeout)
+        except TimeoutError:
+            if time.monotonic() - start < timeout:  # the client's own timeout (aiohttp's is a TimeoutError too)
+                raise
+            raise _late(_request_url(fs, name, args, kwargs), _action(name), timeout) from None
+
+    return watched
+
+
+def _request_url(fs: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    if name not in _REQUEST_METHODS and args and isinstance(args[0], str):
+        path = args[0]
+    else:  # s3fs's _call_s3(method, Bucket=..., Key=...)
+        path = "/".join(str(kwargs[k]) for k in ("Bucket", "Key", "Prefix") if kwargs.get(k))
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return f"{protocol}://{path}" if path else f"the {protocol} server"
+
+
+def _action(name: str) -> str:
+    if name in ("_pipe_file", "_put_file", "_mkdir", "_makedirs", "_cp_file"):
+        return "write"
+    if name in ("_rm_file",):
+        return "remove"
+    if name in ("_ls", "_walk", "_glob", "_find", "_du", "_expand_path"):
+        return "list"
+    return "reach" if name not in ("_cat_file", "_get_file") else "read"
 
 
 def connect(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:

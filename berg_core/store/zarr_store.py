@@ -19,6 +19,7 @@ from zarr.abc.store import Store as _ZarrStore
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from berg_core.errors import IntegrityError, StoreError
+from berg_core.store.network import bounded_filesystem
 
 if TYPE_CHECKING:
     import zarr
@@ -147,6 +148,21 @@ def open_zarr_group(store: Store, relpath: str) -> zarr.Group:
         raise IntegrityError(f"{store.url_of(relpath)} is not a readable Zarr v3 group: {type(exc).__name__}: {exc}") from None
 
 
+def fsspec_zarr_store(url: str, storage_options: dict[str, Any] | None = None, read_only: bool = True) -> Any:
+    """Zarr's ``FsspecStore`` at the fsspec URL ``url``, each of its requests under the network deadline.
+
+    Built as ``FsspecStore.from_url`` builds it (an asynchronous filesystem), through
+    :func:`~berg_core.store.network.bounded_filesystem` so a silent server gives a
+    :class:`StoreError` instead of holding a read or write for minutes.
+    """
+    import zarr.storage
+
+    fs, path = bounded_filesystem(url, storage_options, asynchronous=True)
+    if not fs.async_impl:  # Zarr wraps blocking filesystems in threads of its own
+        return zarr.storage.FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=read_only)
+    return zarr.storage.FsspecStore(fs=fs, path=path, read_only=read_only)
+
+
 def writable_zarr_store(url: str, storage_options: dict[str, Any] | None = None) -> Any:
     """A writable Zarr store at a local path or fsspec URL (fsspec's configuration applies).
 
@@ -164,7 +180,7 @@ def writable_zarr_store(url: str, storage_options: dict[str, Any] | None = None)
             path = Path(url.removeprefix("file://")).expanduser()
             path.mkdir(parents=True, exist_ok=True)
             return zarr.storage.LocalStore(path)
-        return zarr.storage.FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=False)
+        return fsspec_zarr_store(url, storage_options, read_only=False)
     except OSError as exc:
         raise StoreError(f"cannot write to {url}: {type(exc).__name__}: {exc}") from None
     except (ValueError, TypeError, ImportError) as exc:
