@@ -6,7 +6,8 @@ timeout, botocore's 5 attempts, s3fs's own 5 retries) about 25 minutes. Here eve
 request a :class:`~berg_core.store.model_store.Store` sends (a query, a listing, a small file,
 one block of a large one), and building the filesystem where that connects, must
 finish within ``$BERG_NETWORK_TIMEOUT`` seconds
-(default :data:`DEFAULT_NETWORK_TIMEOUT`), whatever the protocol and its retries:
+(default :data:`DEFAULT_NETWORK_TIMEOUT`), whatever the protocol and its retries;
+so must every request to a result store, whose filesystems :func:`bounded_filesystem` builds:
 
 * asynchronous filesystems (s3fs, gcsfs, http...) run the coroutine under
   ``asyncio.wait_for`` on fsspec's loop, so a late request is cancelled;
