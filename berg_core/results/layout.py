@@ -218,13 +218,28 @@ def clear_result(loc: Location, names: list[str]) -> None:
     for name in names:
         if name in ("zarr.json", BERG_RECORDS) or name.startswith(TMP_PREFIX):
             loc.remove(name)
-        elif isinstance(loc.child(name).read_json("zarr.json"), dict):
+        elif _zarr_node(loc.child(name)):
             loc.remove(name)
     if BERG_RECORDS in names:
         return
     # the first layout kept its records inside the group
     if LEGACY_DONE in names:
         loc.remove(LEGACY_DONE)
+
+
+def _zarr_node(child: Location) -> bool:
+    """An array or group node of the result: readable metadata, or one a full disk cut short.
+
+    A node whose ``zarr.json`` was left empty or truncated (or not written yet) holds only Zarr's own
+    entries; left in place, it would make the next write of the same variable fail.
+    """
+    if isinstance(child.read_json("zarr.json"), dict):
+        return True
+    try:
+        entries = child.names()
+    except StoreError:  # a file, or unreadable: not known to be berg's
+        return False
+    return entries is not None and set(entries) <= {"zarr.json", "c"}
 
 
 def create_container(loc: Location) -> None:

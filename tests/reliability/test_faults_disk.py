@@ -232,3 +232,17 @@ def test_a_disk_that_fills_while_a_result_is_created_leaves_it_resumable(toy_ber
         shutil.rmtree(target)
     assert failures >= 5  # the sweep did hit the creation
 
+
+
+def test_a_result_whose_metadata_a_full_disk_cut_short_is_redone(toy_berg: Any, tmp_path: Path) -> None:
+    # the state a full disk leaves when it strikes while the consolidated metadata is written: the group's and an
+    # array's zarr.json empty, no batch done; the same call must redo it, not trip over the half-written array
+    model = toy_berg.get_encoding_model(TOY, subject=1, device="cpu")
+    images = _images(6)
+    target = tmp_path / "run.zarr"
+    toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target)
+    for meta in [target / "zarr.json", *target.glob("*/zarr.json")]:
+        meta.write_bytes(b"")
+    shutil.rmtree(target / ".berg" / "done")
+    redone = toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target)
+    np.testing.assert_array_equal(redone.values, toy_berg.encode(model, images, batch_size=2, show_progress=False).values)
