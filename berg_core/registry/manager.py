@@ -22,6 +22,7 @@ from typing import Any
 import pluggy
 
 from berg_core.backbones.spec import BackboneSpec
+from berg_core.cards.enforce import did_you_mean
 from berg_core.cards.model_card import ModelCard
 from berg_core.errors import ModelLoadError, ModelNotFoundError, PluginError
 from berg_core.registry import hookspecs
@@ -193,10 +194,7 @@ class Registry:
         try:
             return self._models[model_id]
         except KeyError:
-            import difflib
-
-            close = difflib.get_close_matches(model_id, self.ids(), n=3)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean([model_id], self.ids())
             available = ", ".join(self.ids()) or "none (is a berg plugin installed?)"
             raise ModelNotFoundError(f"unknown model {model_id!r}.{hint} Available models: {available}") from None
 
@@ -209,10 +207,7 @@ class Registry:
         try:
             return self._backbones[name]
         except (KeyError, TypeError):
-            import difflib
-
-            close = difflib.get_close_matches(str(name), self.backbone_names(), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean([str(name)], self.backbone_names())
             raise ModelLoadError(
                 f"no installed plugin contributes the backbone {name!r}.{hint} Installed backbones: "
                 f"{', '.join(self.backbone_names()) or 'none'} (install the plugin that provides it)"
