@@ -10,7 +10,7 @@ from __future__ import annotations
 import nox
 
 nox.options.sessions = ["lint", "types", "tests"]
-INSTALL = ["-e", ".[test]", "-e", "plugins/berg_fmri_nsd", "-e", "plugins/berg_eeg_things"]
+INSTALL = ["-r", "requirements.txt"]  # the README's install line: core, every plugin, the test tools
 
 
 @nox.session(venv_backend="none")
@@ -35,7 +35,7 @@ def types(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def install(session: nox.Session) -> None:
-    """Install berg-core, both plugins and the test tools into the active environment."""
+    """Install berg-core, every plugin of the repository and the test tools into the active environment."""
     session.run("python", "-m", "pip", "install", *INSTALL)
 
 

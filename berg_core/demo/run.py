@@ -296,7 +296,7 @@ def run_demo(
     say = log or (lambda _line: None)
     pm = plugin_manager or get_plugin_manager()
     if not len(pm.registry):
-        raise InvalidParameterError("no models are installed: install a berg plugin (e.g. pip install -e plugins/berg_eeg_things)")
+        raise InvalidParameterError("no models are installed: install a berg plugin (e.g. pip install -e plugins/berg_eeg_things, or pip install -r requirements.txt for all)")
     chosen = None if models is None else [card.id for card in _chosen(pm, models) or []]
     paths = demo_paths(cache_dir, output_dir)
     report = DemoReport(paths=paths, store_built=False)
