@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from berg_core.errors import IntegrityError, InvalidParameterError
+from berg_core.errors import IntegrityError, InvalidParameterError, StoreError
 from berg_core.store.model_store import Store
 from berg_core.store.zarr_layout import (
     FOLDED_GROUP,
@@ -37,6 +37,7 @@ __all__ = [
     "flatten_keys",
     "has_folded_projection",
     "metadata_entry",
+    "first_weight_file",
     "open_weight_file",
     "read_folded_projection",
     "read_metadata",
@@ -409,6 +410,28 @@ def open_weight_file(store: Store, relpath: str) -> WeightFile:
     if zpath is not None:
         return ZarrWeightFile(store, zpath)
     return PickledNpyFile(store, relpath)
+
+
+def first_weight_file(store: Store, candidates: Sequence[str], what: str = "weight file") -> str:
+    """The first of ``candidates`` the store holds (as BERG 2.0's ``.npy`` or its Zarr twin).
+
+    For files whose name changed between BERG versions (e.g. THINGS-MEG's
+    ``weights_P1.npy``, ``weights_P1_full.npy``, ``weights_P1_all_training_splits.npy``):
+    every documented name is accepted, in the order given (newest first).
+
+    Raises
+    ------
+    StoreError
+        None of them is there; the message lists every name looked for.
+    """
+    names = list(dict.fromkeys(candidates))
+    if not names:
+        raise ValueError("first_weight_file needs at least one candidate path")
+    for relpath in names:
+        if _zarr_path(store, relpath) is not None or store.exists(relpath):
+            return relpath
+    looked = ", ".join(store.url_of(r) for r in names)
+    raise StoreError(f"no {what} found; looked for (with their .zarr twins): {looked}")
 
 
 def read_metadata(store: Store, relpath: str) -> dict[str, Any]:

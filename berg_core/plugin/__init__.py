@@ -42,6 +42,7 @@ Backbones
     feature count, ``VIT_B_32_STORE_PATH`` where its weights live in a store.
 Weights and stores
     ``Store`` reads files of a BERG store (local or fsspec URL);
+    ``first_weight_file`` picks the first of several documented file names the store holds;
     ``open_weight_file`` opens a weight file in either format (BERG 2.0's
     pickled ``.npy`` dict or berg's Zarr layout) as a ``WeightFile``;
     ``read_folded_projection`` reads the scaler and PCA folded into one
@@ -133,6 +134,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     )
     from berg_core.models.weights import (
         WeightFile,
+        first_weight_file,
         metadata_entry,
         open_weight_file,
         read_folded_projection,
@@ -184,8 +186,8 @@ _LAZY: dict[str, str] = {
     "ViTB32Readout": "backbones.vit_readout",
     **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
     "Store": "store.model_store",
-    **dict.fromkeys(["WeightFile", "metadata_entry", "open_weight_file", "read_folded_projection", "read_metadata"],
-                    "models.weights"),
+    **dict.fromkeys(["WeightFile", "first_weight_file", "metadata_entry", "open_weight_file", "read_folded_projection",
+                     "read_metadata"], "models.weights"),
     "TorchCheckpoint": "io.torch_checkpoint",
     **dict.fromkeys(["FoldedProjection", "RegressionHeads", "fold_scaler_pca"], "models.readout"),
     **dict.fromkeys(["FoldedHeads", "load_folded_heads", "read_regression_rows"], "models.folded_heads"),
@@ -230,6 +232,7 @@ __all__ = [
     "finish_figure",
     "finish_plot",
     "first_listed_wins",
+    "first_weight_file",
     "fold_scaler_pca",
     "FoldedHeads",
     "FoldedProjection",
