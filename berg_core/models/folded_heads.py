@@ -91,8 +91,9 @@ def read_regression_rows(
     if rows is not None and rows.size == n_outputs and np.array_equal(rows, np.arange(n_outputs)):
         rows = None  # every output in order: a fancy-index copy of the whole matrix would be wasted
     # only the selected rows: from the Zarr layout a one-ROI model reads its own chunks alone
-    intercept = _rows(wf, f"{key}/intercept_", rows, n_outputs, None)
-    coef = _rows(wf, f"{key}/coef_", rows, n_outputs, np.float32)
+    # key "" is a regression stored at the top of its file (fmri-bmd-s3d's flat dicts)
+    intercept = _rows(wf, f"{key}/intercept_" if key else "intercept_", rows, n_outputs, None)
+    coef = _rows(wf, f"{key}/coef_" if key else "coef_", rows, n_outputs, np.float32)
     expected = n_outputs if rows is None else rows.size
     if intercept.shape != (expected,):
         raise IntegrityError(f"{wf.source}: {key}/intercept_ has shape {intercept.shape}, expected ({expected},), one per output")

@@ -444,12 +444,13 @@ def read_metadata(store: Store, relpath: str) -> dict[str, Any]:
     return PickledNpyFile(store, relpath).data
 
 
-def read_folded_projection(wf: WeightFile, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_folded_projection(wf: WeightFile, source: str | None = None, centered: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The scaler + PCA of a ViT-feature model folded into ``(W, c)`` (see :mod:`berg_core.models.readout`).
 
     Reads ``scaler_param/{mean_,scale_}`` and ``pca_param/{mean_,components_}``
     and folds them; the Zarr layout stores ``(W, c)`` already and returns them
-    without refolding.
+    without refolding. ``centered=False`` is for a projection fit with sklearn's
+    ``TruncatedSVD`` (no ``pca_param/mean_``: components are not centred).
     """
     from berg_core.models.readout import fold_scaler_pca, fold_scaler_pca_rows
 
@@ -461,15 +462,16 @@ def read_folded_projection(wf: WeightFile, source: str | None = None) -> tuple[n
         return fold_scaler_pca_rows(
             wf.read("scaler_param/mean_"),
             wf.read("scaler_param/scale_"),
-            wf.read("pca_param/mean_"),
+            wf.read("pca_param/mean_") if centered else np.zeros(tree_comp.shape[-1]),
             tuple(tree_comp.shape),
             wf.row_blocks(COMPONENTS_KEY, FOLD_BLOCK_ROWS),
             source=source or wf.source,
         )
+    components = wf.read("pca_param/components_")
     return fold_scaler_pca(
         wf.read("scaler_param/mean_"),
         wf.read("scaler_param/scale_"),
-        wf.read("pca_param/mean_"),
-        wf.read("pca_param/components_"),
+        wf.read("pca_param/mean_") if centered else np.zeros(components.shape[-1]),
+        components,
         source=source or wf.source,
     )

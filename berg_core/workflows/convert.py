@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from berg_core.cards.enforce import check_subject
 from berg_core.errors import BERGError, InvalidParameterError, StoreError
 from berg_core.store.fetch import store_error
 from berg_core.store.manifest import MANIFEST_NAME, FileEntry, Manifest, sha256_bytes, sha256_file
@@ -42,9 +43,10 @@ from berg_core.store.zarr_layout import (
 from berg_core.workflows.convert_plan import REGRESSION_SUFFIX, weights_plan
 
 if TYPE_CHECKING:
+    from berg_core.cards.model_card import ModelCard
     from berg_core.registry.manager import PluginManager, RegisteredModel
 
-__all__ = ["CARD_NAME", "ConvertReport", "convert_store", "subject_of"]
+__all__ = ["CARD_NAME", "ConvertReport", "convert_store", "subject_of", "wanted_subjects"]
 
 CARD_NAME = "berg-card.yaml"
 WEIGHTS_DIR = "encoding_models_weights"
@@ -57,12 +59,59 @@ DEFAULT_ROWS_PER_CHUNK = 4096
 #: 1-D regression arrays (intercepts) take this many times more rows per chunk.
 ROWS_1D_FACTOR = 16
 _SUBJECT_RE = re.compile(r"(?:^|[_-])sub(?:ject)?-(\d+)")
+#: the ways BERG file names spell a subject: subject-01, sub-01, sub-UTS01, monkeyN, P1 (THINGS-MEG)
+_ANY_SUBJECT_RE = re.compile(r"(?:^|[_.-])(?:sub(?:ject)?-|monkey|P)([A-Za-z0-9]+)")
 
 
-def subject_of(name: str) -> int | None:
-    """The subject number in a BERG file name (``weights_subject-01.npy``, ``metadata_sub-01_roi-V1.npy``)."""
-    m = _SUBJECT_RE.search(posixpath.basename(name.rstrip("/")))
-    return int(m.group(1)) if m else None
+def subject_of(name: str, card: ModelCard | None = None) -> int | str | None:
+    """The subject of a BERG file name, or ``None`` when it names none.
+
+    Without ``card``: the number of ``weights_subject-01.npy``, ``metadata_sub-01_roi-V1.npy``.
+    With ``card``, the subject as the card lists it, from any spelling BERG uses (``subject-01``,
+    ``sub-01``, ``sub-UTS01``, ``monkeyN``, ``P1``): integer cards take the number, cards of named
+    subjects the name (``sub-1`` and ``sub-01`` both name ``"01"``); a participant-averaged card none.
+    """
+    base = posixpath.basename(name.rstrip("/"))
+    if card is None:
+        m = _SUBJECT_RE.search(base)
+        return int(m.group(1)) if m else None
+    if card.subjects is None:
+        return None
+    named = all(isinstance(v, str) for v in card.subjects)
+    for m in _ANY_SUBJECT_RE.finditer(base):
+        text = m.group(1)
+        if not named:
+            if text.isascii() and text.isdecimal():
+                return int(text)
+            continue
+        if text in card.subjects:
+            return text
+        if text.isascii() and text.isdecimal():
+            same = [v for v in card.subjects if isinstance(v, str) and v.isascii() and v.isdecimal() and int(v) == int(text)]
+            if same:
+                return same[0]
+    return None
+
+
+_subject_of = subject_of
+
+
+def wanted_subjects(card: ModelCard | None, subjects: Iterable[Any] | None) -> set[int | str] | None:
+    """``subjects`` as ``card`` lists them (``1`` -> ``"01"`` for named ones); ones it lacks stay as given."""
+    if subjects is None:
+        return None
+    out: set[int | str] = set()
+    for s in subjects:
+        if card is not None:
+            try:
+                resolved = check_subject(card, s)
+            except InvalidParameterError:
+                resolved = None
+            if resolved is not None:
+                out.add(resolved)
+                continue
+        out.add(int(s) if isinstance(s, str) and s.isascii() and s.isdecimal() else s)
+    return out
 
 
 @dataclass
@@ -148,7 +197,9 @@ def _fold(data: dict[str, Any], source: str) -> dict[str, Any]:
     scaler, pca = data.get("scaler_param"), data.get("pca_param")
     if not (isinstance(scaler, dict) and isinstance(pca, dict) and isinstance(pca.get("components_"), np.ndarray)):
         return data
-    W, c = fold_scaler_pca(scaler["mean_"], scaler["scale_"], pca["mean_"], pca["components_"], source=source)
+    # no mean_: sklearn's TruncatedSVD (fmri-bmd-s3d), whose components are not centred
+    pca_mean = pca["mean_"] if "mean_" in pca else np.zeros(pca["components_"].shape[-1])
+    W, c = fold_scaler_pca(scaler["mean_"], scaler["scale_"], pca_mean, pca["components_"], source=source)
     out = dict(data)
     out["pca_param"] = {k: v for k, v in pca.items() if k != "components_"}
     out[FOLDED_GROUP] = {"W": W, "c": c}
@@ -180,7 +231,7 @@ def convert_store(
     src: str | Store,
     dst: str | Store,
     models: Sequence[str] | None = None,
-    subjects: Iterable[int] | None = None,
+    subjects: Iterable[int | str] | None = None,
     src_options: dict[str, Any] | None = None,
     dst_options: dict[str, Any] | None = None,
     plugin_manager: PluginManager | None = None,
@@ -221,7 +272,6 @@ def convert_store(
         folders = _model_folders(src_store)
         if not folders:
             raise StoreError(f"no model folders (encoding_models/modality-*/train_dataset-*/model-*) in {src_store.url}")
-    wanted = None if subjects is None else {int(s) for s in subjects}
     same = _same_store(src_store, dst_store)
     report = ConvertReport()
     # the weights of the backbones the converted models name travel with them (the registry says where they live)
@@ -231,6 +281,7 @@ def convert_store(
         spec = None if owner is None else pm.registry.backbone_of(owner.card)
         if spec is not None:
             backbone_files.add(spec.store_path)
+        wanted = wanted_subjects(None if owner is None else owner.card, subjects)
         _convert_folder(src_store, dst_store, folder, pm, owner, wanted, same, report, show_progress)
     if backbone_files and not same:
         _copy_backbones(src_store, dst_store, sorted(backbone_files), report)
@@ -262,7 +313,7 @@ def _convert_folder(
     folder: str,
     pm: PluginManager,
     owner: RegisteredModel | None,
-    wanted: set[int] | None,
+    wanted: set[int | str] | None,
     same: bool,
     report: ConvertReport,
     show_progress: bool,
@@ -270,6 +321,11 @@ def _convert_folder(
     files = src.find(folder)
     if not files:
         raise StoreError(f"model folder {src.url_of(folder)} is empty or missing")
+    card = None if owner is None else owner.card
+
+    def subject_of(name: str) -> int | str | None:  # as the owning card spells subjects, else numbers
+        return _subject_of(name, card)
+
     recorder = _Recorder()
     plan: list[tuple[str, str]] = []  # (action, relpath)
     for rel in files:
@@ -289,8 +345,8 @@ def _convert_folder(
             recorder.add(entry.path, entry.size, entry.sha256)
     if wanted is not None and not any(subject_of(r) in wanted for _, r in plan):
         raise InvalidParameterError(
-            f"no files for subject(s) {sorted(wanted)} in {src.url_of(folder)}; subjects found: "
-            f"{sorted({s for r in files if (s := subject_of(r)) is not None})}"
+            f"no files for subject(s) {sorted(wanted, key=str)} in {src.url_of(folder)}; subjects found: "
+            f"{sorted({s for r in files if (s := subject_of(r)) is not None}, key=str)}"
         )
     for action, rel in tqdm(plan, desc=posixpath.basename(folder), unit="file", disable=not show_progress, leave=False):
         if action == "convert":
