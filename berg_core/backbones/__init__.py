@@ -2,8 +2,9 @@
 
 :mod:`~berg_core.backbones.spec` says what a backbone declares, :mod:`~berg_core.backbones.loading`
 finds, builds and shares any of them, :mod:`~berg_core.backbones.catalog` holds core's own
-(ViT-B/32, built in :mod:`~berg_core.backbones.vit_b_32`). Importing this package imports no
-torch; the ViT-B/32 names below are imported on first use.
+(ViT-B/32, built in :mod:`~berg_core.backbones.vit_b_32`; AlexNet trained and untrained, built
+in :mod:`~berg_core.backbones.alexnet`). Importing this package imports no torch; the names
+below are imported on first use.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "ALEXNET_N_FEATURES",
+    "ALEXNET_STORE_PATH",
     "VIT_B_32_FILENAME",
     "VIT_B_32_N_FEATURES",
     "VIT_B_32_STORE_PATH",
@@ -21,7 +24,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    **dict.fromkeys(["VIT_B_32_FILENAME", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "catalog"),
+    **dict.fromkeys(
+        ["ALEXNET_N_FEATURES", "ALEXNET_STORE_PATH", "VIT_B_32_FILENAME", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"],
+        "catalog",
+    ),
     **dict.fromkeys(["ViTB32Features", "get_vit_b_32", "resolve_vit_b_32_weights"], "vit_b_32"),
 }
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from berg_core.backbones.loading import get_backbone
+from berg_core.backbones.seeded import get_seeded_backbone, is_seeded
 from berg_core.engine.pickling import PluginManagerRef
 from berg_core.errors import PluginError
 from berg_core.models.base import EncodingModel
@@ -94,6 +95,8 @@ _LOCK = threading.Lock()
 def _backbone_source(pm: PluginManager) -> Any:
     def find(name: str, request: LoadRequest, weights: Any) -> Any:
         spec = pm.registry.backbone(name).spec
+        if is_seeded(spec):  # built from its seed (e.g. BERG 2.0's untrained AlexNet): no file to find
+            return get_seeded_backbone(spec, request.device)
         explicit = weights if weights is not None else request.options.get(spec.weights_option)
         return get_backbone(spec, request.device, explicit, request.store)
 

@@ -444,34 +444,39 @@ def read_metadata(store: Store, relpath: str) -> dict[str, Any]:
     return PickledNpyFile(store, relpath).data
 
 
-def read_folded_projection(wf: WeightFile, source: str | None = None, centered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def read_folded_projection(
+    wf: WeightFile, source: str | None = None, centered: bool = True, pca_key: str = "pca_param"
+) -> tuple[np.ndarray, np.ndarray]:
     """The scaler + PCA of a ViT-feature model folded into ``(W, c)`` (see :mod:`berg_core.models.readout`).
 
     Reads ``scaler_param/{mean_,scale_}`` and ``pca_param/{mean_,components_}``
     and folds them; the Zarr layout stores ``(W, c)`` already and returns them
     without refolding. ``centered=False`` is for a projection fit with sklearn's
     ``TruncatedSVD`` (no ``pca_param/mean_``: components are not centred).
+    ``pca_key`` names another PCA of the file (e.g. ``"pca_param/rep-1"`` of BERG 2.0's
+    per-repetition PCAs), folded with the same scaler.
     """
     from berg_core.models.readout import fold_scaler_pca, fold_scaler_pca_rows
 
-    if has_folded_projection(wf):
+    comp_key = f"{pca_key}/components_"
+    if pca_key == "pca_param" and has_folded_projection(wf):
         return wf.folded_projection()  # type: ignore[attr-defined]
     if isinstance(wf, PickledNpyFile):
         # row blocks straight from the file: the float64 components are never all in memory
-        tree_comp = _lookup(wf.tree, COMPONENTS_KEY, wf.source)
+        tree_comp = _lookup(wf.tree, comp_key, wf.source)
         return fold_scaler_pca_rows(
             wf.read("scaler_param/mean_"),
             wf.read("scaler_param/scale_"),
-            wf.read("pca_param/mean_") if centered else np.zeros(tree_comp.shape[-1]),
+            wf.read(f"{pca_key}/mean_") if centered else np.zeros(tree_comp.shape[-1]),
             tuple(tree_comp.shape),
-            wf.row_blocks(COMPONENTS_KEY, FOLD_BLOCK_ROWS),
+            wf.row_blocks(comp_key, FOLD_BLOCK_ROWS),
             source=source or wf.source,
         )
-    components = wf.read("pca_param/components_")
+    components = wf.read(comp_key)
     return fold_scaler_pca(
         wf.read("scaler_param/mean_"),
         wf.read("scaler_param/scale_"),
-        wf.read("pca_param/mean_") if centered else np.zeros(components.shape[-1]),
+        wf.read(f"{pca_key}/mean_") if centered else np.zeros(components.shape[-1]),
         components,
         source=source or wf.source,
     )

@@ -23,8 +23,10 @@ Cards
     shipped YAML cards, ``card_from_dict`` to validate a mapping.
 Models
     ``EncodingModel`` is the base class of every loaded model;
-    ``ViTB32Readout`` the base of models that read out the shared ViT-B/32
-    features (preprocessing and one backbone pass per batch are shared).
+    ``BackboneReadout`` the base of models that read out a shared backbone's
+    features with the backbone's own input transform (preprocessing and one
+    backbone pass per batch are shared); ``ViTB32Readout`` and
+    ``AlexNetReadout`` read ViT-B/32's and AlexNet's (trained or untrained).
 Loading
     ``LoadRequest`` is what ``berg_load_model`` receives (card, subject,
     selection, store, device, options); ``request.backbone()`` gives the
@@ -39,7 +41,9 @@ Backbones
     (``berg_backbones`` hook): its builder, layers, weights file and seeded
     synthetic copy. Core contributes ViT-B/32: ``get_vit_b_32(device,
     weights=None, store=None)`` returns it; ``VIT_B_32_N_FEATURES`` is its
-    feature count, ``VIT_B_32_STORE_PATH`` where its weights live in a store.
+    feature count, ``VIT_B_32_STORE_PATH`` where its weights live in a store;
+    ``ALEXNET_N_FEATURES`` / ``ALEXNET_STORE_PATH`` the same for AlexNet (its
+    untrained twin, ``alexnet_untrained``, is built from BERG 2.0's seed, no file).
 Weights and stores
     ``Store`` reads files of a BERG store (local or fsspec URL);
     ``first_weight_file`` picks the first of several documented file names the store holds;
@@ -104,9 +108,15 @@ from berg_core.errors import (
 from berg_core.registry.hookspecs import ENTRY_POINT_GROUP, hookimpl
 
 if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
-    from berg_core.backbones import VIT_B_32_N_FEATURES, VIT_B_32_STORE_PATH, get_vit_b_32
+    from berg_core.backbones import (
+        ALEXNET_N_FEATURES,
+        ALEXNET_STORE_PATH,
+        VIT_B_32_N_FEATURES,
+        VIT_B_32_STORE_PATH,
+        get_vit_b_32,
+    )
     from berg_core.backbones.spec import BackboneSpec
-    from berg_core.backbones.vit_readout import ViTB32Readout
+    from berg_core.backbones.vit_readout import AlexNetReadout, BackboneReadout, ViTB32Readout
     from berg_core.cards.enforce import check_options, did_you_mean
     from berg_core.cards.model_card import (
         Dimension,
@@ -183,8 +193,9 @@ _LAZY: dict[str, str] = {
     "EncodingModel": "models.base",
     **dict.fromkeys(["LoadRequest", "DemoSettings", "ConvertPlan"], "registry.request"),
     "BackboneSpec": "backbones.spec",
-    "ViTB32Readout": "backbones.vit_readout",
-    **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH"], "backbones"),
+    **dict.fromkeys(["AlexNetReadout", "BackboneReadout", "ViTB32Readout"], "backbones.vit_readout"),
+    **dict.fromkeys(["get_vit_b_32", "VIT_B_32_N_FEATURES", "VIT_B_32_STORE_PATH", "ALEXNET_N_FEATURES",
+                     "ALEXNET_STORE_PATH"], "backbones"),
     "Store": "store.model_store",
     **dict.fromkeys(["WeightFile", "first_weight_file", "metadata_entry", "open_weight_file", "read_folded_projection",
                      "read_metadata"], "models.weights"),
@@ -210,6 +221,10 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ALEXNET_N_FEATURES",
+    "ALEXNET_STORE_PATH",
+    "AlexNetReadout",
+    "BackboneReadout",
     "BackboneSpec",
     "berg2_imagenet_transform",
     "berg2_squash_resize",

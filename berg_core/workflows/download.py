@@ -124,7 +124,9 @@ def plan_download(
         missing = [s for s in wanted_subjects if s not in found]
         if missing:
             raise InvalidParameterError(f"the store {store.url} has no files of {card.id} for subject(s) {missing}")
-    if backbone is not None:
+    from berg_core.backbones.seeded import is_seeded
+
+    if backbone is not None and not is_seeded(backbone):  # a seeded backbone (untrained AlexNet) has no file
         if store.exists(backbone.store_path):
             chosen[backbone.store_path] = store.size(backbone.store_path)
         else:

@@ -151,6 +151,7 @@ def write_synthetic_store(
     PluginError
         A model named in ``models`` whose plugin does not write synthetic stores.
     """
+    from berg_core.backbones.seeded import is_seeded
     from berg_core.registry.manager import get_plugin_manager
 
     pm = plugin_manager or get_plugin_manager()
@@ -181,7 +182,9 @@ def write_synthetic_store(
             continue
         written += [str(p) for p in paths]
         done[model_id] = per_model_subjects[model_id]
-    specs = {spec.name: spec for reg in regs if reg.card.id in done and (spec := pm.registry.backbone_of(reg.card)) is not None}
+    # a seeded backbone (untrained AlexNet) has no weights file: it is built from its seed
+    specs = {spec.name: spec for reg in regs if reg.card.id in done and (spec := pm.registry.backbone_of(reg.card)) is not None
+             and not is_seeded(spec)}
     wrote_backbones = backbone is not False and bool(specs)
     if wrote_backbones:
         from berg_core.backbones.loading import write_synthetic_weights

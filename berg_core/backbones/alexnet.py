@@ -1,0 +1,151 @@
+"""torchvision AlexNet as BERG's feature extractor (trained and untrained).
+
+Features are the outputs of eight graph nodes of torchvision's ``alexnet``, in
+the order BERG 2.0's models and trainers read them (``create_feature_extractor``
+with ``return_nodes``), each flattened channel-major and concatenated:
+
+==============  ==========================  ===========
+node            layer                       values
+==============  ==========================  ===========
+features.2      max-pool 1                  64 x 27 x 27
+features.5      max-pool 2                  192 x 13 x 13
+features.7      ReLU of conv 3              384 x 13 x 13
+features.9      ReLU of conv 4              256 x 13 x 13
+features.12     max-pool 5                  256 x 6 x 6
+classifier.2    ReLU of fc 6                4,096
+classifier.5    ReLU of fc 7                4,096
+classifier.6    fc 8 (logits)               1,000
+==============  ==========================  ===========
+
+205,672 values per 224 x 224 image. Two backbones use it: ``alexnet`` (the
+ImageNet weights ``IMAGENET1K_V1``, file ``alexnet-owt-7be5be79.pth``, resolved
+like ViT-B/32's) and ``alexnet_untrained`` (torch's default initialisation right
+after ``torch.manual_seed(20200220)``, exactly as BERG 2.0 builds it: no file).
+
+Images are prepared by :func:`alexnet_input`: ``"train"`` (the default) is how
+the models were fit -- torchvision's ``AlexNet_Weights.IMAGENET1K_V1.transforms()``
+applied to each image as a PIL image; ``"berg-2.0"`` is BERG 2.0's inference --
+the same transform applied to the uint8 tensor batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from berg_core.backbones.catalog import ALEXNET_LAYERS, ALEXNET_N_FEATURES
+from berg_core.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from berg_core.stimuli.inputs import Stimuli
+
+__all__ = ["AlexNetFeatures", "alexnet_input", "build_alexnet", "untrained_alexnet_state_dict"]
+
+INPUT_SIZE = 224
+RESIZE_SIZE = 256
+#: per-node output shapes for a 224 x 224 input (checked when the extractor is built)
+NODE_SHAPES = {
+    "features.2": (64, 27, 27),
+    "features.5": (192, 13, 13),
+    "features.7": (384, 13, 13),
+    "features.9": (256, 13, 13),
+    "features.12": (256, 6, 6),
+    "classifier.2": (4096,),
+    "classifier.5": (4096,),
+    "classifier.6": (1000,),
+}
+
+
+class AlexNetFeatures(nn.Module):
+    """The eight node outputs of torchvision's ``alexnet``, flattened and concatenated in node order.
+
+    The same graph ``create_feature_extractor(model, return_nodes=[...])`` traces, run
+    module by module (eval mode: dropout is the identity). No node output is modified
+    in place afterwards: each in-place ReLU acts on a fresh convolution or linear output.
+    """
+
+    n_features = ALEXNET_N_FEATURES
+    layers = ALEXNET_LAYERS
+
+    def __init__(self, alexnet: nn.Module) -> None:
+        super().__init__()
+        self.alexnet = alexnet
+
+    @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, 224, 224)`` normalised images -> ``(B, 205672)`` features."""
+        net: Any = self.alexnet
+        f, c = net.features, net.classifier
+        outs = []
+        h = x
+        for i, layer in enumerate(f):
+            h = layer(h)
+            if i in (2, 5, 7, 9, 12):
+                outs.append(h.flatten(1))
+        h = torch.flatten(net.avgpool(h), 1)
+        for i, layer in enumerate(c):
+            h = layer(h)
+            if i in (2, 5, 6):
+                outs.append(h)
+        return torch.cat(outs, dim=1)
+
+
+def build_alexnet(state_dict: Mapping[str, torch.Tensor], source: str = "<state dict>") -> AlexNetFeatures:
+    """Build the extractor from a torchvision ``alexnet`` state dict (trained or seeded)."""
+    from torchvision.models import alexnet
+
+    net = alexnet(weights=None)
+    try:
+        net.load_state_dict(dict(state_dict), strict=True)
+    except RuntimeError as exc:
+        raise IntegrityError(f"{source} does not hold torchvision alexnet weights: {exc}") from None
+    return AlexNetFeatures(net).eval()
+
+
+def untrained_alexnet_state_dict(seed: int) -> dict[str, torch.Tensor]:
+    """BERG 2.0's untrained AlexNet: ``torch.manual_seed(seed)`` then ``alexnet(weights=None)``.
+
+    torchvision draws the default initialisation from torch's global CPU generator, so
+    seeding it right before building gives BERG 2.0's weights (for the same torch
+    initialisation code). The caller's random state is left alone.
+    """
+    from torchvision.models import alexnet
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)  # BERG 2.0 also seeds CUDA; the initialisation draws on the CPU only
+        return alexnet(weights=None).state_dict()
+
+
+def _pil_transform(image: torch.Tensor) -> torch.Tensor:
+    """One image through ``IMAGENET1K_V1.transforms()`` as a PIL image, as the trainers did."""
+    from PIL import Image
+    from torchvision.models import AlexNet_Weights
+
+    if image.dtype != torch.uint8:
+        # the training images were 8-bit files: float images in [0, 1] are rounded to 8 bits first
+        image = image.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), mode="RGB")
+    return AlexNet_Weights.IMAGENET1K_V1.transforms()(pil)  # type: ignore[no-any-return]
+
+
+def alexnet_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> torch.Tensor:
+    """``(B, 3, 224, 224)`` AlexNet input: ``"train"`` (fitting time, default) or ``"berg-2.0"``.
+
+    Both resize the short side to 256 (bilinear), centre-crop 224, scale to [0, 1] and
+    normalise with ImageNet statistics. ``"train"`` does it per image with PIL, as the
+    models' training scripts did (``Image`` -> ``AlexNet_Weights.IMAGENET1K_V1.transforms()``);
+    ``"berg-2.0"`` does it on the uint8 tensor (torch's antialiased resize), as BERG 2.0's
+    inference does.
+    """
+    from berg_core.stimuli.transforms import berg2_imagenet_transform
+
+    if preprocessing == "berg-2.0":
+        stacked = stimuli.stacked()
+        x = berg2_imagenet_transform(stacked if stacked is not None else stimuli.tensors())
+    else:
+        x = torch.stack([_pil_transform(t) for t in stimuli.tensors()])
+    return x.to(device)
