@@ -22,7 +22,7 @@ from berg_core.models.device import resolve_device
 from berg_core.models.selection import check_selection
 from berg_core.registry.manager import PluginManager, get_plugin_manager
 from berg_core.results.labels import model_labels
-from berg_core.stimuli.inputs import as_stimuli
+from berg_core.stimuli.kinds import as_kind_stimuli, check_one_kind
 from berg_core.store.model_store import Store, resolve_store
 
 __all__ = ["BERG", "check_subject", "describe_card", "model_labels"]
@@ -248,19 +248,24 @@ class BERG:
             computed in one pass over the stimuli, and models sharing a backbone (every
             ViT-B/32 model, whatever its subject or plugin) compute its features once per batch.
         stimulus
-            Images: see :func:`berg_core.stimuli.inputs.as_stimuli` for the accepted forms.
+            Stimuli of the kind the models' cards declare (``stimuli:``); all models of one call
+            take the same kind. Images: see :func:`berg_core.stimuli.inputs.as_stimuli`; video:
+            :func:`berg_core.stimuli.video.as_video` (uint8 ``(N, T, 3, H, W)``, video files or a
+            folder); sentences: :func:`berg_core.stimuli.sentences.as_sentences` (str, list of
+            str, ``.txt`` file); timed words: :func:`berg_core.stimuli.timed_words.as_timed_words`
+            (DataFrame or dict with ``word`` and ``onset``, ``.tsv`` files, or a list of stories).
         stimulus_ids
             Ids of the stimuli (one each, distinct, all strings or all integers) instead of
             0..N-1 or file names; not for a folder or glob pattern (list its files instead).
         recursive
-            Read the subfolders of a stimulus folder too, ids being relative paths; without it
-            a folder whose subfolders hold images is refused.
+            Read the subfolders of an image or video folder too, ids being relative paths; without
+            it a folder whose subfolders hold images is refused.
         return_metadata
             Also return the model's metadata, as ``(responses, metadata)``.
         show_progress
-            Show a progress bar (images/s, time left).
+            Show a progress bar (images, clips, sentences or words per second; time left).
         batch_size
-            Images per batch; defaults to the model's ``default_batch_size``
+            Stimuli (images, clips, sentences or stories) per batch; defaults to the model's ``default_batch_size``
             (the smallest among several models).
         precision
             ``"fp32"`` (default, exact), or ``"bf16"`` / ``"fp16"``: the backbone runs under
@@ -307,7 +312,8 @@ class BERG:
             check_options(options, declared, m.model_id, what="encode option")
             check_option_values(m.card, options, declared)
         labels = model_labels(models)
-        stimuli = as_stimuli(stimulus, stimulus_ids=stimulus_ids, recursive=recursive)
+        # the card's `stimuli:` decides what the input is (a list of str: image files, or sentences)
+        stimuli = as_kind_stimuli(check_one_kind(models), stimulus, stimulus_ids=stimulus_ids, recursive=recursive)
         bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))
         # every parameter is checked before the result store is touched
         prec = check_precision(precision, models)

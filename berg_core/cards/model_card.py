@@ -155,7 +155,12 @@ class ModelCard(_Strict):
     modality: str = Field(pattern=r"^[a-z0-9_]+$")
     training_dataset: str
     species: str
-    stimuli: str = Field(description="Kind of stimuli the model takes (e.g. 'images').")
+    stimuli: Literal["images", "video", "sentences", "timed_words"] = Field(
+        description=(
+            "Kind of stimuli the model takes: images, video (clips of RGB frames), sentences (text) or timed_words "
+            "(stories as words with onsets in seconds). Core validates, batches and counts stimuli by it."
+        )
+    )
     architecture: str
     creator: str
     description: str
@@ -176,6 +181,14 @@ class ModelCard(_Strict):
     references: list[Reference] = Field(default_factory=list)
     license: str
     example_usage: str = ""
+
+    @field_validator("stimuli", mode="before")
+    @classmethod
+    def _known_kind(cls, v: Any) -> Any:
+        # a kind named for the future gets its own message, not only "must be one of"
+        if v == "audio":
+            raise ValueError("stimuli 'audio' is reserved: core does not read audio yet; expected images, video, sentences or timed_words")
+        return v
 
     @field_validator("store_path")
     @classmethod

@@ -93,7 +93,7 @@ def _encode_block(
     sinks = [_NullSink() if u is None else _RegionSink(u, storage_options, offset) for u in urls]
     # each model's hooks go to its own plugin, in the manager its factory rebuilt
     run_encode_many(models[0]._plugin_manager, models, block, batch_size, False, sinks, precision=precision)  # type: ignore[arg-type]
-    return len(block)
+    return block.n_units()  # the progress bar's units: images, clips, sentences or words
 
 
 def encode_distributed(
@@ -139,7 +139,11 @@ def encode_distributed(
     ]
     from distributed import as_completed
 
-    with tqdm(total=n, initial=start, unit="img", desc=f"{len(models)} model(s) on dask", disable=not show_progress, leave=False) as bar:
+    from berg_core.stimuli.kinds import progress_unit
+
+    unit = progress_unit(getattr(stimuli, "kind", "images"))
+    with tqdm(total=stimuli.n_units(), initial=stimuli[:start].n_units(), unit=unit, desc=f"{len(models)} model(s) on dask",
+              disable=not show_progress, leave=False) as bar:
         for fut in as_completed(futures):
             bar.update(fut.result())
     return [s.finish() for s in sinks]

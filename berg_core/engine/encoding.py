@@ -163,9 +163,9 @@ def run_encode_many(
     ``berg_encode_batch``.
     """
     from berg_core.results.identity import stimulus_fingerprint
+    from berg_core.stimuli.kinds import progress_unit
     from berg_core.stimuli.prefetch import prefetch
 
-    n = len(stimuli)
     groups = _group_by_features(pm, models)
     templates: list[xr.DataArray | None] = [None] * len(models)
     start = skip
@@ -173,7 +173,10 @@ def run_encode_many(
     batches = prefetch(stimuli[skip:].batches(batch_size), lambda b: b.decoded(), depth=2)
     # result stores record what each batch's images were, so a resumed run can tell other images apart
     fingerprinted = [bool(getattr(s, "fingerprints", False)) for s in sinks]
-    with tqdm(total=n, initial=skip, unit="img", desc=desc, disable=not show_progress, leave=False) as bar:
+    # the bar counts what the kind's users count: images, clips, sentences, or words (stories differ in length)
+    unit = progress_unit(getattr(stimuli, "kind", "images"))
+    total, done = stimuli.n_units(), (stimuli[:skip].n_units() if skip else 0)
+    with tqdm(total=total, initial=done, unit=unit, desc=desc, disable=not show_progress, leave=False) as bar:
         for batch in batches:
             fingerprint = stimulus_fingerprint(batch) if any(fingerprinted) else None
             for group in groups:
@@ -194,5 +197,5 @@ def run_encode_many(
                     else:
                         sinks[i].write(start, da)
             start += len(batch)
-            bar.update(len(batch))
+            bar.update(batch.n_units())
     return [sink.finish() for sink in sinks]

@@ -100,6 +100,11 @@ class EncodingModel:
         return f"<{type(self).__name__} {self.model_id} subject={self.subject}{sel} [{state}]>"
 
     @property
+    def stimulus_kind(self) -> str:
+        """The kind of stimuli this model takes, from its card (``images``, ``video``, ``sentences``, ``timed_words``)."""
+        return str(self.card.stimuli)
+
+    @property
     def closed(self) -> bool:
         return self._closed
 

@@ -57,7 +57,11 @@ Read-outs
     ``RegressionHeads`` (linear heads), the torch modules of a linear read-out;
     ``fold_scaler_pca`` folds the arrays themselves.
 Stimuli and transforms
-    ``Stimuli`` is the validated batch handed to ``preprocess``;
+    ``Stimuli`` is the validated batch of images handed to ``preprocess``;
+    ``VideoStimuli`` (``clips()``, ``frame_rates()``), ``SentenceStimuli``
+    (``texts()``) and ``TimedWordStimuli`` (``stories()`` of ``TimedWords``) are
+    those of the other kinds a card's ``stimuli:`` may declare (``STIMULUS_KINDS``);
+    ``timed_words`` builds a checked story, ``read_video`` decodes a video file;
     ``square_crop_resize``, ``berg2_imagenet_transform``,
     ``berg2_squash_resize``, ``IMAGENET_MEAN``/``IMAGENET_STD`` prepare it.
 Results and plots
@@ -165,6 +169,9 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         symmetric_limit,
     )
     from berg_core.stimuli.inputs import Stimuli
+    from berg_core.stimuli.kinds import STIMULUS_KINDS
+    from berg_core.stimuli.sentences import SentenceStimuli
+    from berg_core.stimuli.timed_words import TimedWords, TimedWordStimuli, timed_words
     from berg_core.stimuli.transforms import (
         IMAGENET_MEAN,
         IMAGENET_STD,
@@ -172,6 +179,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         berg2_squash_resize,
         square_crop_resize,
     )
+    from berg_core.stimuli.video import VideoStimuli, read_video
     from berg_core.store.model_store import Store
     from berg_core.store.output_files import make_folder, output_errors, write_atomically
     from berg_core.store.zarr_layout import roi_row_groups
@@ -205,6 +213,10 @@ _LAZY: dict[str, str] = {
     "check_int": "cards.numbers",
     "check_result": "results.checks",
     "Stimuli": "stimuli.inputs",
+    "STIMULUS_KINDS": "stimuli.kinds",
+    "SentenceStimuli": "stimuli.sentences",
+    **dict.fromkeys(["TimedWords", "TimedWordStimuli", "timed_words"], "stimuli.timed_words"),
+    **dict.fromkeys(["VideoStimuli", "read_video"], "stimuli.video"),
     **dict.fromkeys(
         ["IMAGENET_MEAN", "IMAGENET_STD", "berg2_imagenet_transform", "berg2_squash_resize", "square_crop_resize"],
         "stimuli.transforms",
@@ -279,6 +291,7 @@ __all__ = [
     "read_folded_projection",
     "read_metadata",
     "read_regression_rows",
+    "read_video",
     "RegressionHeads",
     "reliable_units",
     "result_model_id",
@@ -287,16 +300,22 @@ __all__ = [
     "seeded_rng",
     "select_names",
     "SelectionKey",
+    "SentenceStimuli",
     "sklearn_readout_weights",
     "square_crop_resize",
     "Stimuli",
+    "STIMULUS_KINDS",
     "StimulusError",
     "Store",
     "StoreError",
     "symmetric_limit",
     "SYNTHETIC_ATTR",
     "TensorSpec",
+    "timed_words",
+    "TimedWords",
+    "TimedWordStimuli",
     "TorchCheckpoint",
+    "VideoStimuli",
     "VIT_B_32_N_FEATURES",
     "VIT_B_32_STORE_PATH",
     "ViTB32Readout",

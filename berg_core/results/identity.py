@@ -43,10 +43,15 @@ def _update_array(h: Any, arr: Any) -> None:
 
 
 def stimulus_fingerprint(batch: Stimuli) -> str:
-    """Digest of a batch's decoded images (pixels, shapes and types; not the ids)."""
+    """Digest of a batch's decoded content, of any kind (pixels, frames, texts, words and onsets; not the ids)."""
     h = hashlib.blake2b(digest_size=16)
-    for t in batch.tensors():
-        _update_array(h, t)
+    for part in batch.fingerprint_parts():
+        if isinstance(part, bytes):
+            # length first: ["ab", "c"] and ["a", "bc"] are other stimuli
+            h.update(f"bytes{len(part)}".encode())
+            h.update(part)
+        else:
+            _update_array(h, part)
     return h.hexdigest()
 
 

@@ -80,24 +80,24 @@ def _kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def image_file(path: Path) -> Path:
+def image_file(path: Path, noun: str = "image") -> Path:
     """``path`` if it is a readable regular file; else a :class:`StimulusError` saying what it is."""
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise StimulusError(f"image file {str(path)!r} does not exist (it may have been moved after encode started)") from None
+        raise StimulusError(f"{noun} file {str(path)!r} does not exist (it may have been moved after encode started)") from None
     except OSError as exc:
-        raise StimulusError(f"image file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+        raise StimulusError(f"{noun} file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise StimulusError(f"{str(path)!r} is {_kind_of(st.st_mode)}, not an image file; expected a regular file")
+        raise StimulusError(f"{str(path)!r} is {_kind_of(st.st_mode)}, not {'an' if noun[0] in 'aeiou' else 'a'} {noun} file; expected a regular file")
     return path
 
 
-def _has_image_suffix(name: str) -> bool:
-    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+def _has_image_suffix(name: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> bool:
+    return Path(name).suffix.lower() in extensions
 
 
-def _walk(root: Path, recursive: bool) -> Iterator[tuple[Path, bool]]:
+def _walk(root: Path, recursive: bool, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> Iterator[tuple[Path, bool]]:
     """``(entry, is_subfolder)`` for the image files (and subfolders) below ``root``, symlink loops cut."""
     seen: set[tuple[int, int]] = set()
     stack = [root]
@@ -121,11 +121,13 @@ def _walk(root: Path, recursive: bool) -> Iterator[tuple[Path, bool]]:
                 yield path, True
                 if recursive:
                     stack.append(path)
-            elif _has_image_suffix(entry.name):
+            elif _has_image_suffix(entry.name, extensions):
                 yield path, False
 
 
-def expand_folder(folder: Path, recursive: bool) -> list[Path]:
+def expand_folder(
+    folder: Path, recursive: bool, extensions: tuple[str, ...] = IMAGE_EXTENSIONS, noun: str = "image"
+) -> list[Path]:
     """The image files of ``folder`` (and, with ``recursive``, of its subfolders), sorted by relative path.
 
     Without ``recursive``, a folder whose subfolders hold images is refused: reading only the top
@@ -133,33 +135,33 @@ def expand_folder(folder: Path, recursive: bool) -> list[Path]:
     """
     files: list[Path] = []
     subfolders: list[Path] = []
-    for path, is_dir in _walk(folder, recursive):
+    for path, is_dir in _walk(folder, recursive, extensions):
         (subfolders if is_dir else files).append(path)
     if not recursive:
-        nested = [d for d in subfolders if any(not is_dir for _, is_dir in _walk(d, True))]
+        nested = [d for d in subfolders if any(not is_dir for _, is_dir in _walk(d, True, extensions))]
         if nested:
             names = ", ".join(repr(d.name) for d in sorted(nested)[:3]) + (" ..." if len(nested) > 3 else "")
             raise StimulusError(
-                f"folder {str(folder)!r} has subfolders holding images ({names}); pass recursive=True "
+                f"folder {str(folder)!r} has subfolders holding {noun}s ({names}); pass recursive=True "
                 "(berg encode --recursive) to encode them too, with their relative paths as ids, "
-                "or pass the image files you want"
+                f"or pass the {noun} files you want"
             )
     if not files:
         where = " or its subfolders" if recursive else ""
-        raise StimulusError(f"folder {str(folder)!r}{where} holds no image files; expected files ending in {', '.join(IMAGE_EXTENSIONS)}")
+        raise StimulusError(f"folder {str(folder)!r}{where} holds no {noun} files; expected files ending in {', '.join(extensions)}")
     for f in files:
-        image_file(f)
+        image_file(f, noun)
     return sorted(files, key=lambda f: f.relative_to(folder).as_posix())
 
 
-def expand_glob(pattern: str) -> list[Path]:
+def expand_glob(pattern: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS, noun: str = "image") -> list[Path]:
     """The image files a glob pattern matches; a folder or special file with an image name is refused."""
     import glob
 
-    matches = [Path(f) for f in glob.glob(os.path.expanduser(pattern), recursive=True) if _has_image_suffix(f)]
-    files = sorted(image_file(f) for f in matches)
+    matches = [Path(f) for f in glob.glob(os.path.expanduser(pattern), recursive=True) if _has_image_suffix(f, extensions)]
+    files = sorted(image_file(f, noun) for f in matches)
     if not files:
-        raise StimulusError(f"the pattern {pattern!r} matches no image files (ending in {', '.join(IMAGE_EXTENSIONS)})")
+        raise StimulusError(f"the pattern {pattern!r} matches no {noun} files (ending in {', '.join(extensions)})")
     return files
 
 

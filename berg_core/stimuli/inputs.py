@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -71,14 +71,20 @@ class Stimuli:
 
     Exactly one of ``array`` (an ``(N, 3, H, W)`` array or view, converted batch by batch),
     ``items`` (checked ``(3, H, W)`` arrays of any sizes), ``pil`` (PIL images), ``paths``
-    (image files) or ``lazy`` (an on-disk array) holds the images.
+    (image files) or ``lazy`` (an on-disk array) holds the images; ``form`` says which form
+    the user gave (array, list, pil, paths, folder, glob, lazy).
     """
+
+    #: the card ``stimuli:`` kind this collection serves (see :mod:`berg_core.stimuli.kinds`)
+    kind: ClassVar[str] = "images"
+    #: the progress bar's unit
+    unit: ClassVar[str] = "img"
 
     ids: list[Any]
     array: np.ndarray | None = None
     pil: list[Any] | None = None
     paths: list[Path] | None = None
-    kind: str = field(default="array")
+    form: str = field(default="array")
     #: an on-disk array (Zarr, HDF5...) read one batch at a time, and this batch's rows of it
     lazy: Any = field(default=None, repr=False)
     lazy_rows: tuple[int, int] = (0, 0)
@@ -97,7 +103,7 @@ class Stimuli:
             array=None if self.array is None else self.array[index],
             pil=None if self.pil is None else self.pil[index],
             paths=None if self.paths is None else self.paths[index],
-            kind=self.kind,
+            form=self.form,
             lazy=self.lazy,
             lazy_rows=(rows.start, rows.stop) if self.lazy is not None else (0, 0),
             items=None if self.items is None else self.items[index],
@@ -107,6 +113,14 @@ class Stimuli:
         """Consecutive batches of at most ``batch_size`` stimuli."""
         for start in range(0, len(self), batch_size):
             yield self[start : start + batch_size]
+
+    def n_units(self) -> int:
+        """Images in this batch (the progress bar's count)."""
+        return len(self)
+
+    def fingerprint_parts(self) -> list[Any]:
+        """The decoded images (what a resumed result compares)."""
+        return self.tensors()
 
     def decoded(self) -> Stimuli:
         """This batch with its images decoded now (used to decode ahead in a background thread)."""
@@ -269,9 +283,9 @@ def as_stimuli(stimulus: Any, stimulus_ids: Sequence[Any] | None = None, recursi
     st = _as_stimuli(stimulus, recursive)
     if stimulus_ids is None:
         return st
-    if st.kind in ("folder", "glob"):
+    if st.form in ("folder", "glob"):
         raise StimulusError(
-            f"stimulus_ids cannot name the images of a {st.kind}: its order is berg's (sorted paths), not yours; "
+            f"stimulus_ids cannot name the images of a {st.form}: its order is berg's (sorted paths), not yours; "
             "pass a list of the files in the order of your ids, or use the default ids (file names)"
         )
     st.ids = _check_ids(stimulus_ids, len(st))
@@ -280,25 +294,25 @@ def as_stimuli(stimulus: Any, stimulus_ids: Sequence[Any] | None = None, recursi
 
 def _as_stimuli(stimulus: Any, recursive: bool) -> Stimuli:
     if isinstance(stimulus, Stimuli):
-        return Stimuli(**{k: getattr(stimulus, k) for k in ("ids", "array", "pil", "paths", "kind", "lazy", "lazy_rows", "items")})
+        return Stimuli(**{k: getattr(stimulus, k) for k in ("ids", "array", "pil", "paths", "form", "lazy", "lazy_rows", "items")})
     if not isinstance(recursive, bool):
         raise StimulusError(f"recursive must be True or False, got {_describe(recursive)}")
     if type(stimulus).__module__.startswith("torch") and hasattr(stimulus, "detach"):
         stimulus = torch_to_numpy(stimulus, "the stimulus tensor")
     if isinstance(stimulus, np.ndarray):
         arr = as_rgb_view(_check_array(stimulus, "the stimulus array"))
-        return Stimuli(ids=list(range(arr.shape[0])), array=arr, kind="array")
+        return Stimuli(ids=list(range(arr.shape[0])), array=arr, form="array")
     if _is_pil(stimulus):
         pil_to_tensor(stimulus, "the PIL image")  # refuses an unconvertible mode or out-of-range values now
-        return Stimuli(ids=[0], pil=[stimulus], kind="pil")
+        return Stimuli(ids=[0], pil=[stimulus], form="pil")
     if isinstance(stimulus, (str, os.PathLike)):
         if _is_glob(stimulus):
-            return Stimuli(ids=_ids_for(paths := expand_glob(str(stimulus))), paths=paths, kind="glob")
+            return Stimuli(ids=_ids_for(paths := expand_glob(str(stimulus))), paths=paths, form="glob")
         paths, root = _expand_path(stimulus, recursive)
-        return Stimuli(ids=_ids_for(paths, root), paths=paths, kind="paths" if root is None else "folder")
+        return Stimuli(ids=_ids_for(paths, root), paths=paths, form="paths" if root is None else "folder")
     if _is_lazy_array(stimulus):
         n = check_lazy(stimulus, "the stimulus array")[0]
-        return Stimuli(ids=list(range(n)), kind="lazy", lazy=stimulus, lazy_rows=(0, n))
+        return Stimuli(ids=list(range(n)), form="lazy", lazy=stimulus, lazy_rows=(0, n))
     if isinstance(stimulus, Iterator):
         # generators of file paths are common (os.scandir, Path.glob): paths cost a few bytes each
         stimulus = list(stimulus)
@@ -319,7 +333,7 @@ def _from_list(stimulus: Sequence[Any]) -> Stimuli:
                 raise StimulusError(f"stimulus list mixes PIL images with other objects: item {i} is {_describe(item)}")
             if item.mode not in ("RGB", "L"):
                 pil_to_tensor(item, f"PIL image {i}")  # refuses an unconvertible mode or out-of-range values now
-        return Stimuli(ids=list(range(len(stimulus))), pil=list(stimulus), kind="pil")
+        return Stimuli(ids=list(range(len(stimulus))), pil=list(stimulus), form="pil")
     if isinstance(first, (str, os.PathLike)):
         files: list[Path] = []
         for i, item in enumerate(stimulus):
@@ -328,12 +342,12 @@ def _from_list(stimulus: Sequence[Any]) -> Stimuli:
             if Path(item).is_dir():
                 raise StimulusError(f"item {i} of the stimulus list is a folder ({str(item)!r}); list image files, or pass the folder alone")
             files.extend(_expand_path(item, False)[0])
-        return Stimuli(ids=_ids_for(files), paths=files, kind="paths")
+        return Stimuli(ids=_ids_for(files), paths=files, form="paths")
     if isinstance(first, np.ndarray) or type(first).__module__.startswith("torch"):
         items = []
         for i, item in enumerate(stimulus):
             if _is_pil(item) or isinstance(item, (str, os.PathLike)):
                 raise StimulusError(f"stimulus list mixes arrays with other objects: item {i} is {_describe(item)}")
             items.append(_check_item(item, f"item {i} of the stimulus list"))
-        return Stimuli(ids=list(range(len(items))), items=items, kind="list")
+        return Stimuli(ids=list(range(len(items))), items=items, form="list")
     raise StimulusError(f"stimulus list items must be arrays, PIL images or file paths; item 0 is {_describe(first)}")
