@@ -124,9 +124,9 @@ class BackboneReadout(EncodingModel):
         feature_extractor
             The shared backbone (``request.backbone()``).
         """
+        from berg_core.errors import IntegrityError
         from berg_core.models.folded_heads import FoldedHeads
         from berg_core.models.readout import FoldedProjection, RegressionHeads
-        from berg_core.errors import IntegrityError
         from berg_core.models.weights import open_weight_file, read_folded_projection
 
         self.feature_extractor = feature_extractor

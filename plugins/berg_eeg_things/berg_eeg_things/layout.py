@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from berg_core.plugin import ModelCard
 
 __all__ = [
+    "ALEXNET_MODEL_IDS",
     "CHANNEL_NAMES",
     "MODEL_ID",
+    "MODEL_IDS",
     "N_CHANNELS",
     "N_REPETITIONS",
     "N_TIMES",
@@ -28,6 +30,10 @@ __all__ = [
 ]
 
 MODEL_ID = "eeg-things_eeg_2-vit_b_32"
+#: BERG 2.0's AlexNet models (trained, untrained): one PCA and one regression per repetition
+ALEXNET_MODEL_IDS = ("eeg-things_eeg_2-alexnet", "eeg-things_eeg_2-alexnet_untrained")
+#: Every model of this plugin; they share the outputs' layout (repetition, channel, time)
+MODEL_IDS = (MODEL_ID, *ALEXNET_MODEL_IDS)
 
 #: The 63 channels of the THINGS EEG2 preprocessed data, in the data's order
 #: (BERG 2.0's model card lists the same names in the same order).

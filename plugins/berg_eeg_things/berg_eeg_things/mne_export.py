@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from berg_core.plugin import InvalidParameterError, check_result
+from berg_core.plugin import InvalidParameterError, check_result, result_model_id
 
 from .layout import MODEL_ID, SFREQ
 
@@ -79,7 +79,7 @@ def to_mne(
     import mne
     import pandas as pd
 
-    da = check_result(result, DIMS, MODEL_ID)
+    da = check_result(result, DIMS, result_model_id(result) or MODEL_ID)
     if kind not in ("epochs", "evoked"):
         raise InvalidParameterError(f"kind must be 'epochs' or 'evoked', got {kind!r}")
     if not isinstance(average_repetitions, (bool, np.bool_)):

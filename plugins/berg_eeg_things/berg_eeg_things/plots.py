@@ -24,6 +24,7 @@ from berg_core.plugin import (
     new_figure,
     pick_stimuli,
     reliable_units,
+    result_model_id,
     select_names,
 )
 
@@ -133,7 +134,7 @@ def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
     matplotlib.figure.Figure
     """
     opts = check_plot_options(options, EEG_PLOT_OPTIONS, MODEL_ID)
-    da = reliable_units(check_result(result, DIMS, MODEL_ID), opts.get("reliability"))
+    da = reliable_units(check_result(result, DIMS, result_model_id(result) or MODEL_ID), opts.get("reliability"))
     da, what = pick_stimuli(da, opts.get("stimulus"))
     channels = [str(c) for c in da["channel"].values]
     shown = _time_course_channels(opts.get("channels"), channels)

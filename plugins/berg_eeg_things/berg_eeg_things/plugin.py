@@ -20,9 +20,10 @@ from berg_core.plugin import (
     ModelCard,
     cards_in,
     check_options,
+    result_model_id,
 )
 
-from .layout import MODEL_ID
+from .layout import MODEL_ID, MODEL_IDS
 
 if TYPE_CHECKING:
     from berg_core.plugin import EncodingModel, Store
@@ -37,7 +38,7 @@ def berg_model_cards() -> list[ModelCard]:
 
 @hookimpl
 def berg_load_model(request: LoadRequest) -> EncodingModel | None:
-    if request.card.id != MODEL_ID or request.subject is None:
+    if request.card.id not in MODEL_IDS or request.subject is None:
         return None
     from .model import load_model  # torch and xarray only when a model is loaded
 
@@ -48,7 +49,7 @@ def berg_load_model(request: LoadRequest) -> EncodingModel | None:
 def berg_model_metadata(
     card: ModelCard, subject: int | None, store: Store, options: dict[str, Any]
 ) -> dict[str, Any] | None:
-    if card.id != MODEL_ID or subject is None:
+    if card.id not in MODEL_IDS or subject is None:
         return None
     from .metadata import load_metadata
 
@@ -59,7 +60,7 @@ def berg_model_metadata(
 def berg_write_synthetic_store(
     card: ModelCard, root: str, subjects: list[int], seed: int, options: dict[str, Any]
 ) -> list[str] | None:
-    if card.id != MODEL_ID:
+    if card.id not in MODEL_IDS:
         return None
     from .synthetic import write_synthetic_store
 
@@ -69,12 +70,12 @@ def berg_write_synthetic_store(
 @hookimpl
 def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
     # 16 components instead of 250: the demo store stays small and quick to build
-    return DemoSettings(store_options={"n_components": 16}) if card.id == MODEL_ID else None
+    return DemoSettings(store_options={"n_components": 16}) if card.id in MODEL_IDS else None
 
 
 @hookimpl
 def berg_convert_plan(card: ModelCard, weights: dict[str, Any], metadata: dict[str, Any] | None) -> ConvertPlan | None:
-    if card.id != MODEL_ID:
+    if card.id not in MODEL_IDS:
         return None
     from .convert_plan import eeg_convert_plan
 
@@ -84,13 +85,14 @@ def berg_convert_plan(card: ModelCard, weights: dict[str, Any], metadata: dict[s
 @hookimpl
 def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[str, Any]) -> Any:
     if fmt != "mne":
-        raise InvalidParameterError(f"{MODEL_ID} results export to ['mne'] (result.berg.to_mne()), not {fmt!r}")
+        owner = result_model_id(result) or MODEL_ID
+        raise InvalidParameterError(f"{owner} results export to ['mne'] (result.berg.to_mne()), not {fmt!r}")
     if path is not None:
         raise InvalidParameterError(
             "the 'mne' export returns an MNE object and writes no file; save it with MNE, e.g. "
             "result.berg.to_mne().save('name-epo.fif')"
         )
-    check_options(options, ("kind", "average_repetitions"), f"{MODEL_ID} results", what="to_mne option")
+    check_options(options, ("kind", "average_repetitions"), f"{result_model_id(result) or MODEL_ID} results", what="to_mne option")
     from .mne_export import to_mne
 
     return to_mne(result, **options)
