@@ -54,7 +54,7 @@ def describe_card(card: ModelCard) -> dict[str, Any]:
             "stimuli": card.stimuli,
             "architecture": card.architecture,
             "creator": card.creator,
-            "subjects": list(card.subjects),
+            "subjects": None if card.subjects is None else list(card.subjects),
             "backbone": card.backbone,
             "units": card.units,
             "template_space": card.template_space,
@@ -177,7 +177,7 @@ class BERG:
     def get_encoding_model(
         self,
         model_id: str,
-        subject: int | None = None,
+        subject: int | str | None = None,
         selection: dict[str, Any] | None = None,
         device: Any = "auto",
         **options: Any,
@@ -189,7 +189,9 @@ class BERG:
         model_id
             One of :meth:`list_models`.
         subject
-            Subject number (see ``describe(model_id)``).
+            The subject as the card lists it: a number, or a name such as ``"N"`` or ``"01"`` (``1`` also
+            selects ``"01"``); leave it out for a participant-averaged model (``subjects: null``).
+            See ``describe(model_id)``.
         selection
             Which outputs to keep, e.g. ``{"roi": "V1"}`` or ``{"channels": ["Oz"]}``.
             Only the selected outputs' weights are kept in memory.
@@ -199,7 +201,7 @@ class BERG:
             Model options, e.g. ``preprocessing="berg-2.0"`` or ``backbone_weights=PATH``.
         """
         reg = self._pm.registry.get(model_id)
-        subj = check_subject(reg.card, subject) if reg.card.subjects else None
+        subj = check_subject(reg.card, subject)
         # the card is enforced here, for every plugin: the plugin only resolves what passed
         check_selection(reg.card, selection)
         check_load_options(reg.card, options)
@@ -208,10 +210,10 @@ class BERG:
         # the owning plugin builds it from one LoadRequest; the model carries the factory that loads it again
         return load_model(self._pm, self.store, model_id, subj, selection, resolve_device(device), dict(options))
 
-    def get_model_metadata(self, model_id: str, subject: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    def get_model_metadata(self, model_id: str, subject: int | str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Metadata of a model for a subject (and e.g. ``roi=``) without loading weights."""
         reg = self._pm.registry.get(model_id)
-        subj = check_subject(reg.card, subject) if reg.card.subjects else None
+        subj = check_subject(reg.card, subject)
         declared = accepted_options(reg.card, "get_model_metadata")
         check_options(kwargs, declared, f"{model_id}.get_model_metadata")
         check_option_values(reg.card, kwargs, declared)
@@ -346,7 +348,7 @@ class BERG:
 
 
     def load_insilico_neural_responses(
-        self, model_id: str, imageset: str, subject: int | None = None, selection: dict[str, Any] | None = None
+        self, model_id: str, imageset: str, subject: int | str | None = None, selection: dict[str, Any] | None = None
     ) -> Any:
         """Pre-generated responses of a model to an image set, opened lazily from the store.
 
@@ -358,7 +360,7 @@ class BERG:
             Name of the image set (a folder ``imageset-{name}`` of the store's
             ``pregenerated_insilico_neural_responses``, see ``specs/store_layout.md``).
         subject
-            Subject number.
+            The subject, as for :meth:`get_encoding_model`.
         selection
             Outputs to keep, by label: ``{"channel": ["Oz"]}``, ``{"time": slice(0.1, 0.2)}``...
 
@@ -370,7 +372,7 @@ class BERG:
         from berg_core.workflows.pregenerated import load_pregenerated
 
         reg = self._pm.registry.get(model_id)
-        subj = check_subject(reg.card, subject) if reg.card.subjects else None
+        subj = check_subject(reg.card, subject)
         return load_pregenerated(self.store, reg.card, imageset, subj, selection)
 
     @staticmethod

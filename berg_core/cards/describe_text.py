@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["describe_text", "values_text"]
+__all__ = ["describe_text", "subjects_text", "values_text"]
 
 _WIDTH = 100
 #: Longer lists of names are still printed whole (a user picks ROI and channel names from them).
@@ -78,13 +78,27 @@ def _references(refs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def subjects_text(subjects: list[int] | list[str] | None) -> str:
+    """A card's subjects in a few words (``berg models``): ``subjects 1-8``, ``subjects N, F``, ``participant-averaged``."""
+    if subjects is None:
+        return "participant-averaged"
+    ints = all(isinstance(s, int) for s in subjects)
+    if ints and len(subjects) > 1 and list(subjects) == list(range(int(subjects[0]), int(subjects[0]) + len(subjects))):
+        return f"subjects {subjects[0]}-{subjects[-1]}"
+    if len(subjects) <= 3:
+        return "subjects " + ", ".join(map(str, subjects))
+    return f"subjects {subjects[0]}, {subjects[1]} ... {subjects[-1]} ({len(subjects)})"
+
+
 def describe_text(info: dict[str, Any]) -> str:
     """The text of a ``describe`` dict (see :func:`berg_core.api.describe_card`)."""
     mi = info["model_info"]
     lines = [f"Model: {info['model_id']}", "=" * (7 + len(info["model_id"])), *_wrap(info["description"], "", ""), ""]
     for key in ("modality", "training_dataset", "species", "stimuli", "architecture", "creator", "subjects", "backbone",
                 "units", "template_space", "license"):
-        if mi.get(key) not in (None, "", []):
+        if key == "subjects" and mi.get(key) is None and "subjects" in mi:
+            lines.append(f"{key:>17}: none (participant-averaged: no subject= to give)")
+        elif mi.get(key) not in (None, "", []):
             value = values_text(mi[key]) if isinstance(mi[key], list) else mi[key]
             body = _wrap(value, " " * 19)
             lines += [f"{key:>17}: {body[0].lstrip()}", *body[1:]]

@@ -62,23 +62,74 @@ def did_you_mean(names: Iterable[Any], valid: Iterable[Any]) -> str:
     return ""
 
 
-def check_subject(card: ModelCard, subject: Any) -> int:
-    """Validate ``subject`` against the card; the error lists the valid subjects."""
+def check_subject(card: ModelCard, subject: Any) -> int | str | None:
+    """Validate ``subject`` against the card and return it in the card's form; the error lists the valid subjects.
+
+    Integer cards take integers or ASCII digit strings (``"2"``). Cards of named subjects take the
+    exact name; an integer or digit string also matches a zero-padded numeric name of the same value
+    (``1`` and ``"1"`` select ``"01"``). A participant-averaged card (``subjects: null``) takes no
+    subject: ``None`` passes (and is returned), anything else is refused.
+
+    Raises
+    ------
+    InvalidParameterError
+        The subject is missing, of the wrong type, or not one of the card's.
+    """
     valid = card.subjects
+    if valid is None:
+        if subject is None:
+            return None
+        raise InvalidParameterError(
+            f"{card.id} is participant-averaged (its card lists no subjects): it takes no subject, got {subject!r:.60}; "
+            "leave subject out (or pass None)"
+        )
     if subject is None:
         raise InvalidParameterError(f"{card.id} needs subject=..., one of {valid}")
+    if all(isinstance(v, str) for v in valid):
+        return _named_subject(card, subject, [str(v) for v in valid])
     if isinstance(subject, bool) or not isinstance(subject, numbers.Integral):
         # only ASCII decimals: str.isdigit() also accepts '²' and other digits int() refuses
-        text = subject.strip() if isinstance(subject, str) else ""
-        if not (text.isascii() and text.isdecimal() and len(text) <= 9):
+        number = _digits(subject)
+        if number is None:
             raise InvalidParameterError(
                 f"subject must be an integer, one of {valid}, got {type(subject).__name__} {subject!r:.60}"
             )
-        subject = int(text)
+        subject = number
     subject = int(subject)
     if subject not in valid:
         raise InvalidParameterError(f"subject {subject} is not available for {card.id}; valid subjects: {valid}")
     return subject
+
+
+def _digits(value: Any) -> int | None:
+    """The value of an integer or of an ASCII digit string (at most 9 digits), else ``None``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdecimal() and len(text) <= 9:
+        return int(text)
+    return None
+
+
+def _named_subject(card: ModelCard, subject: Any, valid: list[str]) -> str:
+    if isinstance(subject, str) and subject in valid:
+        return subject
+    if isinstance(subject, str) and subject.strip() in valid:
+        return subject.strip()
+    number = _digits(subject)
+    if number is not None:
+        # 1 and "1" name "01": numeric names are often zero-padded ("01"-"09")
+        same = [v for v in valid if v.isascii() and v.isdecimal() and int(v) == number]
+        if len(same) == 1:
+            return same[0]
+    elif not isinstance(subject, str):
+        raise InvalidParameterError(
+            f"subject of {card.id} must be one of the names {valid}, got {type(subject).__name__} {subject!r:.60}"
+        )
+    raise InvalidParameterError(
+        f"subject {subject!r:.60} is not available for {card.id}; valid subjects: {valid}"
+        + _hint(did_you_mean([str(subject)], valid))
+    )
 
 
 def check_options(

@@ -10,6 +10,7 @@ The JSON Schema in ``specs/model_card.schema.json`` is generated from
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -35,9 +36,26 @@ __all__ = [
     "card_json_schema",
     "load_card",
     "load_cards",
+    "result_group",
+    "subject_tag",
 ]
 
 MODEL_ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9_]+)+$"
+#: a text subject ("N", "01", "UTS01"): it names a Zarr group (``subject-N``) and a CLI value, so no separators
+SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def subject_tag(subject: int | str) -> str:
+    """How a subject is written in names: integers with two digits (``01``), names as they are (``N``, ``UTS01``)."""
+    if isinstance(subject, str):
+        return subject
+    return f"{int(subject):02d}"
+
+
+def result_group(model_id: str, subject: int | str | None) -> str:
+    """The group of one result in a store of several: ``model/subject-01``, ``model/subject-N``, or ``model``
+    for a participant-averaged model."""
+    return model_id if subject is None else f"{model_id}/subject-{subject_tag(subject)}"
 
 
 class _Strict(BaseModel):
@@ -166,7 +184,14 @@ class ModelCard(_Strict):
     description: str
     input: TensorSpec
     output: TensorSpec
-    subjects: list[int] = Field(min_length=1)
+    subjects: list[int] | list[str] | None = Field(
+        None,
+        description=(
+            "The subjects a model is fitted for: integers ([1, 2]), or text ([\"N\", \"F\"], [\"01\", \"02\"]; each "
+            f"matching {SUBJECT_PATTERN}), all of one kind; null or omitted for a participant-averaged model "
+            "(which then takes no subject)."
+        ),
+    )
     parameters: list[Parameter] = Field(default_factory=list)
     selection_keys: list[SelectionKey] = Field(default_factory=list)
     preprocessing: dict[str, str] = Field(
@@ -202,9 +227,25 @@ class ModelCard(_Strict):
             )
         return v
 
-    @field_validator("subjects")
+    @field_validator("subjects", mode="before")
     @classmethod
-    def _unique_subjects(cls, v: list[int]) -> list[int]:
+    def _one_kind_of_subject(cls, v: Any) -> Any:
+        # checked by hand, not left to the union: pydantic would read ["1", "2"] as integers in lax mode
+        if v is None:
+            return None
+        if not isinstance(v, list):
+            raise ValueError(f"subjects must be a list of integers or of names, or null for a participant-averaged model, got {v!r:.80}")
+        if not v:
+            raise ValueError("subjects must not be empty: write null (or leave it out) for a participant-averaged model")
+        if all(isinstance(s, int) and not isinstance(s, bool) for s in v):
+            pass
+        elif all(isinstance(s, str) for s in v):
+            bad = [s for s in v if not re.match(SUBJECT_PATTERN, s)]
+            if bad:
+                raise ValueError(f"subject names must match {SUBJECT_PATTERN} (letters, digits, '_', '.', '-'), got {bad}")
+        else:
+            kinds = sorted({type(s).__name__ for s in v})
+            raise ValueError(f"subjects must be all integers or all names, got a mix of {kinds}: {v!r:.120}")
         if len(set(v)) != len(v):
             raise ValueError(f"subjects must be unique, got {v}")
         return v
@@ -241,6 +282,21 @@ class ModelCard(_Strict):
             return key.size
         dim = next((d for d in self.output.dims if d.name == key.axis), None)
         return dim.size if dim is not None else None
+
+    @property
+    def row_dim(self) -> str:
+        """The first output dim: one entry per ``stimulus``, or rows whose number depends on it (``tr``, ``word``)."""
+        return self.output.dims[0].name
+
+    @property
+    def ragged(self) -> bool:
+        """Whether each stimulus gives its own number of rows (0..n) along :attr:`row_dim`."""
+        return self.row_dim != "stimulus"
+
+    @property
+    def participant_averaged(self) -> bool:
+        """A model without subjects: it takes no ``subject`` and its results carry none."""
+        return self.subjects is None
 
     def parameter(self, name: str, function: str = "get_encoding_model") -> Parameter | None:
         """Return the parameter called ``name`` for ``function``, if the card lists one."""

@@ -84,7 +84,9 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
         )
     if template is not None and (da.dims != template.dims or da.shape[1:] != template.shape[1:]):
         raise PluginError(f"{model.model_id}: batch result shape {da.shape} differs from the first batch's {template.shape}")
-    labels = {"model_id": model.model_id, "subject": -1 if model.subject is None else int(model.subject)}
+    labels: dict[str, Any] = {"model_id": model.model_id}
+    if model.subject is not None:  # a participant-averaged model's results carry no subject
+        labels["subject"] = model.subject if isinstance(model.subject, str) else int(model.subject)
     missing = {k: v for k, v in labels.items() if k not in da.coords}
     return da.assign_coords(missing) if missing else da
 

@@ -59,7 +59,7 @@ class ModelFactory:
     plugins: PluginManagerRef
     store: StoreSettings
     model_id: str
-    subject: int | None
+    subject: int | str | None
     selection: dict[str, Any] | None = None
     device: str = "cpu"
     options: dict[str, Any] = field(default_factory=dict)
@@ -107,7 +107,7 @@ def load_model(
     pm: PluginManager,
     store: Store,
     model_id: str,
-    subject: int | None,
+    subject: int | str | None,
     selection: dict[str, Any] | None,
     device: Any,
     options: dict[str, Any],

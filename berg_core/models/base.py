@@ -44,7 +44,8 @@ class EncodingModel:
     Attributes
     ----------
     card : ModelCard
-    subject : int or None
+    subject : int, str or None
+        As the card lists it (``2``, ``"N"``, ``"01"``); ``None`` for a participant-averaged model.
     selection : dict
         The normalised selection the model was built with.
     device : torch.device
@@ -62,7 +63,7 @@ class EncodingModel:
     def __init__(
         self,
         card: ModelCard,
-        subject: int | None,
+        subject: int | str | None,
         selection: dict[str, Any] | None,
         store: Store,
         device: torch.device,
@@ -118,12 +119,16 @@ class EncodingModel:
         return self.store.synthetic_note
 
     def base_attrs(self) -> dict[str, Any]:
-        """attrs every result carries (JSON-friendly, so they survive Zarr and NetCDF)."""
+        """attrs every result carries (JSON-friendly, so they survive Zarr and NetCDF).
+
+        ``subject`` is the card's form of it (an integer or a name); a participant-averaged model's
+        results carry none.
+        """
         import json
 
         return {
             "model_id": self.model_id,
-            "subject": -1 if self.subject is None else int(self.subject),
+            **({} if self.subject is None else {"subject": self.subject if isinstance(self.subject, str) else int(self.subject)}),
             "selection": json.dumps(self.selection, default=_jsonable, sort_keys=True),
             "units": self.card.units,
             "template_space": self.card.template_space,

@@ -99,7 +99,8 @@ def berg_load_model(request: LoadRequest) -> EncodingModel | None:
     ----------
     request
         A :class:`~berg_core.plugin.LoadRequest`: ``card`` (validated), ``subject``
-        (already checked against the card), ``selection`` (the user's dict, e.g.
+        (already checked against the card and in its form: an ``int``, a name such as ``"N"`` or
+        ``"01"``, or ``None`` for a participant-averaged model; never ``int()`` a named one), ``selection`` (the user's dict, e.g.
         ``{"roi": "V1"}``, already checked by core against the card's ``selection_keys``:
         names, kinds, valid values and conflicts; map it onto the model's data with the SDK's
         selection primitives), ``store`` (where the weights live), ``device`` (resolved)
@@ -117,7 +118,7 @@ def berg_load_model(request: LoadRequest) -> EncodingModel | None:
 @hookspec(firstresult=True)
 def berg_model_metadata(
     card: ModelCard,
-    subject: int | None,
+    subject: int | str | None,
     store: Store,
     options: dict[str, Any],
 ) -> dict[str, Any] | None:
@@ -188,7 +189,7 @@ def berg_encode_batch(
 
 @hookspec(firstresult=True)
 def berg_write_synthetic_store(
-    card: ModelCard, root: str, subjects: list[int], seed: int, options: dict[str, Any]
+    card: ModelCard, root: str, subjects: list[int] | list[str] | None, seed: int, options: dict[str, Any]
 ) -> list[str] | None:
     """Write a small store with seeded random weights in the model's real formats.
 
@@ -203,7 +204,8 @@ def berg_write_synthetic_store(
     root
         Local folder of the store (created if needed).
     subjects
-        Subjects to write.
+        Subjects to write, as the card lists them (numbers or names); ``None`` for a
+        participant-averaged model (write its one set of files).
     seed
         Seed of the random weights: the same seed gives the same files.
     options

@@ -29,7 +29,8 @@ class LoadRequest:
     card
         The validated card of the requested model (the hook's plugin contributed it).
     subject
-        Subject number, already checked against ``card.subjects`` (``None`` for models without subjects).
+        The subject, already checked against ``card.subjects`` and in the card's form: an ``int``, a name
+        (``"N"``, ``"01"``, ``"UTS01"``; do not ``int()`` it), or ``None`` for a participant-averaged model.
     selection
         The user's selection dict (e.g. ``{"roi": "V1"}``), or ``None`` for every output.
     store
@@ -42,7 +43,7 @@ class LoadRequest:
     """
 
     card: ModelCard
-    subject: int | None
+    subject: int | str | None
     selection: dict[str, Any] | None
     store: Store
     device: torch.device

@@ -16,6 +16,7 @@ from typing import Any
 
 import xarray as xr
 
+from berg_core.cards.model_card import result_group
 from berg_core.errors import StoreError
 from berg_core.results.zarr_sink import RESULT_ATTR, open_result
 from berg_core.store.network import bounded_filesystem
@@ -92,7 +93,8 @@ def open_results(target: str | os.PathLike[str], storage_options: dict[str, Any]
     -------
     dict of str to xarray.DataArray
         Keyed by the group path (the model label of a multi-model encode), or, for a
-        store holding one result at its root, by ``model_id/subject-SS``.
+        store holding one result at its root, by ``model_id/subject-SS`` (``model_id/subject-N`` for a named subject, ``model_id`` for a
+        participant-averaged model).
     """
     url = os.fspath(target).rstrip("/")
     results = {}
@@ -104,9 +106,12 @@ def open_results(target: str | os.PathLike[str], storage_options: dict[str, Any]
 
 
 def _label(da: xr.DataArray) -> str:
-    subject = int(da.attrs.get("subject", -1))
-    model = str(da.attrs.get("model_id", "result"))
-    return model if subject < 0 else f"{model}/subject-{subject:02d}"
+    subject = da.attrs.get("subject")
+    if isinstance(subject, (int, float)) and not isinstance(subject, bool) and subject < 0:
+        subject = None  # results written before subjects could be absent marked none with -1
+    elif isinstance(subject, float):
+        subject = int(subject)
+    return result_group(str(da.attrs.get("model_id", "result")), subject)
 
 
 def open_results_tree(target: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> xr.DataTree:

@@ -90,7 +90,7 @@ def request_of(model: EncodingModel, n_stimuli: int, batch_size: int | None = No
     return {
         "layout": LAYOUT_VERSION,
         "model_id": attrs["model_id"],
-        "subject": attrs["subject"],
+        "subject": attrs.get("subject"),
         "selection": attrs["selection"],
         "preprocessing": attrs["preprocessing"],
         "options": json.dumps(options, sort_keys=True, default=repr),

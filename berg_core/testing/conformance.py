@@ -202,6 +202,33 @@ def _assert_slice(selected: Any, base: Any, selection: dict[str, Any]) -> None:
                     raise AssertionError(f"selection {selection}: coordinate {c!r} differs from the unselected output's")
 
 
+def _bad_subject(card: ModelCard) -> Any:
+    """A subject the card does not list: the next number, a name none has, any for a participant-averaged model."""
+    if card.subjects is None:
+        return 1
+    if all(isinstance(s, int) for s in card.subjects):
+        return max(card.subjects) + 1  # type: ignore[type-var]
+    return BAD_VALUE
+
+
+def _first_stimulus(result: Any, row_dim: str) -> Any:
+    """The first stimulus's part of a result: its one entry, or its rows (a ragged result)."""
+    if row_dim == "stimulus":
+        return result.isel(stimulus=[0])
+    stim = np.asarray(result.coords["stimulus"].values)
+    return result.isel({row_dim: np.flatnonzero(stim == stim[0]) if stim.size else []})
+
+
+def _assert_rows(result: Any, row_dim: str, ids: list[str]) -> None:
+    """A ragged result: its ``stimulus`` coordinate runs along the row dim, in the order of the stimuli."""
+    if "stimulus" not in result.coords or result.coords["stimulus"].dims != (row_dim,):
+        raise AssertionError(f"a result with rows along {row_dim!r} must have a 'stimulus' coordinate along {row_dim!r}")
+    order = {s: i for i, s in enumerate(ids)}
+    seen = [order.get(str(s), -1) for s in result.coords["stimulus"].values.tolist()]
+    if any(i < 0 for i in seen) or seen != sorted(seen):
+        raise AssertionError(f"the rows' stimulus coordinate {seen[:10]} is not grouped in the order of the stimuli {ids}")
+
+
 def _assert_same_layout(a: Any, b: Any, what: str) -> None:
     if tuple(a.dims) != tuple(b.dims) or dict(a.sizes) != dict(b.sizes):
         raise AssertionError(f"{what}: dims {dict(a.sizes)} differ from {dict(b.sizes)}")
@@ -238,7 +265,7 @@ def _key_values(key: Any, base: Any) -> list[Any] | None:
         return list(key.valid_values[:2])
     if base is None:
         return None
-    dims = [d for d in base.dims if d != "stimulus"]
+    dims = [d for d in base.dims[1:] if d != "stimulus"]  # never the stimulus or row dim
     dim = key.axis if key.axis in dims else _dim_of_key(key.name, dims)  # the card's axis, else guessed from the name
     if dim is None or base.sizes[dim] < 2:
         return None
@@ -282,7 +309,7 @@ def _base_selection(card: ModelCard, given: dict[str, Any] | None) -> dict[str, 
 class _ModelChecks:
     """Runs every check of one model, recording results instead of stopping at the first failure."""
 
-    def __init__(self, berg: Any, pm: Any, card: ModelCard, subjects: list[int], load_options: dict[str, Any],
+    def __init__(self, berg: Any, pm: Any, card: ModelCard, subjects: list[Any], load_options: dict[str, Any],
                  base_selection: dict[str, Any] | None, images: np.ndarray, workdir: Path) -> None:
         self.berg, self.pm, self.card = berg, pm, card
         self.subjects, self.load_options = subjects, load_options
@@ -302,7 +329,7 @@ class _ModelChecks:
             ok, detail = False, f"raised {type(exc).__name__}: {exc}"
         self.results.append(CheckResult(self.card.id, check, ok, detail, time.perf_counter() - start))
 
-    def load(self, subject: int | None = None, selection: Any = None, extra: dict[str, Any] | None = None) -> Any:
+    def load(self, subject: int | str | None = None, selection: Any = None, extra: dict[str, Any] | None = None) -> Any:
         return self.berg.get_encoding_model(self.card.id, subject=self.subjects[0] if subject is None else subject,
                                             selection=selection, device="cpu", **{**self.load_options, **(extra or {})})
 
@@ -332,7 +359,9 @@ class _ModelChecks:
             raise AssertionError(f"output dims {list(self.base.dims)} differ from the card's output dims {names}")
         if self.base_selection is None:
             wrong = {d.name: (self.base.sizes[d.name], d.size) for d in self.card.output.dims
-                     if d.size is not None and d.name != "stimulus" and self.base.sizes[d.name] != d.size}
+                     if d.size is not None and d.name not in ("stimulus", self.card.row_dim) and self.base.sizes[d.name] != d.size}
+        if self.card.ragged:
+            _assert_rows(self.base, self.card.row_dim, [str(i) for i in range(len(self.images))])
             if wrong:
                 raise AssertionError(f"output sizes differ from the card's (given, card): {wrong}")
 
@@ -380,8 +409,9 @@ class _ModelChecks:
 
     def bad_parameters(self) -> None:
         base = self.base_selection or {}
+        bad_subject = _bad_subject(self.card)
         attempts: list[tuple[str, Callable[[], Any]]] = [
-            (f"subject={max(self.card.subjects) + 1}", lambda: self.load(max(self.card.subjects) + 1, self.base_selection)),
+            (f"subject={bad_subject!r}", lambda: self.load(bad_subject, self.base_selection)),
             (f"selection key {UNKNOWN!r}", lambda: self.load(selection={**base, UNKNOWN: 1})),
             (f"load option {UNKNOWN}=1", partial(self.load, selection=self.base_selection, extra={UNKNOWN: 1})),
             (f"encode option {UNKNOWN}=1", lambda: self.encode(self.model, **{UNKNOWN: 1})),
@@ -423,7 +453,7 @@ class _ModelChecks:
         return values
 
     def export_plot(self) -> None:
-        own = self.base.isel(stimulus=[0])
+        own = _first_stimulus(self.base, self.card.row_dim)
         try:
             # only the plugin owning the card is asked, as the accessor does
             answer = self.pm.owner_hook("berg_export_result", self.pm.registry.get(self.card.id).plugin_name)(
@@ -542,10 +572,12 @@ def check_plugin(
         return report
     with tempfile.TemporaryDirectory(prefix="berg-conformance-") as scratch:
         root = Path(store_root) if store_root is not None else Path(scratch) / "store"
-        chosen = {c.id: list(_per_model(subjects, c.id, c.subjects[:1])) for c in cards}
+        # a participant-averaged model is loaded with subject None and written without subjects
+        chosen = {c.id: [None] if c.subjects is None else list(_per_model(subjects, c.id, c.subjects[:1])) for c in cards}
+        to_write = {c.id: [] if c.subjects is None else chosen[c.id] for c in cards}
         written: set[str] = set()
         try:
-            paths = write_synthetic_store(root, models=[c.id for c in cards], subjects=chosen, seed=seed,
+            paths = write_synthetic_store(root, models=[c.id for c in cards], subjects=to_write, seed=seed,
                                           options={k: dict(v) for k, v in (options or {}).items()}, backbone=backbone,
                                           plugin_manager=pm)
             missing = [p for p in paths if not (root / p).exists()]

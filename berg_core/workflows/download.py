@@ -73,7 +73,7 @@ def card_rois(card: ModelCard) -> list[str] | None:
 def plan_download(
     store: Store,
     card: ModelCard,
-    subjects: Iterable[int] | None = None,
+    subjects: Iterable[int | str] | None = None,
     rois: Iterable[str] | None = None,
     backbone: BackboneSpec | None = None,
 ) -> tuple[dict[str, int], list[str]]:
@@ -87,10 +87,11 @@ def plan_download(
     InvalidParameterError
         An ROI the model does not have, or no file for a requested subject.
     """
-    from berg_core.workflows.convert import CARD_NAME, subject_of
+    from berg_core.workflows.convert import CARD_NAME, subject_of, wanted_subjects
 
     folder = card.store_path.strip("/")
-    wanted_subjects = None if subjects is None else sorted({int(s) for s in subjects})
+    wanted = wanted_subjects(card, subjects)
+    wanted_list = None if wanted is None else sorted(wanted, key=str)
     wanted_rois = None if rois is None else list(dict.fromkeys(str(r) for r in rois))
     notes: list[str] = []
     valid_rois = card_rois(card)
@@ -112,16 +113,16 @@ def plan_download(
         if inner.startswith(f"{ACCURACY_DIR}/") or inner.endswith(PARTIAL_SUFFIXES):
             continue
         if inner not in (MANIFEST_NAME, CARD_NAME):
-            subject = subject_of(head)
-            if wanted_subjects is not None and subject is not None and subject not in wanted_subjects:
+            subject = subject_of(head, card)
+            if wanted is not None and subject is not None and subject not in wanted:
                 continue
             roi = roi_of(head)
             if wanted_rois and per_roi and roi is not None and roi not in wanted_rois:
                 continue
         chosen[rel] = size
-    if wanted_subjects is not None:
-        found = {subject_of(r[len(folder) + 1 :].split(".zarr/", 1)[0]) for r in chosen}
-        missing = [s for s in wanted_subjects if s not in found]
+    if wanted_list is not None:
+        found = {subject_of(r[len(folder) + 1 :].split(".zarr/", 1)[0], card) for r in chosen}
+        missing = [s for s in wanted_list if s not in found]
         if missing:
             raise InvalidParameterError(f"the store {store.url} has no files of {card.id} for subject(s) {missing}")
     from berg_core.backbones.seeded import is_seeded
@@ -136,7 +137,7 @@ def plan_download(
 
 def download_model(
     model_id: str,
-    subjects: Iterable[int] | None = None,
+    subjects: Iterable[int | str] | None = None,
     rois: Iterable[str] | None = None,
     dest: str | os.PathLike[str] | None = None,
     berg_dir: str | os.PathLike[str] | Store | None = None,

@@ -41,17 +41,17 @@ def store_holdings(store: Store, card: ModelCard) -> dict[str, Any]:
         raise StoreError(f"cannot list {store.url_of(folder)}: {type(exc).__name__}: {exc}") from None
     heads = [rel[len(folder) + 1 :].split(".zarr/", 1)[0] for rel in files]
     heads = [h for h in heads if not h.startswith(f"{ACCURACY_DIR}/")]
-    subjects: set[int] = set()
-    rois: dict[int, set[str]] = {}
+    subjects: set[int | str] = set()
+    rois: dict[int | str, set[str]] = {}
     for head in heads:
-        subject = subject_of(head)
+        subject = subject_of(head, card)
         if subject is None:
             continue
         subjects.add(subject)
         roi = roi_of(head)
         if roi is not None:
             rois.setdefault(subject, set()).add(roi)
-    if not subjects:
+    if not subjects and card.subjects is not None:
         raise StoreError(
             f"{store.url_of(folder)} holds no file of {card.id} for any subject "
             f"(expected names with subject-SS or sub-SS; see 'berg download {card.id}')"
@@ -61,9 +61,14 @@ def store_holdings(store: Store, card: ModelCard) -> dict[str, Any]:
     return {
         "store": store.url,
         "model_folder": folder,
-        "subjects": sorted(subjects),
-        "missing_subjects": [s for s in card.subjects if s not in subjects],
+        "subjects": sorted(subjects, key=_order),
+        "missing_subjects": [s for s in card.subjects or [] if s not in subjects],
         "per_roi_files": per_roi,
-        "rois": {s: sorted(rois.get(s, ()), key=lambda r: (order.get(r, len(order)), r)) for s in sorted(subjects)}
+        "rois": {s: sorted(rois.get(s, ()), key=lambda r: (order.get(r, len(order)), r)) for s in sorted(subjects, key=_order)}
         if per_roi else None,
     }
+
+
+def _order(subject: int | str) -> tuple[int, Any]:
+    # one card's subjects are all numbers or all names; numbers sort as numbers
+    return (0, subject) if isinstance(subject, int) else (1, str(subject))

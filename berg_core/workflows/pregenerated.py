@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from berg_core.cards.enforce import did_you_mean
+from berg_core.cards.model_card import subject_tag
 from berg_core.errors import InvalidParameterError, StoreError
 from berg_core.models.selection import grid_indices, mask_indices, name_indices, nearest_positions, select_names
 
@@ -42,15 +43,15 @@ def _folder(card: ModelCard) -> str:
     return folder.split("/", 1)[1] if folder.startswith("encoding_models/") else folder
 
 
-def pregenerated_path(card: ModelCard, imageset: str, subject: int | None) -> str:
+def pregenerated_path(card: ModelCard, imageset: str, subject: int | str | None) -> str:
     """Store-relative path of the responses of ``card``'s model to ``imageset`` for ``subject``."""
     if not isinstance(imageset, str) or not _IMAGESET_RE.match(imageset):
         raise InvalidParameterError(f"imageset must be a name of letters, digits, '.', '_' or '-', got {imageset!r}")
-    name = "responses.zarr" if subject is None else f"responses_subject-{int(subject):02d}.zarr"
+    name = "responses.zarr" if subject is None else f"responses_subject-{subject_tag(subject)}.zarr"
     return f"{PREGENERATED_ROOT}/{_folder(card)}/imageset-{imageset}/{name}"
 
 
-def pregenerated_url(store_url: str, card: ModelCard, imageset: str, subject: int | None) -> str:
+def pregenerated_url(store_url: str, card: ModelCard, imageset: str, subject: int | str | None) -> str:
     """Where ``encode(..., store=...)`` writes pre-generated responses in the store at ``store_url``."""
     return f"{store_url.rstrip('/')}/{pregenerated_path(card, imageset, subject)}"
 
@@ -64,7 +65,7 @@ def _available(store: Store, card: ModelCard) -> list[str]:
 
 
 def load_pregenerated(
-    store: Store, card: ModelCard, imageset: str, subject: int | None, selection: dict[str, Any] | None = None
+    store: Store, card: ModelCard, imageset: str, subject: int | str | None, selection: dict[str, Any] | None = None
 ) -> xr.DataArray:
     """Open stored responses lazily, optionally selecting outputs by label.
 

@@ -49,13 +49,19 @@ def _registered(pm: PluginManager, models: Iterable[str] | None) -> list[Registe
     return [pm.registry.get(m) for m in ids]  # ModelNotFoundError lists the installed ids
 
 
-def _subjects_of(card: Any, subjects: Any) -> list[int]:
+def _subjects_of(card: Any, subjects: Any) -> list[int | str] | None:
+    """The subjects to write for ``card``, as it lists them; ``None`` for a participant-averaged model."""
+    if card.subjects is None:
+        chosen = subjects.get(card.id) if isinstance(subjects, Mapping) else None
+        if chosen is not None and not (isinstance(chosen, (list, tuple)) and len(chosen) == 0):
+            check_subject(card, chosen)  # refuses with "takes no subject"
+        return None
     chosen = subjects.get(card.id, [card.subjects[0]]) if isinstance(subjects, Mapping) else subjects
     if chosen is None:
-        return [int(card.subjects[0])]
-    values = [chosen] if isinstance(chosen, (int, np.integer)) else chosen
+        return [card.subjects[0]]
+    values = [chosen] if isinstance(chosen, (int, np.integer, str)) and not isinstance(chosen, bool) else chosen
     if isinstance(chosen, bool) or not isinstance(values, (list, tuple, range, np.ndarray)) or len(values) == 0:
-        raise InvalidParameterError(f"subjects for {card.id} must be a non-empty list of integers, got {chosen!r}")
+        raise InvalidParameterError(f"subjects for {card.id} must be a non-empty list of subjects from {card.subjects}, got {chosen!r}")
     return list(dict.fromkeys(check_subject(card, s) for s in values))
 
 
@@ -126,7 +132,8 @@ def write_synthetic_store(
         (the others are skipped and listed in the marker file).
     subjects
         A list of subjects for every model, ``{model_id: [subjects]}``, or ``None``
-        for each model's first subject.
+        for each model's first subject (numbers or names, as each card lists them; a
+        participant-averaged model takes none and its hook gets ``subjects=None``).
     seed
         The same seed writes the same files.
     options
@@ -167,7 +174,7 @@ def write_synthetic_store(
     out = make_folder(root, "store folder")
 
     written: list[str] = []
-    done: dict[str, list[int]] = {}
+    done: dict[str, list[int | str] | None] = {}
     skipped: dict[str, str] = {}
     for reg in regs:
         model_id = reg.card.id

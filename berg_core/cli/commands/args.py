@@ -69,12 +69,25 @@ def model_ids(text: str) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def subjects_of(text: str) -> list[int]:
-    """``"1,2"`` -> ``[1, 2]``; the card decides later which subjects exist."""
+def subjects_of(text: str) -> list[int | str]:
+    """``"1,2"`` -> ``[1, 2]``, ``"N,F"`` -> ``["N", "F"]``; the card decides later which subjects exist.
+
+    Decimal parts become integers (a card of zero-padded names takes ``1`` for ``"01"``), other parts
+    stay names; both must be plain (letters, digits, ``_``, ``.``, ``-``, not starting with a sign).
+    """
+    import re
+
+    from berg_core.cards.model_card import SUBJECT_PATTERN
+
     parts = [t for t in (p.strip() for p in text.split(",")) if t]
-    values = [_decimal(t) for t in parts]
+    values: list[int | str | None] = [
+        _decimal(t) if len(t) <= 9 and _decimal(t) is not None else (t if re.match(SUBJECT_PATTERN, t) else None) for t in parts
+    ]
     if not parts or any(v is None for v in values):
-        raise argparse.ArgumentTypeError(f"subjects must be integers separated by commas (e.g. 1,2), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"subjects must be integers or names (letters, digits, '_', '.', '-') separated by commas "
+            f"(e.g. 1,2 or N,F), got {text!r}"
+        )
     return list(dict.fromkeys(v for v in values if v is not None))
 
 
@@ -88,8 +101,9 @@ class _ExtendSubjects(argparse.Action):
 
 def add_subject_flag(p: argparse.ArgumentParser, help_tail: str = "default: all") -> None:
     """``--subject 1,2`` (repeatable), the same in every command."""
-    p.add_argument("--subject", type=subjects_of, action=_ExtendSubjects, default=None, metavar="N[,N...]",
-                   help=f"subject(s), comma-separated or repeated, e.g. 1,2; {help_tail}")
+    p.add_argument("--subject", type=subjects_of, action=_ExtendSubjects, default=None, metavar="S[,S...]",
+                   help=f"subject(s) as the model's card lists them (numbers or names), comma-separated or repeated, "
+                        f"e.g. 1,2 or N,F; {help_tail}")
 
 
 def add_progress_flag(p: argparse.ArgumentParser, *, quiet_alias: bool = False) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from berg_core.cards.model_card import ModelCard
+from berg_core.cards.enforce import check_subject
+from berg_core.cards.model_card import ModelCard, result_group
 from berg_core.errors import InvalidParameterError
 
 __all__ = ["Request", "assign", "build_requests", "option_names", "selection_names"]
@@ -27,13 +28,13 @@ class Request:
     """One model and subject to load, with its selection and options."""
 
     model_id: str
-    subject: int
+    subject: int | str | None
     selection: dict[str, Any] | None
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        return f"{self.model_id}/subject-{self.subject:02d}"
+        return result_group(self.model_id, self.subject)
 
 
 def selection_names(card: ModelCard) -> list[str]:
@@ -108,9 +109,15 @@ def build_requests(args: Any, cards: dict[str, ModelCard]) -> list[Request]:
         A missing or unavailable subject, a key no model declares, a model prefix that is not
         encoded, a value given twice.
     """
-    if not args.subject:
-        valid = {m: c.subjects for m, c in cards.items()}
+    with_subjects = {m: c for m, c in cards.items() if c.subjects is not None}
+    if not args.subject and with_subjects:
+        valid = {m: c.subjects for m, c in with_subjects.items()}
         raise InvalidParameterError(f"--subject is required; valid subjects: {valid}")
+    if args.subject and not with_subjects:
+        raise InvalidParameterError(
+            f"--subject does not apply: {', '.join(cards)} {'is' if len(cards) == 1 else 'are'} participant-averaged "
+            "(no subjects); leave --subject out"
+        )
     select = [
         *_sugar("--roi", "roi", args.roi, single_as_str=True),
         *_sugar("--channels", "channels", args.channels, single_as_str=False),
@@ -125,9 +132,18 @@ def build_requests(args: Any, cards: dict[str, ModelCard]) -> list[Request]:
     model_options = assign(options, cards, option_names, "option")
     requests = []
     for model_id, card in cards.items():
-        bad = [s for s in args.subject if s not in card.subjects]
+        if card.subjects is None:
+            # a participant-averaged model runs once, beside the subjects of the others
+            requests.append(Request(model_id, None, selections[model_id] or None, model_options[model_id]))
+            continue
+        resolved, bad = [], []
+        for s in args.subject:
+            try:
+                resolved.append(check_subject(card, s))
+            except InvalidParameterError:
+                bad.append(s)
         if bad:
             raise InvalidParameterError(f"subject(s) {bad} are not available for {model_id}; valid subjects: {card.subjects}")
-        for s in args.subject:
+        for s in dict.fromkeys(resolved):
             requests.append(Request(model_id, s, selections[model_id] or None, model_options[model_id]))
     return requests

@@ -13,6 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from berg_core.cards.describe_text import subjects_text
     from berg_core.registry.manager import get_plugin_manager
 
     reg = get_plugin_manager().registry
@@ -24,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     width = max(len(r.card.id) for r in reg)
     for r in reg:
-        print(f"{r.card.id:<{width}}  {r.card.modality:<5}  subjects {r.card.subjects[0]}-{r.card.subjects[-1]}  [{r.plugin_name}]")
+        print(f"{r.card.id:<{width}}  {r.card.modality:<5}  {subjects_text(r.card.subjects)}  [{r.plugin_name}]")
     return 0
