@@ -84,7 +84,7 @@ class _NullSink:
 
 def _encode_block(
     factories: list[ModelFactory], urls: list[str | None], storage_options: dict[str, Any], block: Stimuli, offset: int,
-    batch_size: int, precision: str,
+    batch_size: int, precision: str, plan: list[tuple[int, int]] | None = None,
 ) -> int:
     """Worker task: encode one block of stimuli and write it into the result stores."""
     from berg_core.engine.encoding import run_encode_many
@@ -92,7 +92,8 @@ def _encode_block(
     models = [f.shared() for f in factories]
     sinks = [_NullSink() if u is None else _RegionSink(u, storage_options, offset) for u in urls]
     # each model's hooks go to its own plugin, in the manager its factory rebuilt
-    run_encode_many(models[0]._plugin_manager, models, block, batch_size, False, sinks, precision=precision)  # type: ignore[arg-type]
+    run_encode_many(models[0]._plugin_manager, models, block, batch_size, False, sinks, precision=precision,  # type: ignore[arg-type]
+                    plan=plan)
     return block.n_units()  # the progress bar's units: images, clips, sentences or words
 
 
@@ -116,26 +117,37 @@ def encode_distributed(
     factories = [m.factory for m in models]
     if any(f is None for f in factories):
         raise InvalidParameterError("distributed encoding needs models made by BERG.get_encoding_model (they carry how to rebuild them)")
+    from berg_core.engine.batch_plan import batches_from, plan_batches
+
     n = len(stimuli)
-    if skip < n:
+    # the batches a local run cuts: the same boundaries give the same values, bit for bit
+    steps = list(batches_from(plan_batches(n, batch_size), skip))
+    if steps:
         # the first batch runs here: it creates the result stores with their final labels
-        first = stimuli[: skip + batch_size]
+        first = stimuli[: steps[0][1]]
         deferred = [_Deferred(s, stimuli.ids) for s in sinks]
-        run_encode_many(pm, models, first, batch_size, False, deferred, skip=skip, precision=precision)
-    start = min(n, skip + batch_size)
+        run_encode_many(pm, models, first, batch_size, False, deferred, skip=skip, precision=precision, plan=steps[:1])
+    start = steps[0][1] if steps else n
     if block_size is None:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         block_size = max(batch_size, math.ceil((n - start) / (4 * workers) / batch_size) * batch_size)
     elif block_size < 1:
         raise InvalidParameterError(f"block_size must be a positive number of stimuli, got {block_size}")
-    # whole batches per block, so batch boundaries match a local run's exactly
+    # whole batches of the plan per block, so batch boundaries match a local run's exactly
     block_size = math.ceil(block_size / batch_size) * batch_size
+    blocks: list[list[tuple[int, int]]] = []
+    for a, b in steps[1:]:
+        if blocks and blocks[-1][-1][1] - blocks[-1][0][0] < block_size:
+            blocks[-1].append((a, b))
+        else:
+            blocks.append([(a, b)])
     # groups already complete (a resumed multi-model run) are not written again
     urls = [None if getattr(s, "complete", False) else s.url for s in sinks]
     storage_options = sinks[0].storage_options if sinks else {}
     futures = [
-        client.submit(_encode_block, factories, urls, storage_options, stimuli[a : a + block_size], a, batch_size, precision, pure=False)
-        for a in range(start, n, block_size)
+        client.submit(_encode_block, factories, urls, storage_options, stimuli[blk[0][0] : blk[-1][1]], blk[0][0], batch_size,
+                      precision, [(a - blk[0][0], b - blk[0][0]) for a, b in blk], pure=False)
+        for blk in blocks
     ]
     from distributed import as_completed
 

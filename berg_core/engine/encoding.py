@@ -155,6 +155,7 @@ def run_encode_many(
     sinks: Sequence[ResultSink],
     skip: int = 0,
     precision: str = "fp32",
+    plan: Sequence[tuple[int, int]] | None = None,
 ) -> list[Any]:
     """Encode ``stimuli`` with several models in one pass over the stimuli.
 
@@ -163,6 +164,9 @@ def run_encode_many(
     the backbone forward pass: each batch is decoded once (ahead, in a background thread), run
     through the backbone once per group, and handed with those features to every model's
     ``berg_encode_batch``.
+
+    Batches follow :func:`~berg_core.engine.batch_plan.plan_batches` (no short tail batch), or
+    ``plan``, ``(start, stop)`` offsets into ``stimuli``, when given (a distributed block).
     """
     from berg_core.results.identity import stimulus_fingerprint
     from berg_core.stimuli.kinds import progress_unit
@@ -172,7 +176,11 @@ def run_encode_many(
     templates: list[xr.DataArray | None] = [None] * len(models)
     start = skip
     desc = models[0].model_id if len(models) == 1 else f"{len(models)} models"
-    batches = prefetch(stimuli[skip:].batches(batch_size), lambda b: b.decoded(), depth=2)
+    from berg_core.engine.batch_plan import batches_from, plan_batches
+
+    # equal-size batches fixed by (n, batch_size): a resumed run cuts the same ones
+    steps = batches_from(plan_batches(len(stimuli), batch_size) if plan is None else plan, skip)
+    batches = prefetch((stimuli[a:b] for a, b in steps), lambda b: b.decoded(), depth=2)
     # result stores record what each batch's images were, so a resumed run can tell other images apart
     fingerprinted = [bool(getattr(s, "fingerprints", False)) for s in sinks]
     # the bar counts what the kind's users count: images, clips, sentences, or words (stories differ in length)
