@@ -1,4 +1,8 @@
-"""The fsaverage ViT-B/32 model: ViT features -> folded scaler+PCA -> one regression per hemisphere.
+"""The fsaverage models: backbone features -> folded scaler+PCA -> one regression per hemisphere.
+
+ViT-B/32 (``fmri-nsd_fsaverage-vit_b_32``) and AlexNet, trained or untrained
+(``fmri-nsd_fsaverage-alexnet``, ``-alexnet_untrained``): the same files, math
+and outputs on different features.
 
 Only the selected vertices' regression rows are kept (read with
 ``rows=`` so a chunked store layout reads only those), and the scaler and PCA
@@ -13,17 +17,24 @@ import numpy as np
 import torch
 import xarray as xr
 
-from berg_core.plugin import LoadRequest, ViTB32Readout, WeightFile, read_regression_rows
+from berg_core.plugin import (
+    AlexNetReadout,
+    BackboneReadout,
+    LoadRequest,
+    ViTB32Readout,
+    WeightFile,
+    read_regression_rows,
+)
 
 from .fsaverage_selection import VertexSelection, resolve_vertex_selection
-from .layout import HEMISPHERES, N_VERTICES, fsaverage_weights_path
+from .layout import FSAVERAGE_ALEXNET_MODEL_IDS, HEMISPHERES, N_VERTICES, fsaverage_weights_path
 from .metadata import fsaverage_metadata, fsaverage_vertex_coords
 
-__all__ = ["FsaverageViTModel"]
+__all__ = ["FsaverageAlexNetModel", "FsaverageViTModel", "load_fsaverage_model"]
 
 
-class FsaverageViTModel(ViTB32Readout):
-    """NSD responses on the fsaverage surface from ViT-B/32 features.
+class _FsaverageReadout(BackboneReadout):
+    """NSD responses on the fsaverage surface from a shared backbone's features.
 
     Output: ``(stimulus, vertex)``, left-hemisphere vertices first, each
     hemisphere in ascending fsaverage index; coordinates ``hemisphere``,
@@ -40,13 +51,13 @@ class FsaverageViTModel(ViTB32Readout):
     def __init__(self, request: LoadRequest) -> None:
         r, subject = request, int(request.subject)  # type: ignore[arg-type]  # the card lists subjects
         super().__init__(r.card, subject, r.selection, r.store, r.device, r.options.get("preprocessing"))
-        metadata, meta_source = fsaverage_metadata(r.store, subject)
-        self.vertices: VertexSelection = resolve_vertex_selection(r.selection, metadata, meta_source)
+        metadata, meta_source = fsaverage_metadata(r.store, subject, r.card.id)
+        self.vertices: VertexSelection = resolve_vertex_selection(r.selection, metadata, meta_source, r.card.id)
         self.selection = self.vertices.description
         self._coords = self._vertex_coords(metadata, meta_source)
         del metadata  # only the selected vertices' coordinates are kept
 
-        self.load_readout(fsaverage_weights_path(subject), self._read_hemispheres, r.backbone())
+        self.load_readout(fsaverage_weights_path(subject, r.card.id), self._read_hemispheres, r.backbone())
         assert self.readout is not None
         self._attrs = {**self.base_attrs(), "n_components": self.readout.n_components}
 
@@ -76,7 +87,7 @@ class FsaverageViTModel(ViTB32Readout):
 
     # ---- encoding -------------------------------------------------------------------------
     def encode_features(self, features: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
-        """``(B, 460800)`` ViT-B/32 features -> ``(stimulus, vertex)`` responses."""
+        """``(B, n_features)`` backbone features -> ``(stimulus, vertex)`` responses."""
         return xr.DataArray(
             self.read_out(features).to("cpu", torch.float32).numpy(),
             dims=("stimulus", "vertex"),
@@ -88,4 +99,19 @@ class FsaverageViTModel(ViTB32Readout):
     # ---- metadata ---------------------------------------------------------------------------
     def get_metadata(self) -> dict[str, Any]:
         """BERG 2.0's metadata dict of this subject (read again from the store)."""
-        return fsaverage_metadata(self.store, int(self.subject))[0]  # type: ignore[arg-type]
+        return fsaverage_metadata(self.store, int(self.subject), self.card.id)[0]  # type: ignore[arg-type]
+
+
+class FsaverageViTModel(_FsaverageReadout, ViTB32Readout):
+    """``fmri-nsd_fsaverage-vit_b_32``: the fsaverage read-out of ViT-B/32 block features."""
+
+
+class FsaverageAlexNetModel(_FsaverageReadout, AlexNetReadout):
+    """``fmri-nsd_fsaverage-alexnet`` / ``-alexnet_untrained``: the fsaverage read-out of AlexNet node features."""
+
+
+def load_fsaverage_model(request: LoadRequest) -> _FsaverageReadout:
+    """The fsaverage model the request's card names."""
+    if request.card.id in FSAVERAGE_ALEXNET_MODEL_IDS:
+        return FsaverageAlexNetModel(request)
+    return FsaverageViTModel(request)

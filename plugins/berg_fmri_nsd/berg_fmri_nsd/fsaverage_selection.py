@@ -81,7 +81,10 @@ def _roi_vertices(metadata: Mapping[str, Any], names: list[str], hemi: str, sour
 
 
 def resolve_vertex_selection(
-    selection: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None = None, source: str = "metadata"
+    selection: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None = None,
+    source: str = "metadata",
+    model_id: str = FSAVERAGE_MODEL_ID,
 ) -> VertexSelection:
     """Turn the user's selection into sorted vertex indices per hemisphere.
 
@@ -93,6 +96,8 @@ def resolve_vertex_selection(
         The subject's metadata dict; needed for a ROI selection.
     source
         Name of the metadata file, for messages.
+    model_id
+        The fsaverage model (ViT-B/32 or AlexNet), for messages.
     """
     everything = np.arange(N_VERTICES, dtype=np.int64)
     if not selection:
@@ -101,7 +106,7 @@ def resolve_vertex_selection(
     roi = selection.get("roi")
     vertex_keys = [k for k in ("lh_vertices", "rh_vertices") if k in selection]
     if roi is not None:
-        names = roi_names(roi, VALID_ROIS, FSAVERAGE_MODEL_ID)
+        names = roi_names(roi, VALID_ROIS, model_id)
         if metadata is None:
             raise ValueError("metadata is needed to resolve a ROI selection")
         lh, rh = (_roi_vertices(metadata, names, hemi, source) for hemi in HEMISPHERES)

@@ -8,7 +8,9 @@ the bucket itself are read the same way.
 from __future__ import annotations
 
 __all__ = [
+    "FSAVERAGE_ALEXNET_MODEL_IDS",
     "FSAVERAGE_MODEL_ID",
+    "FSAVERAGE_MODEL_IDS",
     "FSAVERAGE_ROIS",
     "FSAVERAGE_ROI_UNIONS",
     "FWRF_MODEL_ID",
@@ -23,6 +25,10 @@ __all__ = [
 ]
 
 FSAVERAGE_MODEL_ID = "fmri-nsd_fsaverage-vit_b_32"
+#: BERG 2.0's AlexNet fsaverage models (trained, untrained): the ViT model's layout and math on AlexNet features
+FSAVERAGE_ALEXNET_MODEL_IDS = ("fmri-nsd_fsaverage-alexnet", "fmri-nsd_fsaverage-alexnet_untrained")
+#: Every fsaverage model: same files (in their own folders), outputs, selection and exports
+FSAVERAGE_MODEL_IDS = (FSAVERAGE_MODEL_ID, *FSAVERAGE_ALEXNET_MODEL_IDS)
 FWRF_MODEL_ID = "fmri-nsd-fwrf"
 
 #: Vertices per fsaverage hemisphere.
@@ -46,18 +52,23 @@ FWRF_ROIS = (
 #: ROIs whose fwRF read-out was fit in two parts (two files, voxels of split 1 first).
 FWRF_SPLIT_ROIS = ("lateral", "ventral")
 
-_FSAVERAGE_DIR = "encoding_models/modality-fmri/train_dataset-nsd_fsaverage/model-vit_b_32"
+_FSAVERAGE_DIR = "encoding_models/modality-fmri/train_dataset-nsd_fsaverage/model-{model}"
 _FWRF_DIR = "encoding_models/modality-fmri/train_dataset-nsd/model-fwrf"
 
 
-def fsaverage_weights_path(subject: int) -> str:
-    """``weights_subject-SS.npy`` of the fsaverage ViT-B/32 model."""
-    return f"{_FSAVERAGE_DIR}/encoding_models_weights/weights_subject-{subject:02d}.npy"
+def _fsaverage_dir(model_id: str) -> str:
+    """The store folder of an fsaverage model (``model-vit_b_32``, ``model-alexnet``...)."""
+    return _FSAVERAGE_DIR.format(model=model_id.rsplit("-", 1)[-1])
 
 
-def fsaverage_metadata_path(subject: int) -> str:
-    """``metadata_subject-SS.npy`` of the fsaverage ViT-B/32 model."""
-    return f"{_FSAVERAGE_DIR}/metadata/metadata_subject-{subject:02d}.npy"
+def fsaverage_weights_path(subject: int, model_id: str = FSAVERAGE_MODEL_ID) -> str:
+    """``weights_subject-SS.npy`` of an fsaverage model (default: ViT-B/32)."""
+    return f"{_fsaverage_dir(model_id)}/encoding_models_weights/weights_subject-{subject:02d}.npy"
+
+
+def fsaverage_metadata_path(subject: int, model_id: str = FSAVERAGE_MODEL_ID) -> str:
+    """``metadata_subject-SS.npy`` of an fsaverage model (default: ViT-B/32)."""
+    return f"{_fsaverage_dir(model_id)}/metadata/metadata_subject-{subject:02d}.npy"
 
 
 def fwrf_weight_paths(subject: int, roi: str) -> list[str]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from berg_core.plugin import IntegrityError, Store, metadata_entry, read_metadata
 
-from .layout import N_VERTICES, fsaverage_metadata_path, fwrf_metadata_path
+from .layout import FSAVERAGE_MODEL_ID, N_VERTICES, fsaverage_metadata_path, fwrf_metadata_path
 
 __all__ = [
     "FSAVERAGE_RELIABILITY",
@@ -42,9 +42,9 @@ def lookup(metadata: Mapping[str, Any], section: str, key: str, source: str) -> 
     return metadata_entry(metadata, f"{section}/{key}", source, numeric=True)  # type: ignore[no-any-return]
 
 
-def fsaverage_metadata(store: Store, subject: int) -> tuple[dict[str, Any], str]:
-    """The subject's fsaverage metadata dict and its URL."""
-    relpath = fsaverage_metadata_path(subject)
+def fsaverage_metadata(store: Store, subject: int, model_id: str = FSAVERAGE_MODEL_ID) -> tuple[dict[str, Any], str]:
+    """The subject's metadata dict of an fsaverage model (default: ViT-B/32) and its URL."""
+    relpath = fsaverage_metadata_path(subject, model_id)
     return read_metadata(store, relpath), store.url_of(relpath)
 
 

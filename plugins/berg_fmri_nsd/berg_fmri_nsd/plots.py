@@ -31,7 +31,7 @@ from berg_core.plugin import (
     symmetric_limit,
 )
 
-from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID, HEMISPHERES
+from .layout import FSAVERAGE_MODEL_ID, FSAVERAGE_MODEL_IDS, FWRF_MODEL_ID, HEMISPHERES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -232,7 +232,7 @@ def plot_fwrf(result: xr.DataArray, path: str | None, options: dict[str, Any]) -
 def plot_result(result: Any, path: str | None, options: dict[str, Any]) -> Figure | None:
     """The ``berg_plot_result`` answer of this plugin; ``None`` for other models' results."""
     model_id = getattr(result, "attrs", {}).get("model_id")
-    if model_id == FSAVERAGE_MODEL_ID:
+    if model_id in FSAVERAGE_MODEL_IDS:
         return plot_fsaverage(result, path, options)
     if model_id == FWRF_MODEL_ID:
         return plot_fwrf(result, path, options)

@@ -12,10 +12,10 @@ from typing import Any
 from berg_core import hookimpl
 from berg_core.plugin import ConvertPlan, DemoSettings, LoadRequest, ModelCard, cards_in
 
-from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID
+from .layout import FSAVERAGE_MODEL_IDS, FWRF_MODEL_ID
 
 CARDS_DIR = Path(__file__).parent / "cards"
-_MODELS = (FSAVERAGE_MODEL_ID, FWRF_MODEL_ID)
+_MODELS = (*FSAVERAGE_MODEL_IDS, FWRF_MODEL_ID)
 
 
 @hookimpl
@@ -26,10 +26,10 @@ def berg_model_cards() -> list[ModelCard]:
 @hookimpl
 def berg_load_model(request: LoadRequest) -> Any:
     r = request
-    if r.card.id == FSAVERAGE_MODEL_ID:
-        from .fsaverage_model import FsaverageViTModel
+    if r.card.id in FSAVERAGE_MODEL_IDS:
+        from .fsaverage_model import load_fsaverage_model
 
-        return FsaverageViTModel(r)
+        return load_fsaverage_model(r)
     if r.card.id == FWRF_MODEL_ID:
         from .fwrf_model import FwrfModel
 
@@ -42,10 +42,10 @@ def berg_model_metadata(card: ModelCard, subject: int | None, store: Any, option
     from berg_core.plugin import InvalidParameterError
 
     # core checked the options against the cards' get_model_metadata parameters
-    if card.id == FSAVERAGE_MODEL_ID:
+    if card.id in FSAVERAGE_MODEL_IDS:
         from .metadata import fsaverage_metadata
 
-        return fsaverage_metadata(store, subject)[0]  # type: ignore[arg-type]
+        return fsaverage_metadata(store, subject, card.id)[0]  # type: ignore[arg-type]
     if card.id == FWRF_MODEL_ID:
         from .fwrf_model import fwrf_metadata_for
         from .layout import FWRF_ROIS
@@ -69,7 +69,7 @@ def berg_write_synthetic_store(
 
 #: Small sizes for ``berg demo`` (a store of a few MB, built in seconds) and the selection it holds.
 _DEMO = {
-    FSAVERAGE_MODEL_ID: DemoSettings(store_options={"n_components": 16}),
+    **{model_id: DemoSettings(store_options={"n_components": 16}) for model_id in FSAVERAGE_MODEL_IDS},
     FWRF_MODEL_ID: DemoSettings(store_options={"rois": ["V1"], "volume_shape": [22, 26, 20], "n_voxels": {"V1": 1350}},
                                 selection={"roi": "V1"}),
 }
@@ -82,7 +82,7 @@ def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
 
 @hookimpl
 def berg_convert_plan(card: ModelCard, weights: dict[str, Any], metadata: dict[str, Any] | None, source: str) -> ConvertPlan | None:
-    if card.id != FSAVERAGE_MODEL_ID:
+    if card.id not in FSAVERAGE_MODEL_IDS:
         return None  # the fwRF weights are per-ROI checkpoints, copied as they are
     from .convert_plan import fsaverage_convert_plan
 

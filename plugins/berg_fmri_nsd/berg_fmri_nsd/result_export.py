@@ -14,7 +14,7 @@ from typing import Any
 
 from berg_core.plugin import InvalidParameterError
 
-from .layout import FSAVERAGE_MODEL_ID, FWRF_MODEL_ID
+from .layout import FSAVERAGE_MODEL_ID, FSAVERAGE_MODEL_IDS, FWRF_MODEL_ID
 from .params import check_options
 
 __all__ = ["FORMATS", "export_result"]
@@ -53,7 +53,7 @@ def _fwrf(fmt: str, result: Any, path: str | None, options: Mapping[str, Any]) -
 
 #: Export formats per model id.
 FORMATS: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {
-    FSAVERAGE_MODEL_ID: (("gifti", "mgh", "hemispheres", "surface"), _fsaverage),
+    **{model_id: (("gifti", "mgh", "hemispheres", "surface"), _fsaverage) for model_id in FSAVERAGE_MODEL_IDS},
     FWRF_MODEL_ID: (("nifti", "volume", "mask"), _fwrf),
 }
 

@@ -6,9 +6,10 @@ store holds, with random numbers: pickled ``.npy`` dicts written with
 ``argparse.Namespace`` and training histories next to the weights. The same
 seed always gives the same files.
 
-fsaverage options
+fsaverage options (ViT-B/32 and AlexNet models)
     ``n_components`` (default 250): PCA size; the 163,842 vertices per
-    hemisphere and the 460,800 ViT features are fixed by the format.
+    hemisphere and the backbone's features (460,800 ViT-B/32, 205,672 AlexNet)
+    are fixed by the format.
 fwRF options
     ``rois`` (default all 23), ``volume_shape`` (default subject 1's
     81 x 104 x 83), ``n_voxels`` (an int for every ROI, or ``{roi: int}``;
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from berg_core.plugin import (
+    ALEXNET_N_FEATURES,
     VIT_B_32_N_FEATURES,
     InvalidParameterError,
     check_int,
@@ -37,6 +39,9 @@ from berg_core.plugin import (
 )
 
 from .layout import (
+    FSAVERAGE_ALEXNET_MODEL_IDS,
+    FSAVERAGE_MODEL_ID,
+    FSAVERAGE_MODEL_IDS,
     FSAVERAGE_ROIS,
     FWRF_ROIS,
     FWRF_SPLIT_ROIS,
@@ -107,8 +112,11 @@ def _fsaverage_metadata(rng: np.random.Generator) -> dict[str, Any]:
     return {"fmri": fmri, "encoding_models": enc}
 
 
-def write_fsaverage_store(root: str | os.PathLike[str], subjects: Sequence[int], seed: int, n_components: int = 250) -> list[str]:
-    """Write weights and metadata of ``fmri-nsd_fsaverage-vit_b_32`` for ``subjects``.
+def write_fsaverage_store(
+    root: str | os.PathLike[str], subjects: Sequence[int], seed: int, n_components: int = 250,
+    model_id: str = FSAVERAGE_MODEL_ID,
+) -> list[str]:
+    """Write weights and metadata of an fsaverage model (default ``fmri-nsd_fsaverage-vit_b_32``) for ``subjects``.
 
     Returns
     -------
@@ -121,11 +129,16 @@ def write_fsaverage_store(root: str | os.PathLike[str], subjects: Sequence[int],
     for s in subjects:
         regressions = dict.fromkeys((f"{hemi}_reg_param" for hemi in HEMISPHERES), N_VERTICES)
         # float32 PCA and regressions, as sklearn fitted them on float32 features
-        weights = sklearn_readout_weights(seeded_rng(seed, "fsaverage", s), VIT_B_32_N_FEATURES, k, regressions,
+        # the ViT model keeps its streams (its stores stay byte-identical); each AlexNet model gets its own
+        alexnet = model_id in FSAVERAGE_ALEXNET_MODEL_IDS
+        keys: tuple[Any, ...] = (model_id,) if alexnet else ()
+        n_features = ALEXNET_N_FEATURES if alexnet else VIT_B_32_N_FEATURES
+        weights = sklearn_readout_weights(seeded_rng(seed, "fsaverage", *keys, s), n_features, k, regressions,
                                           _IMAGES["train_img_num"], dtype="float32")
-        written.append(save_npy_dict(root, fsaverage_weights_path(s), weights))
+        written.append(save_npy_dict(root, fsaverage_weights_path(s, model_id), weights))
         del weights  # one subject's weights in memory at a time
-        written.append(save_npy_dict(root, fsaverage_metadata_path(s), _fsaverage_metadata(seeded_rng(seed, "fsaverage-meta", s))))
+        meta = _fsaverage_metadata(seeded_rng(seed, "fsaverage-meta", *keys, s))
+        written.append(save_npy_dict(root, fsaverage_metadata_path(s, model_id), meta))
     return written
 
 
@@ -277,10 +290,8 @@ def write_fwrf_store(
 
 def write_synthetic(model_id: str, root: str, subjects: Sequence[int], seed: int, options: Mapping[str, Any]) -> list[str]:
     """Dispatch of the ``berg_write_synthetic_store`` hook."""
-    from .layout import FSAVERAGE_MODEL_ID
-
-    if model_id == FSAVERAGE_MODEL_ID:
+    if model_id in FSAVERAGE_MODEL_IDS:
         check_options(options, FSAVERAGE_OPTIONS, model_id, "berg_write_synthetic_store")
-        return write_fsaverage_store(root, subjects, seed, **options)
+        return write_fsaverage_store(root, subjects, seed, **options, model_id=model_id)
     check_options(options, FWRF_OPTIONS, model_id, "berg_write_synthetic_store")
     return write_fwrf_store(root, subjects, seed, **options)
