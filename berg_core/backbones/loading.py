@@ -1,7 +1,10 @@
 """Finding, building and sharing any contributed backbone, and writing its synthetic weights.
 
 Weights resolve, in order, from an explicit path, the store (the spec's
-``store_path``) and the torch hub cache (``<hub>/checkpoints/<filename>``).
+``store_path``) and the torch hub cache (``<hub>/checkpoints/<filename>``), or
+instead of the hub the spec's own ``find_local`` (e.g. the Hugging Face cache).
+A folder backbone (``spec.folder``) is built from a local folder: a remote
+store's folder is first fetched, file by file and checked, into the cache.
 One extractor is built per backbone, weights file and device and shared by
 every model that uses it, whichever plugin the model comes from; it is freed
 when the last model holding it is cleaned up.
@@ -41,6 +44,22 @@ class WeightsSource:
             return os.path.realpath(self.path)
         assert self.store is not None and self.relpath is not None
         return self.store.url_of(self.relpath)
+
+    def local_folder(self) -> str:
+        """A local folder holding a folder backbone's files (a remote store's are fetched into its cache)."""
+        if self.path is not None:
+            return self.path
+        assert self.store is not None and self.relpath is not None
+        files = self.store.find(self.relpath)
+        if not files:
+            raise StoreError(f"the {self.spec.title} backbone folder {self.key} is empty")
+        folder = ""
+        for rel in files:
+            local = self.store.local_file(rel)  # fetched and checked against the folder's manifest
+            # the folder is the local path of rel minus the part inside the backbone folder
+            inner = rel[len(self.relpath.rstrip("/")) + 1 :]
+            folder = local[: len(local) - len(inner)].rstrip("/\\") if local.endswith(inner) else os.path.dirname(local)
+        return folder
 
     def _open(self) -> IO[bytes]:
         if self.path is not None:
@@ -104,14 +123,16 @@ def resolve_weights(spec: BackboneSpec, explicit: str | os.PathLike[str] | None 
     ModelLoadError
         Nowhere holds them; the message says where it looked and how to get them.
     """
+    what = f"the {spec.filename} model folder" if spec.folder else spec.filename
     if explicit is not None:
         if not isinstance(explicit, (str, os.PathLike)):
             raise InvalidParameterError(
-                f"{spec.weights_option} must be the path of {spec.filename}, got {type(explicit).__name__} {explicit!r:.100}"
+                f"{spec.weights_option} must be the path of {what}, got {type(explicit).__name__} {explicit!r:.100}"
             )
         p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise ModelLoadError(f"{spec.weights_option}={str(explicit)!r} is not a file; expected the path of {spec.filename}")
+        if not (p.is_dir() if spec.folder else p.is_file()):
+            kind = "folder" if spec.folder else "file"
+            raise ModelLoadError(f"{spec.weights_option}={str(explicit)!r} is not a {kind}; expected the path of {what}")
         return WeightsSource(spec, f"explicit path {p}", path=str(p))
     if store is not None:
         try:
@@ -119,10 +140,20 @@ def resolve_weights(spec: BackboneSpec, explicit: str | os.PathLike[str] | None 
                 return WeightsSource(spec, f"store {store.url_of(spec.store_path)}", store=store, relpath=spec.store_path)
         except StoreError:
             pass  # an unreachable store must not hide a usable local cache
+    how = f"To get them once, {spec.how_to_get}\n" if spec.how_to_get else ""
+    finder = spec.local_finder()
+    if finder is not None:
+        found = finder()
+        if found is not None:
+            return WeightsSource(spec, f"{spec.local_description or 'local cache'} {found}", path=str(found))
+        raise ModelLoadError(
+            f"the {spec.title} backbone weights were not found. Looked for: an explicit {spec.weights_option}= path, "
+            f"{spec.store_path} in the store, and {spec.local_description or 'the local cache'}. {how}"
+            f"Or pass {spec.weights_option}='/path/to/{spec.filename}' ({what}); berg never downloads them itself."
+        )
     hub = _hub_checkpoint(spec)
     if hub.is_file():
         return WeightsSource(spec, f"torch hub cache {hub}", path=str(hub))
-    how = f"To get them once, {spec.how_to_get}\n" if spec.how_to_get else ""
     raise ModelLoadError(
         f"the {spec.title} backbone weights were not found. Looked for: an explicit {spec.weights_option}= path, "
         f"{spec.store_path} in the store, and the torch hub cache at {hub}. {how}"
@@ -151,7 +182,8 @@ def get_backbone(
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        model = spec.builder()(source.load_state_dict(), source.description).to(dev)
+        weights = source.local_folder() if spec.folder else source.load_state_dict()
+        model = spec.builder()(weights, source.description).to(dev)
         # models of this backbone group by it: one forward pass per batch for all of them
         model.berg_backbone_key = spec.key
         _CACHE[key] = model
@@ -178,10 +210,30 @@ def write_synthetic_weights(spec: BackboneSpec, root: str | os.PathLike[str], se
 
     path = Path(root).joinpath(*spec.store_path.split("/"))
     path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.folder:
+        return _write_synthetic_folder(spec, path, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         state = dict(spec.random_state_dict())
     tmp = path.with_name(path.name + ".part")
     torch.save(state, tmp)
+    os.replace(tmp, path)
+    return spec.store_path
+
+
+def _write_synthetic_folder(spec: BackboneSpec, path: Path, seed: int) -> str:
+    """A folder backbone's seeded copy: written into a side folder, then moved into place whole."""
+    import shutil
+
+    import torch
+
+    tmp = path.with_name(path.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        spec.random_writer()(str(tmp))
+    if path.exists():
+        shutil.rmtree(path)
     os.replace(tmp, path)
     return spec.store_path
