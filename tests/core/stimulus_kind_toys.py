@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -66,6 +66,8 @@ def reference(kind: str, weights: dict[str, Any], numbers: list[np.ndarray]) -> 
 
 class KindToy(EncodingModel):
     default_batch_size = 2
+    #: each batch collection handed to preprocess, so tests can look at it (on the class: not hashed as weights)
+    seen: ClassVar[list[Any]] = []
 
     def __init__(self, request: Any) -> None:
         super().__init__(request.card, request.subject, request.selection, request.store, request.device)
@@ -76,10 +78,9 @@ class KindToy(EncodingModel):
         with torch.no_grad():
             self.readout.weight.copy_(torch.tensor(self.weights["w"], dtype=torch.float64))
             self.readout.bias.copy_(torch.tensor(self.weights["b"], dtype=torch.float64))
-        self.seen: list[Any] = []  # each batch collection handed to preprocess, so tests can look at it
 
     def preprocess(self, stimuli: Any) -> torch.Tensor:
-        self.seen.append(stimuli)
+        KindToy.seen.append(stimuli)
         kind = self.card.stimuli
         if kind == "sentences":
             rows = [sentence_numbers(t) for t in stimuli.texts()]
