@@ -74,7 +74,10 @@ Results and plots
 Synthetic stores
     ``write_synthetic_store`` writes a store of seeded random weights through
     each plugin's ``berg_write_synthetic_store`` hook (plus the backbone);
-    ``write_synthetic_backbone`` writes only the backbone.
+    ``write_synthetic_backbone`` writes only the backbone; ``backbone_spec(name)``
+    gives an installed backbone's spec (e.g. the width of its seeded copy).
+    ``dump_sklearn_pickle`` writes, and ``load_sklearn_pickle`` reads without
+    running anything, pickles of fitted sklearn estimators (``SklearnEstimator``).
 Parameters and selections
     Core checks what a card declares (subject, options, selection keys, their
     ``kind`` and conflicts) before a plugin is called. To map a checked
@@ -133,6 +136,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         cards_in,
     )
     from berg_core.cards.numbers import check_int
+    from berg_core.io.sklearn_pickle import SklearnEstimator, dump_sklearn_pickle, load_sklearn_pickle
     from berg_core.io.torch_checkpoint import TorchCheckpoint
     from berg_core.models.base import EncodingModel
     from berg_core.models.folded_heads import FoldedHeads, load_folded_heads, read_regression_rows
@@ -183,6 +187,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from berg_core.store.model_store import Store
     from berg_core.store.output_files import make_folder, output_errors, write_atomically
     from berg_core.store.zarr_layout import roi_row_groups
+    from berg_core.workflows.backbone_lookup import backbone_spec
     from berg_core.workflows.sklearn_dicts import save_npy_dict, seeded_rng, sklearn_readout_weights
     from berg_core.workflows.synthetic import write_synthetic_backbone, write_synthetic_store
 
@@ -227,6 +232,8 @@ _LAZY: dict[str, str] = {
         "results.plotting",
     ),
     **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "workflows.synthetic"),
+    "backbone_spec": "workflows.backbone_lookup",
+    **dict.fromkeys(["SklearnEstimator", "dump_sklearn_pickle", "load_sklearn_pickle"], "io.sklearn_pickle"),
     **dict.fromkeys(["save_npy_dict", "seeded_rng", "sklearn_readout_weights"], "workflows.sklearn_dicts"),
     **dict.fromkeys(["make_folder", "output_errors", "write_atomically"], "store.output_files"),
     "roi_row_groups": "store.zarr_layout",
@@ -238,6 +245,7 @@ __all__ = [
     "AlexNetReadout",
     "BackboneReadout",
     "BackboneSpec",
+    "backbone_spec",
     "berg2_imagenet_transform",
     "berg2_squash_resize",
     "BERGError",
@@ -253,6 +261,7 @@ __all__ = [
     "DemoSettings",
     "describe_result",
     "did_you_mean",
+    "dump_sklearn_pickle",
     "Dimension",
     "EncodingModel",
     "ENTRY_POINT_GROUP",
@@ -273,6 +282,7 @@ __all__ = [
     "IntegrityError",
     "InvalidParameterError",
     "load_folded_heads",
+    "load_sklearn_pickle",
     "LoadRequest",
     "make_folder",
     "mask_indices",
@@ -301,6 +311,7 @@ __all__ = [
     "select_names",
     "SelectionKey",
     "SentenceStimuli",
+    "SklearnEstimator",
     "sklearn_readout_weights",
     "square_crop_resize",
     "Stimuli",

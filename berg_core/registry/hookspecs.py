@@ -143,9 +143,15 @@ def berg_preprocess(model: EncodingModel, stimuli: Stimuli) -> torch.Tensor | No
         A model built by this plugin's :func:`berg_load_model` (only the owning plugin
         is asked). Return ``None`` to let core call ``model.preprocess``.
     stimuli
-        A batch of validated stimuli: images as uint8 ``(3, H, W)`` or float32
-        ``(3, H, W)`` tensors in [0, 1], of any size; the model decides how to
-        resize or crop.
+        A batch of validated stimuli of the kind the model's card declares
+        (``stimuli:``; see :mod:`berg_core.stimuli.kinds`): images
+        (:class:`~berg_core.plugin.Stimuli`: ``tensors()`` uint8 ``(3, H, W)`` or float32
+        in [0, 1], of any size; the model decides how to resize or crop), video
+        (:class:`~berg_core.plugin.VideoStimuli`: ``clips()`` uint8 ``(T, 3, H, W)`` and
+        ``frame_rates()``; the model samples frames), sentences
+        (:class:`~berg_core.plugin.SentenceStimuli`: ``texts()``) or timed words
+        (:class:`~berg_core.plugin.TimedWordStimuli`: ``stories()``, each words with
+        onsets in seconds). ``stimuli.ids`` are the batch's ids.
 
     Returns
     -------
