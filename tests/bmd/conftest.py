@@ -72,3 +72,40 @@ def load(session_berg: Any, s3d_file: Path) -> Any:
         return session_berg.get_encoding_model(MODEL_ID, subject=subject, device="cpu", **kwargs)
 
     return _load
+
+
+@pytest.fixture(scope="session")
+def full_model(load: Any) -> Any:
+    """Subject 1, every voxel, train preprocessing (kept alive: the S3D extractor is built once)."""
+    return load()
+
+
+@pytest.fixture(scope="session")
+def full_train(session_berg: Any, full_model: Any, videos: np.ndarray) -> Any:
+    """``berg.encode`` of ``videos`` with every voxel (computed once)."""
+    return session_berg.encode(full_model, videos, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def features(full_model: Any, videos: np.ndarray) -> torch.Tensor:
+    """The model's own S3D features of ``videos`` (for tests of the read-out alone)."""
+    from berg_fmri_bmd.frames import video_input
+
+    return full_model.feature_extractor(video_input(torch.from_numpy(videos), "train"))
+
+
+@pytest.fixture(scope="session")
+def reference_nodes(extractor: torch.nn.Module, videos: np.ndarray) -> dict[str, torch.Tensor]:
+    """torchvision's node outputs (float64) of the reference-transformed ``videos``."""
+    from .bmd_reference import reference_transform
+
+    x = np.stack([reference_transform(v) for v in videos])
+    with torch.no_grad():
+        return dict(extractor(torch.from_numpy(x)))
+
+
+@pytest.fixture(scope="session")
+def reference_features_of_videos(reference_nodes: dict[str, torch.Tensor]) -> np.ndarray:
+    from .bmd_reference import NODES
+
+    return torch.cat([reference_nodes[n].flatten(1) for n in NODES], dim=1).numpy()
