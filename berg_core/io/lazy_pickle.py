@@ -8,7 +8,9 @@ seeks past it. Arrays then come back as :class:`LazyArray` handles that read
 just the rows asked for, from a local file or with ranged reads from S3.
 
 Only the same globals as the restricted unpickler are resolved (NumPy array
-and dtype reconstruction, plain containers), so nothing in the file can run.
+and dtype reconstruction, plain containers, and the fitted sklearn estimators of
+:mod:`berg_core.io.sklearn_pickle` as data records, e.g. the per-repetition
+``PCA`` objects some BERG 2.0 trainers saved), so nothing in the file can run.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import numpy as np
 
 from berg_core.errors import IntegrityError
 from berg_core.io.safe_pickle import (
-    BoundedUnpickler,
     _Opcodes,
     checked_nbytes,
     checked_shape,
@@ -30,6 +31,7 @@ from berg_core.io.safe_pickle import (
     read_npy_header,
     unpickle,
 )
+from berg_core.io.sklearn_pickle import SklearnUnpickler
 
 __all__ = ["LazyArray", "load_lazy_npy", "read_rows"]
 
@@ -134,10 +136,10 @@ class LazyArray:
                 yield start, np.frombuffer(data, dtype=self.dtype).reshape((n, *self.shape[1:]))
 
 
-class _LazyUnpickler(BoundedUnpickler):
-    """The bounded unpickler, with large bytes payloads left in the file."""
+class _LazyUnpickler(SklearnUnpickler):
+    """The bounded unpickler (allowed sklearn estimators read as records), with large bytes payloads left in the file."""
 
-    dispatch: ClassVar[dict[int, Any]] = _Opcodes(BoundedUnpickler.dispatch)
+    dispatch: ClassVar[dict[int, Any]] = _Opcodes(SklearnUnpickler.dispatch)
 
     def __init__(self, fh: IO[bytes], source: str, opener: Opener) -> None:
         super().__init__(fh, source)

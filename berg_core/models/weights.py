@@ -126,7 +126,8 @@ class PickledNpyFile:
         from berg_core.io.lazy_pickle import load_lazy_npy
 
         self.source = store.url_of(relpath)
-        data = load_lazy_npy(lambda: store.open(relpath), self.source)
+        # a pickled sklearn estimator (e.g. a per-repetition PCA) reads as the dict of its attributes
+        data = _estimators_as_dicts(load_lazy_npy(lambda: store.open(relpath), self.source))
         if not isinstance(data, dict):
             raise IntegrityError(f"{self.source} should hold a dict, found {type(data).__name__}")
         self._tree: dict[str, Any] | None = data
@@ -182,6 +183,23 @@ class PickledNpyFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _estimators_as_dicts(obj: Any) -> Any:
+    """``obj`` with every :class:`~berg_core.io.sklearn_pickle.SklearnEstimator` replaced by its attribute dict.
+
+    Weight files hold either sklearn's fitted attributes as a dict or the pickled estimator;
+    read this way both give the same keys (``pca_param/rep-1/components_``...).
+    """
+    from berg_core.io.sklearn_pickle import SklearnEstimator
+
+    if isinstance(obj, SklearnEstimator):
+        return {k: _estimators_as_dicts(v) for k, v in obj.state.items()}
+    if isinstance(obj, dict):
+        return {k: _estimators_as_dicts(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_estimators_as_dicts(v) for v in obj]
+    return obj
 
 
 def _read_all(obj: Any) -> Any:
