@@ -30,12 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "encode",
         help="encode stimuli with one or more models into a Zarr store",
         description=(
-            "Encode stimuli (an image folder, a glob pattern in quotes, image files, a Zarr array folder of shape "
-            "(N, 3, H, W), or FILE.h5:DATASET) with one or more models and subjects, in one pass over the stimuli, "
+            "Encode stimuli with one or more models and subjects, in one pass over the stimuli, "
             "writing the results to a Zarr store batch by batch. Re-running the same command resumes an interrupted "
             "run, and says so when the result is already complete. Selections and options take the "
             "[MODEL:]KEY=VALUE form of 'berg plot --option': with MODEL: they go to that model only, without it to "
-            "every model whose card declares KEY (see 'berg describe MODEL')."
+            "every model whose card declares KEY (see 'berg describe MODEL'). The stimuli are read by the kind the "
+            "models' cards declare (all models of one run take one kind): images (an image folder, image files, a "
+            "glob pattern in quotes, a Zarr array folder of shape (N, 3, H, W), or FILE.h5:DATASET); video (a folder "
+            "of videos, video files, or a uint8 (N, T, 3, H, W) array); sentences (one .txt file, one sentence per "
+            "line); timed words (.tsv files with columns word and onset in seconds, one story each)."
         ),
         epilog=(
             "example: berg encode eeg-things_eeg_2-vit_b_32,fmri-nsd-fwrf --subject 1,2 "
@@ -43,9 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     p.add_argument("models", type=model_ids, help="model id(s), comma-separated (see 'berg models')")
-    p.add_argument("stimuli", nargs="+", help="image folder, image files, a quoted glob pattern, a .zarr array or FILE.h5:DATASET")
+    p.add_argument("stimuli", nargs="+",
+                   help="images: an image folder, files, a quoted glob, a .zarr array or FILE.h5:DATASET; video: a folder "
+                   "of videos or video files; sentences: a .txt file; timed words: .tsv files")
     p.add_argument("--recursive", action="store_true",
-                   help="encode the images in subfolders of a stimulus folder too (ids are relative paths)")
+                   help="encode the images (or videos) in subfolders of a stimulus folder too (ids are relative paths)")
     p.add_argument("-o", "--output", required=True, help="output Zarr store (local path or fsspec URL such as s3://bucket/run.zarr)")
     add_subject_flag(p, "required")
     p.add_argument("--select", action="append", type=key_value, default=[], metavar="[MODEL:]KEY=VALUE",
@@ -58,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--channels", type=csv_list, default=None, help="same as --select channels=...: EEG channel names")
     p.add_argument("--berg-dir", default=None, help="model store (default: $BERG_DIR, else the public BERG bucket)")
     p.add_argument("--batch-size", type=int_in_range(1, MAX_BATCH_SIZE, "a positive integer"), default=None,
-                   help="images per batch (default: the models' default)")
+                   help="stimuli (images, clips, sentences or stories) per batch (default: the models' default)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--preprocessing", default=None, help="same as --option preprocessing=...: train (default) or berg-2.0")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="backbone precision (default fp32)")
@@ -75,6 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def plan(args: argparse.Namespace, berg: Any) -> list[Request]:
     """Check every argument against the model cards, before any work; one request per model and subject."""
     return build_requests(args, {m: berg.get_card(m) for m in args.models})
+
+
+def stimulus_kind(berg: Any, model_ids: list[str]) -> str:
+    """The one stimulus kind the models take; an :class:`InvalidParameterError` listing them when they differ."""
+    kinds: dict[str, list[str]] = {}
+    for m in model_ids:
+        kinds.setdefault(berg.get_card(m).stimuli, []).append(m)
+    if len(kinds) > 1:
+        listed = "; ".join(f"{k}: {', '.join(ids)}" for k, ids in kinds.items())
+        raise InvalidParameterError(f"one berg encode run reads one kind of stimuli, but these models take different kinds "
+                                    f"({listed}); run berg encode once per kind")
+    return next(iter(kinds))
 
 
 def _client(spec: str | None, timeout_s: int) -> Any:
@@ -147,16 +164,17 @@ def _load(berg: Any, requests: list[Request], device: str, progress: bool) -> li
 
 def run(args: argparse.Namespace) -> int:
     from berg_core.api import BERG
-    from berg_core.cli.commands.stimulus_args import open_stimulus_args
+    from berg_core.cli.commands.stimulus_args import read_stimulus_args
     from berg_core.models.device import resolve_device
     from berg_core.results.zarr_sink import CompleteResultError
-    from berg_core.stimuli.inputs import as_stimuli
+    from berg_core.stimuli.kinds import progress_unit
 
     progress = show_progress(args)
     berg = BERG(args.berg_dir)
     requests = plan(args, berg)
     resolve_device(args.device)
-    stimuli = as_stimuli(open_stimulus_args(args.stimuli), recursive=args.recursive)
+    kind = stimulus_kind(berg, args.models)
+    stimuli = read_stimulus_args(kind, args.stimuli, recursive=args.recursive)
     done = f"{args.output} already holds the complete result of every model and subject asked for " \
            f"({len(requests)} result(s), {len(stimuli)} stimuli); nothing to do. Pass --overwrite to redo it."
     client = _client(args.scheduler, args.scheduler_timeout)
@@ -177,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
             client.close()
     elapsed = max(time.perf_counter() - t0, 1e-9)
     results = out if isinstance(out, dict) else {requests[0].label: out}
-    print(f"encoded {len(stimuli)} stimuli with {len(models)} model(s) in {elapsed:.1f} s ({len(stimuli) / elapsed:.2f} images/s)")
+    unit = {"img": "images"}.get(progress_unit(kind), progress_unit(kind) + "s")
+    rate = f"{stimuli.n_units() / elapsed:.2f} {unit}/s"
+    print(f"encoded {len(stimuli)} stimuli with {len(models)} model(s) in {elapsed:.1f} s ({rate})")
     for label, da in results.items():
         dims = ", ".join(f"{d}={n}" for d, n in da.sizes.items())
         print(f"  {label}: ({dims}) {da.attrs.get('units', '')}")

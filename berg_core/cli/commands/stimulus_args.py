@@ -1,9 +1,13 @@
-"""Stimuli named on the command line: image files, folders, globs, Zarr arrays and HDF5 datasets.
+"""Stimuli named on the command line, read by the models' stimulus kind.
+
+Images: image files, folders, globs, Zarr arrays and HDF5 datasets. Video: video files, folders
+of videos, globs, or uint8 ``(N, T, 3, H, W)`` Zarr / HDF5 arrays. Sentences: one ``.txt`` file,
+one sentence per line. Timed words: ``.tsv`` files (or folders of them), one story each.
 
 The Python API takes opened arrays (``zarr.open_array(...)``); on the command line the user can
 only give text, so the array forms are recognised here: a folder that is a Zarr array (its
-``zarr.json`` / ``.zarray`` says so) and ``FILE.h5:DATASET``. Everything else goes to
-:func:`berg_core.stimuli.inputs.as_stimuli` unchanged.
+``zarr.json`` / ``.zarray`` says so) and ``FILE.h5:DATASET``. Everything else goes to the
+kind's reader (:func:`berg_core.stimuli.kinds.as_kind_stimuli`) unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from typing import Any
 
 from berg_core.errors import StimulusError
 
-__all__ = ["open_stimulus_args"]
+__all__ = ["STIMULUS_HELP", "open_stimulus_args", "read_stimulus_args"]
+
+#: what ``berg encode`` reads for each kind, for its help and its errors
+STIMULUS_HELP = {
+    "images": "an image folder, image files, a quoted glob pattern, a .zarr array or FILE.h5:DATASET",
+    "video": "a folder of videos, video files, a quoted glob pattern, or a uint8 (N, T, 3, H, W) .zarr array or FILE.h5:DATASET",
+    "sentences": "one .txt file, one sentence per line",
+    "timed_words": "one or more .tsv files (or folders of them) with columns word and onset (seconds), one story each",
+}
 
 _HDF5 = re.compile(r"^(?P<file>.+\.(?:h5|hdf5|hdf|he5)):(?P<dataset>[^:]+)$", re.IGNORECASE)
 _HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
@@ -103,3 +115,25 @@ def open_stimulus_args(items: list[str]) -> Any:
     if arrays and len(items) > 1:
         raise StimulusError(f"give a stimulus array alone, not with other stimuli: {arrays[0]!r} and {len(items) - 1} more")
     return opened[0] if len(opened) == 1 else opened
+
+
+def read_stimulus_args(kind: str, items: list[str], recursive: bool = False) -> Any:
+    """The validated stimuli of ``kind`` that ``berg encode``'s positional arguments name.
+
+    Raises
+    ------
+    StimulusError
+        Arguments that are not what the kind reads from the command line (see :data:`STIMULUS_HELP`).
+    """
+    from berg_core.stimuli.kinds import as_kind_stimuli
+
+    if kind in ("images", "video"):
+        return as_kind_stimuli(kind, open_stimulus_args(items), recursive=recursive)
+    if recursive:
+        raise StimulusError(f"--recursive reads subfolders of image or video folders; {kind} models read {STIMULUS_HELP[kind]}")
+    if kind == "sentences":
+        if len(items) != 1 or Path(items[0]).suffix.lower() != ".txt":
+            given = ", ".join(repr(t) for t in items[:3]) + (" ..." if len(items) > 3 else "")
+            raise StimulusError(f"a sentences model reads {STIMULUS_HELP[kind]}; got {given}")
+        return as_kind_stimuli(kind, Path(items[0]))  # a path, whatever its name: never read as a sentence
+    return as_kind_stimuli(kind, [Path(t) for t in items])
