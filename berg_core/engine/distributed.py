@@ -117,6 +117,13 @@ def encode_distributed(
     factories = [m.factory for m in models]
     if any(f is None for f in factories):
         raise InvalidParameterError("distributed encoding needs models made by BERG.get_encoding_model (they carry how to rebuild them)")
+    ragged = [m.model_id for m in models if getattr(getattr(m, "card", None), "ragged", False)]
+    if ragged:
+        # workers write regions at known offsets; a ragged model's rows are known only once encoded
+        raise InvalidParameterError(
+            f"distributed encoding (client=) does not take models whose rows depend on the stimulus yet: {ragged}; "
+            "encode them without client= (into the same store: its results resume)"
+        )
     from berg_core.engine.batch_plan import batches_from, plan_batches
 
     n = len(stimuli)

@@ -6,7 +6,10 @@ gives ``None``), in every run: one model or many, any precision, a backbone
 shared or not. The labelled batch results go to a *sink*. The default
 :class:`MemorySink` writes into one preallocated array (never grown by
 appending), so memory is the result plus one batch; other sinks (Zarr on
-disk or S3) stream batches out instead.
+disk or S3) stream batches out instead. A ragged model's rows (a story's
+TRs, a podcast's words: as many per stimulus as it gives) are known only
+once encoded: the memory sink keeps its batches and concatenates them once,
+the Zarr sink appends them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from berg_core.registry.manager import PluginManager
     from berg_core.stimuli.inputs import Stimuli
 
-__all__ = ["MemorySink", "ResultSink", "assemble", "check_batch_result", "run_encode", "run_encode_many"]
+__all__ = ["MemorySink", "ResultSink", "assemble", "check_batch_result", "concat_rows", "run_encode", "run_encode_many"]
 
 
 class ResultSink(Protocol):
@@ -35,7 +38,7 @@ class ResultSink(Protocol):
         """Called once with the first batch's result (its non-stimulus dims and coords are final)."""
 
     def write(self, start: int, batch: xr.DataArray) -> None:
-        """Store ``batch`` at stimulus offset ``start``."""
+        """Store ``batch`` at stimulus offset ``start`` (a ragged result's rows: after the rows before)."""
 
     def finish(self) -> Any:
         """Called after the last batch; returns what ``encode`` returns."""
@@ -48,25 +51,49 @@ def assemble(values: Any, template: xr.DataArray, stimulus_ids: list[Any]) -> xr
     return xr.DataArray(values, dims=template.dims, coords=coords, attrs=dict(template.attrs), name=template.name)
 
 
+def concat_rows(parts: Sequence[xr.DataArray], template: xr.DataArray) -> xr.DataArray:
+    """Ragged batch results joined along their row dim: values and per-row coordinates concatenated,
+    every other label as ``template`` has it."""
+    row = template.dims[0]
+    coords: dict[str, Any] = {k: v.variable for k, v in template.coords.items() if row not in v.dims}
+    for name, c in template.coords.items():
+        if row in c.dims:
+            axis = c.dims.index(row)
+            coords[name] = (c.dims, np.concatenate([np.asarray(p.coords[name].values) for p in parts], axis=axis))
+    values = np.concatenate([np.asarray(p.values) for p in parts], axis=0)
+    return xr.DataArray(values, dims=template.dims, coords=coords, attrs=dict(template.attrs), name=template.name)
+
+
 class MemorySink:
-    """Collects the result in memory, in one preallocated array."""
+    """Collects the result in memory: one preallocated array, or for a ragged model (rows along its card's
+    first output dim, as many per stimulus as it gives) the batches' rows, concatenated at the end."""
 
     def __init__(self) -> None:
         self._out: np.ndarray | None = None
         self._template: xr.DataArray | None = None
         self._ids: list[Any] = []
+        self._parts: list[xr.DataArray] | None = None
 
     def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
         self._template = template
         self._ids = list(stimulus_ids)
+        if template.dims[0] != "stimulus":
+            self._parts = []  # how many rows is known only once every stimulus is encoded
+            return
         self._out = np.empty((len(stimulus_ids), *template.shape[1:]), dtype=template.dtype)
 
     def write(self, start: int, batch: xr.DataArray) -> None:
+        if self._parts is not None:
+            self._parts.append(batch)
+            return
         assert self._out is not None
         self._out[start : start + batch.shape[0]] = batch.values
 
     def finish(self) -> xr.DataArray:
-        assert self._out is not None and self._template is not None
+        assert self._template is not None
+        if self._parts is not None:
+            return concat_rows(self._parts or [self._template], self._template)
+        assert self._out is not None
         return assemble(self._out, self._template, self._ids)
 
 
@@ -74,11 +101,21 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
     """Check that a plugin's batch result keeps the hook's contract; label it with its model and subject.
 
     ``model_id`` and ``subject`` become scalar coordinates (and stay attributes), so results
-    of several subjects concatenate with the right labels (``xr.concat(..., dim="subject")``).
+    of several subjects concatenate with the right labels (``xr.concat(..., dim="subject")``);
+    a participant-averaged model's results carry no ``subject``.
+
+    A ragged model (its card's first output dim is not ``stimulus``: ``tr``, ``word``...) gives
+    that row dim first, any number of rows per stimulus, and a ``stimulus`` coordinate along it
+    saying which of ``ids`` each row belongs to, rows grouped in the order of ``ids``; its
+    per-row coordinates are the same in every batch, its other dims and coordinates fixed.
     """
     if not isinstance(da, xr.DataArray):
         raise PluginError(f"{model.model_id}: berg_encode_batch returned {type(da).__name__}, expected xarray.DataArray")
-    if not da.dims or da.dims[0] != "stimulus" or da.sizes["stimulus"] != len(ids):
+    card = getattr(model, "card", None)
+    row = "stimulus" if card is None else card.row_dim
+    if row != "stimulus":
+        _check_rows(model.model_id, da, ids, row, template)
+    elif not da.dims or da.dims[0] != "stimulus" or da.sizes["stimulus"] != len(ids):
         raise PluginError(
             f"{model.model_id}: batch result has dims {da.dims} and shape {da.shape}; expected 'stimulus' first with length {len(ids)}"
         )
@@ -89,6 +126,35 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
         labels["subject"] = model.subject if isinstance(model.subject, str) else int(model.subject)
     missing = {k: v for k, v in labels.items() if k not in da.coords}
     return da.assign_coords(missing) if missing else da
+
+
+def _check_rows(model_id: str, da: xr.DataArray, ids: list[Any], row: str, template: xr.DataArray | None) -> None:
+    """The row contract of a ragged model's batch result (see :func:`check_batch_result`)."""
+    if not da.dims or da.dims[0] != row or "stimulus" in da.dims:
+        raise PluginError(
+            f"{model_id}: batch result has dims {da.dims}; expected its rows {row!r} first (the card's first output dim), "
+            "with a 'stimulus' coordinate along them"
+        )
+    stim = da.coords.get("stimulus")
+    if stim is None or stim.dims != (row,):
+        raise PluginError(f"{model_id}: batch result has no 'stimulus' coordinate along {row!r}; each row must say which stimulus it belongs to")
+    per_row = sorted(str(k) for k, c in da.coords.items() if row in c.dims)
+    if any(c.dims[0] != row for c in da.coords.values() if row in c.dims):
+        raise PluginError(f"{model_id}: per-row coordinates of a batch result must have {row!r} as their first dim")
+    if template is not None:
+        before = sorted(str(k) for k, c in template.coords.items() if row in c.dims)
+        if per_row != before:
+            raise PluginError(f"{model_id}: batch result has per-row coordinates {per_row}; the first batch had {before}")
+    where = {i: n for n, i in enumerate(ids)}
+    where_text = {str(i): n for n, i in enumerate(ids)}
+    positions = []
+    for value in stim.values.tolist():
+        n = where.get(value, where_text.get(str(value)))
+        if n is None:
+            raise PluginError(f"{model_id}: a row of the batch result belongs to stimulus {value!r}, which is not in this batch {ids[:5]}...")
+        positions.append(n)
+    if any(b < a for a, b in zip(positions, positions[1:], strict=False)):
+        raise PluginError(f"{model_id}: the rows of a batch result must be grouped by stimulus, in the order of the batch's stimuli")
 
 
 def _group_by_features(pm: PluginManager, models: list[EncodingModel]) -> list[list[int]]:
@@ -203,7 +269,9 @@ def run_encode_many(
                         templates[i] = da
                         sinks[i].begin(da, stimuli.ids)
                     if fingerprinted[i]:
-                        sinks[i].write(start, da, fingerprint=fingerprint)  # type: ignore[call-arg]
+                        # a sink of ragged rows records which stimuli each batch held (rows do not say it for those without)
+                        extra = {"ids": batch.ids} if getattr(sinks[i], "takes_ids", False) else {}
+                        sinks[i].write(start, da, fingerprint=fingerprint, **extra)  # type: ignore[call-arg]
                     else:
                         sinks[i].write(start, da)
             start += len(batch)

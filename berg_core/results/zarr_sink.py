@@ -13,8 +13,18 @@ folder, which is no Zarr node (xarray and Zarr never see it):
 * ``.berg/request.json``: everything that determines the values (see
   :func:`request_of`), written before anything else, so a group whose creation
   was interrupted is still recognised as berg's and redone;
-* ``.berg/done/<start>.json``: one record per finished batch (its rows and a
-  fingerprint of its decoded images), written after the batch's data.
+* ``.berg/done/<start>.json``: one record per finished batch (its stimuli, a
+  fingerprint of its decoded images, and for a ragged result the rows it
+  appended and its stimulus ids), written after the batch's data.
+
+A ragged model (rows along its card's first output dim, as many per
+stimulus as it gives: a story's TRs, a podcast's words) is appended: every
+array along the row dim (the responses, the ``stimulus`` coordinate and the
+other per-row coordinates such as ``time``) is resizable along it, each
+batch grows them, and its record says which rows it wrote. Resuming cuts
+every such array back to the rows of the finished batches, so rows of a
+batch that was cut short are never kept; until the result is complete, its
+``berg_complete`` attribute stays 0.
 
 Several models (or a call into a store that already holds several) write one
 group each at ``<store>/<model_id>/subject-SS``; every level above results is
@@ -62,6 +72,11 @@ __all__ = ["CompleteResultError", "ZarrResultSink", "netcdf_attrs", "open_result
 RESULT_ATTR = lay.RESULT_ATTR
 COMPLETE_ATTR = "berg_complete"
 VARIABLE_ATTR = "berg_variable"
+#: a ragged result's row dim (``tr``, ``word``...), as a group attribute
+ROWS_ATTR = "berg_rows"
+#: rows per chunk of a ragged result's per-row coordinates; its responses get about ROW_CHUNK_BYTES per chunk
+ROW_CHUNK_COORDS = 4096
+ROW_CHUNK_BYTES = 4 << 20
 DEFAULT_VARIABLE = "responses"
 #: Version of the result layout, recorded in each request (1: records inside the dataset).
 LAYOUT_VERSION = 2
@@ -87,7 +102,11 @@ def request_of(model: EncodingModel, n_stimuli: int, batch_size: int | None = No
     attrs = model.base_attrs()
     spec = getattr(model, "spec", None)
     options = {k: v for k, v in dict(getattr(spec, "options", None) or {}).items() if k != "backbone_weights"}
+    card = getattr(model, "card", None)
+    # a ragged model's rows: recorded (only for them, so the requests of earlier results still compare equal)
+    rows = {"rows": card.row_dim} if card is not None and card.ragged else {}
     return {
+        **rows,
         "layout": LAYOUT_VERSION,
         "model_id": attrs["model_id"],
         "subject": attrs.get("subject"),
@@ -136,6 +155,24 @@ def _ids_array(ids: Sequence[Any]) -> np.ndarray:
     return arr.astype(object) if arr.dtype.kind == "U" else arr
 
 
+def _described(request: dict[str, Any]) -> str:
+    """``model subject S`` (``model`` alone for a participant-averaged model), for messages and the group's attrs."""
+    subject = request.get("subject")
+    return f"{request.get('model_id')}" + ("" if subject is None else f" subject {subject}")
+
+
+def _one_row(template: xr.DataArray, row: str) -> xr.DataArray:
+    """A one-row result of ``template``'s types (zeros, empty text), for a first batch without rows."""
+    def filler(c: Any) -> np.ndarray:
+        shape = (1, *c.shape[1:])
+        return np.full(shape, "", dtype=object) if c.dtype.kind in "UO" else np.zeros(shape, dtype=c.dtype)
+
+    coords = {k: v.variable for k, v in template.coords.items() if row not in v.dims}
+    coords.update({k: (v.dims, filler(v)) for k, v in template.coords.items() if row in v.dims})
+    return xr.DataArray(np.zeros((1, *template.shape[1:]), dtype=template.dtype), dims=template.dims, coords=coords,
+                        attrs=dict(template.attrs), name=template.name)
+
+
 def _done_name(start: int) -> str:
     return f"{lay.DONE_DIR}/{start:012d}.json"
 
@@ -161,6 +198,8 @@ class ZarrResultSink:
 
     #: ``write`` takes the fingerprint of each batch's images
     fingerprints = True
+    #: ``write`` takes each batch's stimulus ids (``ids=``)
+    takes_ids = True
 
     def __init__(
         self,
@@ -191,6 +230,11 @@ class ZarrResultSink:
         self.fingerprint_memo: dict[tuple[int, int], str] = {}
         self._variable = DEFAULT_VARIABLE
         self._arr: Any = None
+        #: a ragged result's row dim (``None``: one entry per stimulus), its arrays along it and rows written
+        self.rows_dim: str | None = request.get("rows")
+        self._row_arrays: dict[str, Any] = {}
+        self._rows = 0
+        self._resume_rows = 0
         #: called after the group is created and after it is complete (a store of several results
         #: refreshes its root's consolidated metadata, so readers never see a group's old version)
         self.on_change: Callable[[], None] | None = None
@@ -307,15 +351,24 @@ class ZarrResultSink:
         ids = list(stimuli.ids) if hasattr(stimuli, "ids") else list(stimuli)
         try:
             with quiet_zarr():
-                group = zarr.open_group(self.zstore, mode="r", zarr_format=3)
+                # not the consolidated metadata: a ragged result's arrays grew after it was written
+                group = zarr.open_group(self.zstore, mode="r", zarr_format=3, use_consolidated=False)
                 self._variable = str(group.attrs.get(VARIABLE_ATTR, DEFAULT_VARIABLE))
-                held = np.asarray(group["stimulus"][...]).tolist()  # type: ignore[index]
+                held = None if self.rows_dim else np.asarray(group["stimulus"][...]).tolist()  # type: ignore[index]
         except Exception as exc:
             raise StoreError(
                 f"{self.url} holds an unfinished result that cannot be read ({type(exc).__name__}: {exc}); "
                 "pass overwrite=True (berg encode --overwrite) to encode it again"
             ) from None
-        if [str(i) for i in held] != [str(i) for i in _ids_array(ids).tolist()]:
+        given = [str(i) for i in _ids_array(ids).tolist()]
+        if self.rows_dim:
+            # the rows hold no entry for a stimulus without rows: each finished batch recorded its ids and rows
+            whole = all(isinstance(r.get("ids"), list) and isinstance(r.get("rows"), list) and len(r["rows"]) == 2 for r in done)
+            recorded = [str(i) for r in done for i in r["ids"]] if whole else None
+            same = recorded is not None and len(recorded) == done[-1]["stop"] and recorded == given[: len(recorded)]
+        else:
+            same = [str(i) for i in (held or [])] == given
+        if not same:
             raise InvalidParameterError(
                 f"{self.url} holds an unfinished result for other stimuli (same model and selection, but the "
                 "stimulus ids differ), so it cannot be resumed; pass overwrite=True (berg encode --overwrite) or choose another store"
@@ -333,6 +386,8 @@ class ZarrResultSink:
                         "other pixels), so it cannot be resumed; pass overwrite=True (berg encode --overwrite) to start over"
                     )
         self._resume = True
+        if self.rows_dim:
+            self._resume_rows = int(done[-1]["rows"][1])
         return int(done[-1]["stop"])
 
     # ---- the sink -------------------------------------------------------------------------
@@ -345,6 +400,11 @@ class ZarrResultSink:
                 raise InvalidParameterError(
                     f"{self.url} holds responses of shape {self._arr.shape}, but this model gives {template.shape[1:]} per stimulus"
                 )
+            if self.rows_dim:
+                self._truncate(self._resume_rows)
+            return
+        if self.rows_dim:
+            self._begin_rows(template)
             return
         import dask.array as da
 
@@ -360,7 +420,7 @@ class ZarrResultSink:
             if ds[name].dtype.kind == "U":
                 ds[name] = ds[name].astype(object)
         ds.attrs = {RESULT_ATTR: 1, COMPLETE_ATTR: 0, VARIABLE_ATTR: self._variable,
-                    "berg_model": f"{self.request.get('model_id')} subject {self.request.get('subject')}"}
+                    "berg_model": _described(self.request)}
         try:
             with quiet_zarr():
                 ds.to_zarr(self.zstore, mode="a", compute=False, zarr_format=3, consolidated=True,
@@ -373,15 +433,86 @@ class ZarrResultSink:
             self.on_change()
         self._open_arrays()
 
+    def _begin_rows(self, template: xr.DataArray) -> None:
+        """Create a ragged result: every array along the row dim resizable, and empty."""
+        row = str(template.dims[0])
+        self._variable = str(template.name or DEFAULT_VARIABLE)
+        # one row of the right types (the first batch may have none): written, then cut to zero rows
+        pattern = template.isel({row: [0]}) if template.sizes[row] else _one_row(template, row)
+        ds = pattern.to_dataset(name=self._variable)
+        ds[self._variable].attrs = netcdf_attrs(dict(template.attrs))
+        for name in list(ds.coords):
+            if ds[name].dtype.kind in "UO":
+                ds[name] = ds[name].astype(str).astype(object)
+        per_row = [str(k) for k in ds.variables if row in ds[k].dims]
+        row_bytes = max(1, int(np.prod(template.shape[1:], dtype=np.int64)) * template.dtype.itemsize)
+        encoding = {name: {"chunks": (ROW_CHUNK_COORDS, *ds[name].shape[1:])} for name in per_row if name != self._variable}
+        encoding[self._variable] = {"chunks": (max(1, min(ROW_CHUNK_COORDS, ROW_CHUNK_BYTES // row_bytes)), *template.shape[1:])}
+        ds.attrs = {RESULT_ATTR: 1, COMPLETE_ATTR: 0, VARIABLE_ATTR: self._variable, ROWS_ATTR: row,
+                    "berg_model": _described(self.request)}
+        try:
+            with quiet_zarr():
+                ds.to_zarr(self.zstore, mode="a", zarr_format=3, consolidated=True, encoding=encoding)
+        except BERGError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot write {self.url}: {type(exc).__name__}: {exc}") from None
+        self._open_arrays()
+        self._truncate(0)
+        if self.on_change is not None:
+            self.on_change()
+
+    def _truncate(self, rows: int) -> None:
+        """Cut every array along the row dim to ``rows`` (rows of an unfinished batch are dropped)."""
+        try:
+            with quiet_zarr():
+                for arr in self._row_arrays.values():
+                    if arr.shape[0] != rows:
+                        arr.resize((rows, *arr.shape[1:]))
+        except Exception as exc:
+            raise StoreError(f"cannot resize the arrays of {self.url}: {type(exc).__name__}: {exc}") from None
+        self._rows = rows
+
     def _open_arrays(self) -> None:
         import zarr
 
         with quiet_zarr():
-            group = zarr.open_group(self.zstore, mode="r+", zarr_format=3)
-        self._arr = group[self._variable]
+            group = zarr.open_group(self.zstore, mode="r+", zarr_format=3, use_consolidated=False)
+            self._arr = group[self._variable]
+            if self.rows_dim:
+                self._row_arrays = {
+                    name: arr for name, arr in group.arrays()
+                    if tuple(arr.metadata.dimension_names or ())[:1] == (self.rows_dim,)
+                }
 
-    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None) -> None:
+    def _append_rows(self, start: int, batch: xr.DataArray, fingerprint: str | None) -> None:
+        row = str(self.rows_dim)
+        n, r0 = int(batch.sizes[row]), self._rows
+        try:
+            with quiet_zarr():
+                for name, arr in self._row_arrays.items():
+                    values = batch.values if name == self._variable else batch.coords[name].values
+                    values = np.asarray(values, dtype=object) if arr.dtype.kind in "OTU" or "String" in type(arr.dtype).__name__ \
+                        else np.asarray(values, dtype=arr.dtype)
+                    arr.resize((r0 + n, *arr.shape[1:]))
+                    if n:
+                        arr[r0 : r0 + n] = values
+        except Exception as exc:
+            raise StoreError(f"cannot write batch {start}-{start + len(batch.coords.get('stimulus', []))} to {self.url}: "
+                             f"{type(exc).__name__}: {exc}") from None
+        self._rows = r0 + n
+
+    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None, ids: Sequence[Any] | None = None) -> None:
         if self.complete:
+            return
+        if self.rows_dim:
+            if ids is None:
+                raise StoreError(f"{self.url}: a ragged result's batches must be written with their stimulus ids")
+            r0 = self._rows
+            self._append_rows(start, batch, fingerprint)
+            # after the data: a batch recorded as done is always fully written; its rows are r0..self._rows
+            self.loc.write_json(_done_name(start), {"start": int(start), "stop": int(start + len(ids)), "fingerprint": fingerprint,
+                                                    "rows": [int(r0), int(self._rows)], "ids": [str(i) for i in ids]})
             return
         stop = start + batch.shape[0]
         try:
