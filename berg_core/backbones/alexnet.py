@@ -97,9 +97,14 @@ def build_alexnet(state_dict: Mapping[str, torch.Tensor], source: str = "<state 
     """Build the extractor from a torchvision ``alexnet`` state dict (trained or seeded)."""
     from torchvision.models import alexnet
 
-    net = alexnet(weights=None)
+    # built on the meta device: no random initialisation drawn (the caller's generator stays put), then
+    # the weights are assigned
+    with torch.device("meta"):
+        net = alexnet(weights=None)
     try:
-        net.load_state_dict(dict(state_dict), strict=True)
+        # float32 whatever the file stored: assigned tensors keep their dtype
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+        net.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise IntegrityError(f"{source} does not hold torchvision alexnet weights: {exc}") from None
     return AlexNetFeatures(net).eval()
