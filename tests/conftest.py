@@ -29,6 +29,23 @@ def vit_weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+ALEXNET_SEED = 4321
+
+
+@pytest.fixture(scope="session")
+def alexnet_weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded ``alexnet-owt-7be5be79.pth`` (torchvision state dict, real shapes)."""
+    import torch
+    from torchvision.models import alexnet
+
+    from berg_core.backbones import ALEXNET_STORE_PATH
+
+    torch.manual_seed(ALEXNET_SEED)
+    path = tmp_path_factory.mktemp("alexnet") / ALEXNET_STORE_PATH.rsplit("/", 1)[-1]
+    torch.save(alexnet(weights=None).state_dict(), path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def torch_home(tmp_path_factory: pytest.TempPathFactory, vit_weights_file: Path) -> Path:
     """A torch hub cache holding the seeded ViT-B/32 weights under torchvision's file name."""
