@@ -320,8 +320,9 @@ def run_demo(
             say(f"skipping {model_id}: its plugin is no longer installed")
             continue
         selection = _settings_of(pm, berg.get_card(model_id)).selection
-        say(f"loading {model_id}, subject {subjects[0]}")
-        loaded.append(berg.get_encoding_model(model_id, subject=subjects[0], selection=None if selection is None else dict(selection),
+        subject = subjects[0] if subjects else None  # a participant-averaged model is written without subjects
+        say(f"loading {model_id}" + ("" if subject is None else f", subject {subject}"))
+        loaded.append(berg.get_encoding_model(model_id, subject=subject, selection=None if selection is None else dict(selection),
                                               device=device))
     report.seconds["load"] = time.perf_counter() - t
     if not loaded:

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from berg_fmri_bmd.metadata import roi_indices
 
 from berg_core import BERG, IntegrityError, InvalidParameterError, ModelLoadError
-from berg_fmri_bmd.metadata import roi_indices
 
 from .bmd_reference import MODEL_ID, N_VOXELS, pca_path, write_store
 
