@@ -140,8 +140,10 @@ def describe_result(result: xr.DataArray, what: str) -> str:
     """Default title: ``model_id · subject N · what``."""
     subject = result.attrs.get("subject")
     parts = [str(result.attrs.get("model_id", "result"))]
-    if subject is not None and int(np.ravel(subject)[0]) >= 0:
-        parts.append(f"subject {int(np.ravel(subject)[0])}")
+    value = None if subject is None else np.ravel(subject)[0].item() if isinstance(subject, np.ndarray) else subject
+    # a name ("N", "01") as it is; a number unless it is the -1 of results written before subjects could be absent
+    if isinstance(value, str) or (value is not None and not isinstance(value, bool) and int(value) >= 0):
+        parts.append(f"subject {value}")
     parts.append(what)
     return " · ".join(parts)
 

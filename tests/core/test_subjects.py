@@ -278,3 +278,16 @@ def test_the_conformance_kit_passes_named_and_averaged_ragged_models() -> None:
     report.raise_for_failures()
     checked = {(r.model_id, r.check) for r in report.results}
     assert (fp.NAMED, "bad_parameters") in checked and (fp.RAGGED, "batch_size") in checked
+
+
+def test_plot_titles_name_the_subject_as_given() -> None:
+    from berg_core.results.plotting import describe_result
+
+    def result(**attrs: Any) -> xr.DataArray:
+        return xr.DataArray(np.zeros(2), dims=("stimulus",), attrs={"model_id": "m", **attrs})
+
+    assert describe_result(result(subject="N"), "x") == "m · subject N · x"
+    assert describe_result(result(subject="01"), "x") == "m · subject 01 · x"
+    assert describe_result(result(subject=2), "x") == "m · subject 2 · x"
+    assert describe_result(result(), "x") == "m · x"
+    assert describe_result(result(subject=-1), "x") == "m · x"
