@@ -150,6 +150,10 @@ def _stacked(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts], axis=0)
 
 
+#: Outputs of a linear head are computed in blocks of this many (a multiple of every CPU vector width).
+ROW_ALIGN = 16
+
+
 @dataclass
 class RegressionHeads:
     """Several linear regressions on the same components, computed in one product.
@@ -170,10 +174,18 @@ class RegressionHeads:
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, k)`` -> ``(B, H*U)``: all heads side by side, in the order given."""
-        if self.coef.shape[0] == 1:
-            # BLAS takes a matrix-vector path for one output, whose sums round differently from the
-            # matrix product of a wider selection: a padded second column keeps a one-unit selection
-            # bit-identical to the same unit of the whole output.
-            padded = torch.cat([self.coef, torch.zeros_like(self.coef)])
-            return torch.addmm(torch.cat([self.intercept, self.intercept.new_zeros(1)]), z, padded.T)[:, :1]
-        return torch.addmm(self.intercept, z, self.coef.T)
+        # BLAS rounds the last outputs of a product (those past a multiple of its vector width) and a
+        # single output (matrix-vector path) differently from the rest: a unit would change in the last
+        # bit with its place in a selection. The outputs are computed in whole blocks of ROW_ALIGN (the
+        # few left over padded with zero rows), so every unit of a selection is bit-identical to the
+        # same unit of the whole output.
+        n = self.coef.shape[0]
+        whole = n - n % ROW_ALIGN
+        if whole == n:
+            return torch.addmm(self.intercept, z, self.coef.T)
+        extra = ROW_ALIGN - (n - whole)
+        rest_coef = torch.cat([self.coef[whole:], self.coef.new_zeros(extra, self.coef.shape[1])])
+        rest = torch.addmm(torch.cat([self.intercept[whole:], self.intercept.new_zeros(extra)]), z, rest_coef.T)
+        if whole == 0:
+            return rest[:, : n - whole]
+        return torch.cat([torch.addmm(self.intercept[:whole], z, self.coef[:whole].T), rest[:, : n - whole]], dim=1)
