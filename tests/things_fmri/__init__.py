@@ -1,0 +1,1 @@
+"""Tests of the THINGS-fMRI1 plugin (berg_fmri_things)."""
