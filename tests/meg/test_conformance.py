@@ -1,0 +1,30 @@
+"""The THINGS-MEG1 plugin passes berg's conformance kit (``berg_core.testing``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from berg_core.testing import PluginConformance
+
+from .meg_reference import MODEL_ID, N_COMPONENTS
+
+
+class TestMEGConformance(PluginConformance):
+    plugin = "meg_things"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def conformance_kwargs(cls, torch_home: Path) -> dict[str, Any]:
+        from berg_core.backbones import VIT_B_32_FILENAME
+
+        # the seeded hub weights stand in for the backbone, so no 350 MB copy is written per run;
+        # the kit loads the default train_splits="all", so the split models are not written
+        return {
+            "subjects": [1, 4],
+            "options": {MODEL_ID: {"n_components": N_COMPONENTS, "splits": False}},
+            "load_options": {MODEL_ID: {"backbone_weights": str(torch_home / "hub" / "checkpoints" / VIT_B_32_FILENAME)}},
+            "backbone": False,
+        }
