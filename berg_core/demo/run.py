@@ -4,8 +4,10 @@
    small store in the real BERG 2.0 formats with seeded synthetic weights for
    every installed model, written by each model's own plugin, plus seeded
    ViT-B/32 backbone weights kept inside that store (never in the torch cache).
-2. A handful of procedural images (:mod:`berg_core.demo.images`) encoded by
-   every model in ONE pass (models sharing the backbone compute it once).
+2. A handful of procedural stimuli of each model's kind encoded by every model
+   of that kind in ONE pass (models sharing the backbone compute it once):
+   images (:mod:`berg_core.demo.images`), and sentences, timed-word stories and
+   short video clips (:mod:`berg_core.demo.stimuli`).
 3. The labelled results written to Zarr; models of a synthetic store mark their results
    ``synthetic_weights`` themselves (see ``EncodingModel.base_attrs``).
 4. One picture per result (each plugin's ``berg_plot_result``) and a summary.
@@ -26,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from berg_core.errors import InvalidParameterError, PluginError, StoreError
 from berg_core.store.synthetic_marker import SYNTHETIC_MARKER, read_synthetic_marker, synthetic_note
@@ -200,6 +204,22 @@ def _stimuli_sheet(ids: list[str], images: Any, path: Path) -> Path:
     return path
 
 
+def _clip_sheet(clips: list[Any], path: Path, columns: int = 4, scale: int = 2) -> Path:
+    """The demo clips as one PNG: a row per clip, ``columns`` frames spread over its length, enlarged ``scale`` times."""
+    from PIL import Image
+
+    rows = []
+    for clip in clips:
+        frames = clip.numpy()[np.linspace(0, clip.shape[0] - 1, columns).round().astype(int)]  # (columns, 3, H, W)
+        row = np.concatenate([np.pad(f.transpose(1, 2, 0), ((2, 2), (2, 2), (0, 0)), constant_values=255) for f in frames], axis=1)
+        rows.append(row)
+    width = max(r.shape[1] for r in rows)
+    sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows], axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet.repeat(scale, axis=0).repeat(scale, axis=1)).save(path)
+    return path
+
+
 @dataclass
 class DemoReport:
     """What ``berg demo`` did, for the summary and for tests."""
@@ -213,16 +233,27 @@ class DemoReport:
     n_images: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    #: per stimulus kind run: the labels of its models, its number of stimuli, of progress units, and its encode time
+    kinds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def images_per_second(self) -> float:
-        return self.n_images / self.seconds["encode"] if self.seconds.get("encode") else float("nan")
+        run = self.kinds.get("images")
+        return run["units"] / run["seconds"] if run and run["seconds"] else float("nan")
 
     def summary(self) -> str:
         """A short, human-readable account of the run."""
         s = self.seconds
-        lines = [
-            f"berg demo: {len(self.models)} model(s) encoded {self.n_images} images in one pass",
+        runs = "; ".join(
+            f"{len(run['labels'])} model(s) encoded {run['stimuli']} {_NOUNS[kind]} in one pass"
+            + (f" ({run['units']} words)" if kind == "timed_words" else "")
+            for kind, run in self.kinds.items()
+        )
+        lines = [f"berg demo: {runs}"]
+        rates = ", ".join(
+            f"{run['units'] / run['seconds']:.2f} {_UNIT_NAMES[kind]}/s" for kind, run in self.kinds.items() if run["seconds"]
+        )
+        lines += [
             f"  store   {self.paths.store} ({'built' if self.store_built else 'reused'} in {s.get('store', 0.0):.1f} s)",
         ]
         for label, info in self.models.items():
@@ -235,10 +266,15 @@ class DemoReport:
             f"  results {self.paths.results}",
             f"  pictures {self.paths.pictures} ({len(self.pictures)} result(s) + {self.stimuli_picture.name if self.stimuli_picture else 'no'} stimuli sheet)",
             f"  time    load {s.get('load', 0.0):.1f} s, encode {s.get('encode', 0.0):.1f} s "
-            f"({self.images_per_second:.2f} images/s for all models together), pictures {s.get('plot', 0.0):.1f} s",
+            f"({rates} for all models of a kind together), pictures {s.get('plot', 0.0):.1f} s",
             f"  NOTE    SYNTHETIC WEIGHTS: {self.note}. Point BERG(berg_dir=...) at the real BERG 2.0 store for real responses.",
         ]
         return "\n".join(lines)
+
+
+#: how the summary names the stimuli of each kind, and the units of its rates
+_NOUNS = {"images": "images", "video": "clips", "sentences": "sentences", "timed_words": "stories"}
+_UNIT_NAMES = {"images": "images", "video": "clips", "sentences": "sentences", "timed_words": "words"}
 
 
 def run_demo(
@@ -252,7 +288,10 @@ def run_demo(
     plugin_manager: PluginManager | None = None,
     models: Iterable[str] | None = None,
 ) -> DemoReport:
-    """Build (once) the demo store, encode the demo images with every model, write results and pictures.
+    """Build (once) the demo store, encode the demo stimuli with every model, write results and pictures.
+
+    Each model gets the demo stimuli of its card's kind (images, video clips, sentences or
+    timed-word stories); the models of one kind are encoded together in one pass.
 
     Parameters
     ----------
@@ -286,12 +325,11 @@ def run_demo(
         A model id in ``models`` that no installed plugin provides.
     """
     from berg_core.api import BERG
-    from berg_core.demo.images import demo_images
+    from berg_core.demo.stimuli import demo_stimuli
     from berg_core.registry.manager import get_plugin_manager
     from berg_core.results.groups import open_results
     from berg_core.results.labels import model_labels
     from berg_core.results.plotting import plot_results
-    from berg_core.stimuli.inputs import Stimuli
 
     say = log or (lambda _line: None)
     pm = plugin_manager or get_plugin_manager()
@@ -328,19 +366,31 @@ def run_demo(
     if not loaded:
         raise InvalidParameterError(f"no installed plugin writes synthetic stores, so the demo has no model to run; skipped: {report.skipped}")
 
-    ids, images = demo_images(image_size)
-    report.n_images = len(ids)
-    report.stimuli_picture = _stimuli_sheet(ids, images, paths.pictures / "stimuli.png")
-    say(f"encoding {len(ids)} images with {len(loaded)} model(s) in one pass")
-    t = time.perf_counter()
+    labels = [label.replace("#", "-") for label in model_labels(loaded)]
+    by_kind: dict[str, list[int]] = {}
+    for i, m in enumerate(loaded):
+        by_kind.setdefault(m.stimulus_kind, []).append(i)
     try:
-        berg.encode(loaded, Stimuli(ids=ids, array=images), store=str(paths.results), overwrite=True, show_progress=show_progress)
+        t_all = time.perf_counter()
+        for kind, members in by_kind.items():
+            stimuli = demo_stimuli(kind, image_size)
+            if kind == "images":
+                report.n_images = len(stimuli)
+                report.stimuli_picture = _stimuli_sheet(stimuli.ids, stimuli.array, paths.pictures / "stimuli.png")
+            elif kind == "video":
+                _clip_sheet(stimuli.clips(), paths.pictures / "stimuli-video.png")
+            say(f"encoding {len(stimuli)} {_NOUNS[kind]} with {len(members)} model(s) in one pass")
+            t = time.perf_counter()
+            # one call per kind: a list of models, so every result has its own group, as in a one-kind demo
+            berg.encode([loaded[i] for i in members], stimuli, store=str(paths.results), overwrite=True,
+                        show_progress=show_progress)
+            report.kinds[kind] = {"labels": [labels[i] for i in members], "stimuli": len(stimuli),
+                                  "units": stimuli.n_units(), "seconds": time.perf_counter() - t}
+        report.seconds["encode"] = time.perf_counter() - t_all
     finally:
         for m in loaded:
             m.cleanup()
-    report.seconds["encode"] = time.perf_counter() - t
 
-    labels = [label.replace("#", "-") for label in model_labels(loaded)]
     found: dict[str, xr.DataArray] = open_results(paths.results)
     # only this run's results: groups of models encoded earlier (since uninstalled) are not ours to draw
     results = {label: found[label] for label in labels}

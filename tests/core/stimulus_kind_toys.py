@@ -118,6 +118,22 @@ class KindPlugin:
         return KindToy(request) if request.card.id == self.card.id else None
 
     @hookimpl
+    def berg_plot_result(self, result, path, options):  # type: ignore[no-untyped-def]
+        if result.attrs.get("model_id") != self.card.id:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.imshow(result.values, aspect="auto")
+        ax.set_title(self.card.id)
+        if path:
+            fig.savefig(path)
+        return fig
+
+    @hookimpl
     def berg_write_synthetic_store(self, card, root, subjects, seed, options):  # type: ignore[no-untyped-def]
         if card.id != self.card.id:
             return None

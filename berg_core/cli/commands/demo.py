@@ -1,4 +1,4 @@
-"""``berg demo``: encode procedural images with every installed model, offline, and draw the results."""
+"""``berg demo``: encode procedural stimuli with every installed model, offline, and draw the results."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="run every installed model end to end on synthetic weights (offline) and draw the results",
         description=(
             "Build once, in the cache, a small store in the real BERG 2.0 formats with seeded SYNTHETIC weights for "
-            "every installed model (and seeded ViT-B/32 weights inside it); encode a few procedural images with all "
-            "models in one pass; write the labelled results to Zarr and one picture per model. Needs no network. "
+            "every installed model (and seeded ViT-B/32 weights inside it); encode a few procedural stimuli of each "
+            "model's kind (images, short video clips, sentences, timed-word stories) with all models of a kind in one "
+            "pass; write the labelled results to Zarr and one picture per model. Needs no network. "
             "The outputs are not responses of a real brain: point BERG(berg_dir=...) at the BERG 2.0 store for those."
         ),
     )
