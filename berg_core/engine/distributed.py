@@ -69,6 +69,29 @@ class _RegionSink:
         return 0
 
 
+class _RowsSink:
+    """Keeps a ragged model's batches of one block, to be returned to the client, which appends them in order.
+
+    A ragged result's rows are known only once encoded, so workers cannot write them at an offset.
+    """
+
+    fingerprints = True
+    takes_ids = True
+
+    def __init__(self, offset: int) -> None:
+        self._offset = offset
+        self.batches: list[tuple[int, Any, str | None, list[Any]]] = []
+
+    def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
+        pass
+
+    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None, ids: list[Any] | None = None) -> None:
+        self.batches.append((self._offset + start, batch.load(), fingerprint, list(ids or [])))
+
+    def finish(self) -> int:
+        return 0
+
+
 class _NullSink:
     """For a group that is complete already: its batches are dropped."""
 
@@ -84,17 +107,23 @@ class _NullSink:
 
 def _encode_block(
     factories: list[ModelFactory], urls: list[str | None], storage_options: dict[str, Any], block: Stimuli, offset: int,
-    batch_size: int, precision: str, plan: list[tuple[int, int]] | None = None,
-) -> int:
-    """Worker task: encode one block of stimuli and write it into the result stores."""
+    batch_size: int, precision: str, plan: list[tuple[int, int]] | None = None, ragged: list[bool] | None = None,
+) -> tuple[int, list[Any]]:
+    """Worker task: encode one block of stimuli and write it into the result stores.
+
+    Returns the block's progress units (images, clips, sentences or words) and, per model, the batches
+    of a ragged model (``None`` for the others, written here), which the client appends in block order.
+    """
     from berg_core.engine.encoding import run_encode_many
 
     models = [f.shared() for f in factories]
-    sinks = [_NullSink() if u is None else _RegionSink(u, storage_options, offset) for u in urls]
+    flags = ragged or [False] * len(urls)
+    sinks: list[Any] = [_NullSink() if u is None else _RowsSink(offset) if r else _RegionSink(u, storage_options, offset)
+                        for u, r in zip(urls, flags, strict=True)]
     # each model's hooks go to its own plugin, in the manager its factory rebuilt
     run_encode_many(models[0]._plugin_manager, models, block, batch_size, False, sinks, precision=precision,  # type: ignore[arg-type]
                     plan=plan)
-    return block.n_units()  # the progress bar's units: images, clips, sentences or words
+    return block.n_units(), [s.batches if isinstance(s, _RowsSink) else None for s in sinks]
 
 
 def encode_distributed(
@@ -117,13 +146,8 @@ def encode_distributed(
     factories = [m.factory for m in models]
     if any(f is None for f in factories):
         raise InvalidParameterError("distributed encoding needs models made by BERG.get_encoding_model (they carry how to rebuild them)")
-    ragged = [m.model_id for m in models if getattr(getattr(m, "card", None), "ragged", False)]
-    if ragged:
-        # workers write regions at known offsets; a ragged model's rows are known only once encoded
-        raise InvalidParameterError(
-            f"distributed encoding (client=) does not take models whose rows depend on the stimulus yet: {ragged}; "
-            "encode them without client= (into the same store: its results resume)"
-        )
+    # a ragged model's rows are known only once encoded: workers send them back, the client appends them in order
+    ragged = [bool(getattr(getattr(m, "card", None), "ragged", False)) for m in models]
     from berg_core.engine.batch_plan import batches_from, plan_batches
 
     n = len(stimuli)
@@ -153,9 +177,12 @@ def encode_distributed(
     storage_options = sinks[0].storage_options if sinks else {}
     futures = [
         client.submit(_encode_block, factories, urls, storage_options, stimuli[blk[0][0] : blk[-1][1]], blk[0][0], batch_size,
-                      precision, [(a - blk[0][0], b - blk[0][0]) for a, b in blk], pure=False)
+                      precision, [(a - blk[0][0], b - blk[0][0]) for a, b in blk], ragged, pure=False)
         for blk in blocks
     ]
+    order = {fut.key: i for i, fut in enumerate(futures)}
+    waiting: dict[int, list[Any]] = {}
+    appended = 0
     from distributed import as_completed
 
     from berg_core.stimuli.kinds import progress_unit
@@ -164,7 +191,15 @@ def encode_distributed(
     with tqdm(total=stimuli.n_units(), initial=stimuli[:start].n_units(), unit=unit, desc=f"{len(models)} model(s) on dask",
               disable=not show_progress, leave=False) as bar:
         for fut in as_completed(futures):
-            bar.update(fut.result())
+            units, rows = fut.result()
+            bar.update(units)
+            waiting[order[fut.key]] = rows
+            # ragged rows go in in stimulus order: each block once every block before it is in
+            while appended in waiting:
+                for sink, batches in zip(sinks, waiting.pop(appended), strict=True):
+                    for start, batch, fingerprint, ids in batches or []:
+                        sink.write(start, batch, fingerprint=fingerprint, ids=ids)
+                appended += 1
     return [s.finish() for s in sinks]
 
 
@@ -172,6 +207,7 @@ class _Deferred:
     """A sink for the first batch: creates the store for all stimuli, leaves finishing for later."""
 
     fingerprints = True
+    takes_ids = True
 
     def __init__(self, sink: Any, all_ids: list[Any]) -> None:
         self._sink = sink
@@ -180,8 +216,8 @@ class _Deferred:
     def begin(self, template: xr.DataArray, stimulus_ids: list[Any]) -> None:
         self._sink.begin(template, self._ids)
 
-    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None) -> None:
-        self._sink.write(start, batch, fingerprint=fingerprint)
+    def write(self, start: int, batch: xr.DataArray, fingerprint: str | None = None, ids: list[Any] | None = None) -> None:
+        self._sink.write(start, batch, fingerprint=fingerprint, ids=ids)
 
     def finish(self) -> None:
         return None

@@ -55,7 +55,7 @@ def concat_rows(parts: Sequence[xr.DataArray], template: xr.DataArray) -> xr.Dat
     """Ragged batch results joined along their row dim: values and per-row coordinates concatenated,
     every other label as ``template`` has it."""
     row = template.dims[0]
-    coords: dict[str, Any] = {k: v.variable for k, v in template.coords.items() if row not in v.dims}
+    coords: dict[Any, Any] = {k: v.variable for k, v in template.coords.items() if row not in v.dims}
     for name, c in template.coords.items():
         if row in c.dims:
             axis = c.dims.index(row)

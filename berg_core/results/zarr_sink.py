@@ -482,7 +482,7 @@ class ZarrResultSink:
             if self.rows_dim:
                 self._row_arrays = {
                     name: arr for name, arr in group.arrays()
-                    if tuple(arr.metadata.dimension_names or ())[:1] == (self.rows_dim,)
+                    if tuple(getattr(arr.metadata, "dimension_names", None) or ())[:1] == (self.rows_dim,)
                 }
 
     def _append_rows(self, start: int, batch: xr.DataArray, fingerprint: str | None) -> None:

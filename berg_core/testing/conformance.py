@@ -152,9 +152,11 @@ def _selection_required(card: ModelCard) -> bool:
     return bool(param and param.required)
 
 
-def _images(n: int, seed: int) -> np.ndarray:
-    """Non-square uint8 images, so resizing and cropping are exercised."""
-    return np.random.default_rng(seed).integers(0, 256, size=(n, 3, 40, 56), dtype=np.uint8)
+def _stimuli(card: ModelCard, n: int, seed: int) -> Any:
+    """Seeded stimuli of the card's kind: non-square images and clips, so resizing and cropping are exercised."""
+    from berg_core.stimuli.synthetic import random_stimuli
+
+    return random_stimuli(card.stimuli, n, seed)
 
 
 # ---- comparing results --------------------------------------------------------------------------
@@ -207,7 +209,7 @@ def _bad_subject(card: ModelCard) -> Any:
     if card.subjects is None:
         return 1
     if all(isinstance(s, int) for s in card.subjects):
-        return max(card.subjects) + 1  # type: ignore[type-var]
+        return max(int(s) for s in card.subjects) + 1
     return BAD_VALUE
 
 
@@ -546,7 +548,7 @@ def check_plugin(
         Passed to :func:`berg_core.workflows.synthetic.write_synthetic_store` (``None``: write the
         backbones the cards name).
     n_images, seed
-        How many seeded random images to encode.
+        How many seeded random stimuli of the card's kind to encode (see :func:`berg_core.stimuli.synthetic.random_stimuli`).
 
     Returns
     -------
@@ -600,6 +602,6 @@ def check_plugin(
                 report.results.append(CheckResult(card.id, "selection", False, str(exc)))
                 continue
             checks = _ModelChecks(berg, pm, card, chosen[card.id], dict(_per_model(load_options, card.id, {})),
-                                  base_sel, _images(n_images, seed), Path(scratch))
+                                  base_sel, _stimuli(card, n_images, seed), Path(scratch))
             report.results += checks.run()
     return report

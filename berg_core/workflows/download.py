@@ -169,7 +169,7 @@ def download_model(
 
     pm = manager_of(plugin_manager)
     card = pm.registry.get(model_id).card
-    subject_list = None if subjects is None else [check_subject(card, s) for s in subjects]
+    subject_list = None if subjects is None else [s for s in (check_subject(card, v) for v in subjects) if s is not None]
     store = berg_dir if isinstance(berg_dir, Store) else resolve_store(berg_dir, storage_options, cache_dir)
     files, notes = plan_download(store, card, subject_list, rois, pm.registry.backbone_of(card))
     into_cache = dest is None

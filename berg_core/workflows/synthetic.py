@@ -62,7 +62,8 @@ def _subjects_of(card: Any, subjects: Any) -> list[int | str] | None:
     values = [chosen] if isinstance(chosen, (int, np.integer, str)) and not isinstance(chosen, bool) else chosen
     if isinstance(chosen, bool) or not isinstance(values, (list, tuple, range, np.ndarray)) or len(values) == 0:
         raise InvalidParameterError(f"subjects for {card.id} must be a non-empty list of subjects from {card.subjects}, got {chosen!r}")
-    return list(dict.fromkeys(check_subject(card, s) for s in values))
+    # the card lists subjects, so check_subject never answers None here
+    return list(dict.fromkeys(s for s in (check_subject(card, v) for v in values) if s is not None))
 
 
 def _options_of(options: Mapping[str, Any] | None, ids: list[str]) -> dict[str, dict[str, Any]]:
