@@ -40,8 +40,9 @@ __all__ = [
     "subject_tag",
 ]
 
-#: modality-dataset-model; upstream ids keep capitals after the modality (fmri-tuckute_2024-GPT2_XL)
-MODEL_ID_PATTERN = r"^[a-z0-9]+(-[A-Za-z0-9_]+)+$"
+#: modality-dataset-model; upstream ids keep capitals after the modality (fmri-tuckute_2024-GPT2_XL) and
+#: underscores in it (utah_array-tvsd-vit_b_32)
+MODEL_ID_PATTERN = r"^[a-z0-9][a-z0-9_]*(-[A-Za-z0-9_]+)+$"
 #: a text subject ("N", "01", "UTS01"): it names a Zarr group (``subject-N``) and a CLI value, so no separators
 SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
