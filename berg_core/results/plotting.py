@@ -86,7 +86,13 @@ def pick_stimuli(result: xr.DataArray, stimulus: Any = None) -> tuple[xr.DataArr
     (xarray.DataArray, str)
         The result restricted to the chosen stimuli (``stimulus`` dimension kept) and e.g.
         ``"mean of 8 stimuli"`` or ``"stimulus 'face'"``.
+
+    A ragged result (rows along its first dim, a ``stimulus`` coordinate along them: a story's TRs)
+    gives all its rows, or the rows of the chosen stimulus, with the row dimension kept.
     """
+    if result.dims and "stimulus" not in result.dims and "stimulus" in result.coords \
+            and result.coords["stimulus"].dims == (result.dims[0],):
+        return _pick_rows(result, stimulus)
     if "stimulus" not in result.dims or result.sizes["stimulus"] == 0:
         raise InvalidParameterError(f"a result to plot needs a non-empty 'stimulus' dimension; its dims are {dict(result.sizes)}")
     ids = result["stimulus"].values
@@ -99,6 +105,24 @@ def pick_stimuli(result: xr.DataArray, stimulus: Any = None) -> tuple[xr.DataArr
         more = f", ... ({ids.size} in all)" if ids.size > 12 else ""
         raise InvalidParameterError(f"stimulus {stimulus!r} is not in this result; its stimuli are [{shown}{more}]")
     return result.isel(stimulus=matches[:1]), f"stimulus {_show(ids[matches[0]])}"
+
+
+def _pick_rows(result: xr.DataArray, stimulus: Any) -> tuple[xr.DataArray, str]:
+    """:func:`pick_stimuli` for a ragged result: rows of every stimulus, or of one."""
+    row = result.dims[0]
+    owners = np.asarray(result.coords["stimulus"].values)
+    if owners.size == 0:
+        raise InvalidParameterError(f"a result to plot needs rows; this one has none along {row!r} (its stimuli gave no {row})")
+    held = list(dict.fromkeys(owners.tolist()))
+    if stimulus is None:
+        what = f"{owners.size} {row} of {len(held)} stimuli" if len(held) > 1 else f"{owners.size} {row} of stimulus {_show(held[0])}"
+        return result, what
+    rows = np.flatnonzero([str(i) == str(stimulus) for i in owners])
+    if rows.size == 0:
+        shown = ", ".join(_show(i) for i in held[:12])
+        more = f", ... ({len(held)} in all)" if len(held) > 12 else ""
+        raise InvalidParameterError(f"stimulus {stimulus!r} has no {row} in this result; stimuli with {row}: [{shown}{more}]")
+    return result.isel({row: rows}), f"{rows.size} {row} of stimulus {_show(owners[rows[0]])}"
 
 
 def _show(value: Any) -> str:

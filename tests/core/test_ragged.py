@@ -238,3 +238,15 @@ def test_distributed_ragged_rows_equal_the_local_run(berg: BERG, model: Any, tmp
     for key in out:
         _assert_same(out[key].load(), local[key])
     _assert_reference(out[fp.RAGGED].load(), berg)
+
+
+def test_plots_pick_the_rows_of_a_stimulus(berg: BERG, model: Any) -> None:
+    from berg_core.results.plotting import pick_stimuli
+
+    out = berg.encode(model, IMAGES, stimulus_ids=IDS, show_progress=False)
+    whole, what = pick_stimuli(out)
+    assert whole is out and what == f"{sum(ROWS)} tr of 5 stimuli"
+    rows, what = pick_stimuli(out, "story6")
+    assert rows.sizes["tr"] == 3 and set(rows["stimulus"].values.tolist()) == {"story6"} and what == "3 tr of stimulus 'story6'"
+    with pytest.raises(InvalidParameterError, match=r"stimulus 'story0' has no tr in this result; stimuli with tr: \['story2'"):
+        pick_stimuli(out, "story0")
