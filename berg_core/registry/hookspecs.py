@@ -189,7 +189,13 @@ def berg_encode_batch(
     xarray.DataArray or None
         Dims start with ``stimulus`` (length ``len(stimulus_ids)``, labelled by
         ``stimulus_ids``); the other dims, their coordinates and their sizes
-        must not depend on the batch.
+        must not depend on the batch. A ragged model (its card's first output dim
+        is not ``stimulus``, e.g. ``tr`` or ``word``) starts with that row dim instead,
+        any number of rows per stimulus (none included), and carries a ``stimulus``
+        coordinate along it (each row's id from ``stimulus_ids``, rows grouped in their
+        order) plus any per-row coordinates (``time``, ``word``...), the same names in
+        every batch; core checks this, concatenates the rows in memory and appends them
+        in Zarr.
     """
 
 
