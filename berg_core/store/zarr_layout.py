@@ -74,6 +74,10 @@ def _jsonable(value: Any) -> bool:
 
 
 def _as_plain(value: Any, key: str, source: str) -> Any:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        # a numeric array inside a list or tuple (fmri-bmd-s3d's ROI entries are np.where tuples): stored as a
+        # plain list, which indexes the same way
+        value = value.tolist()
     if isinstance(value, tuple):
         value = list(value)
     if isinstance(value, list):
