@@ -118,6 +118,17 @@ class KindPlugin:
         return KindToy(request) if request.card.id == self.card.id else None
 
     @hookimpl
+    def berg_export_result(self, result, fmt, path, options):  # type: ignore[no-untyped-def]
+        if result.attrs.get("model_id") != self.card.id:
+            return None
+        from berg_core.errors import InvalidParameterError
+
+        if fmt != "csv":
+            raise InvalidParameterError(f"toy results export to ['csv'], not {fmt!r}")
+        np.savetxt(path, result.values, delimiter=",")
+        return path
+
+    @hookimpl
     def berg_plot_result(self, result, path, options):  # type: ignore[no-untyped-def]
         if result.attrs.get("model_id") != self.card.id:
             return None

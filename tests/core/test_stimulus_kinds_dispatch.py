@@ -193,3 +193,23 @@ def test_a_sentence_result_streams_to_zarr_and_a_rerun_of_other_sentences_is_ref
 
     with pytest.raises(StoreError, match=r"stimuli 0-1 \(first id 0\) were other .* than the ones given now"):
         berg.encode(model, [s.upper() for s in SENTENCES], store=url, show_progress=False)
+
+
+@pytest.mark.parametrize("kind", ["sentences", "timed_words", "video"])
+def test_the_conformance_kit_feeds_each_model_stimuli_of_its_kind(kind: str, tmp_path: Path) -> None:
+    from berg_core.testing import check_plugin
+
+    report = check_plugin(toys.KindPlugin(kind), store_root=tmp_path / "store", n_images=3)
+    assert report.ok, report.describe()
+    assert {r.check for r in report.results} >= {"batch_size", "determinism", "export_plot", "copy_pickle"}
+
+
+@pytest.mark.parametrize("kind", ["images", "video", "sentences", "timed_words"])
+def test_random_stimuli_of_every_kind_are_seeded(kind: str) -> None:
+    from berg_core.stimuli.synthetic import random_stimuli
+
+    a, b = random_stimuli(kind, 3, seed=1), random_stimuli(kind, 3, seed=1)
+    from berg_core.results.identity import stimulus_fingerprint
+
+    assert a.kind == kind and a.ids == [0, 1, 2]
+    assert stimulus_fingerprint(a) == stimulus_fingerprint(b) != stimulus_fingerprint(random_stimuli(kind, 3, seed=2))
