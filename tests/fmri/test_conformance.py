@@ -13,6 +13,7 @@ from .conftest import FWRF_VOLUME, N_COMPONENTS
 
 FSAVERAGE = "fmri-nsd_fsaverage-vit_b_32"
 FWRF = "fmri-nsd-fwrf"
+ALEXNET_IDS = ("fmri-nsd_fsaverage-alexnet", "fmri-nsd_fsaverage-alexnet_untrained")
 
 
 class TestFMRIConformance(PluginConformance):
@@ -20,7 +21,7 @@ class TestFMRIConformance(PluginConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def conformance_kwargs(cls, torch_home: Path) -> dict[str, Any]:
+    def conformance_kwargs(cls, torch_home: Path, alexnet_weights_file: Path) -> dict[str, Any]:
         from berg_core.backbones import VIT_B_32_FILENAME
 
         hub = str(torch_home / "hub" / "checkpoints" / VIT_B_32_FILENAME)
@@ -28,8 +29,10 @@ class TestFMRIConformance(PluginConformance):
         return {
             "options": {
                 FSAVERAGE: {"n_components": N_COMPONENTS},
+                **{m: {"n_components": N_COMPONENTS} for m in ALEXNET_IDS},
                 FWRF: {"rois": rois, "volume_shape": FWRF_VOLUME, "n_voxels": dict.fromkeys(rois, 24)},
             },
-            "load_options": {FSAVERAGE: {"backbone_weights": hub}},
+            # the untrained AlexNet needs no weights: it is built from its seed
+            "load_options": {FSAVERAGE: {"backbone_weights": hub}, ALEXNET_IDS[0]: {"backbone_weights": str(alexnet_weights_file)}},
             "backbone": False,
         }
