@@ -279,7 +279,10 @@ def convert_store(
     for folder in folders:
         owner = owners.get(folder)
         spec = None if owner is None else pm.registry.backbone_of(owner.card)
-        if spec is not None:
+        if spec is not None and spec.folder:  # a model folder travels file by file
+            if src_store.exists(spec.store_path):
+                backbone_files.update(src_store.find(spec.store_path))
+        elif spec is not None:
             backbone_files.add(spec.store_path)
         wanted = wanted_subjects(None if owner is None else owner.card, subjects)
         _convert_folder(src_store, dst_store, folder, pm, owner, wanted, same, report, show_progress)

@@ -129,9 +129,13 @@ def plan_download(
 
     if backbone is not None and not is_seeded(backbone):  # a seeded backbone (untrained AlexNet) has no file
         if store.exists(backbone.store_path):
-            chosen[backbone.store_path] = store.size(backbone.store_path)
+            if backbone.folder:  # a model folder (config, weights, tokenizer): every file of it
+                chosen.update(store.find(backbone.store_path))
+            else:
+                chosen[backbone.store_path] = store.size(backbone.store_path)
         else:
-            notes.append(f"the store has no {backbone.store_path}; the backbone comes from the torch hub cache (see berg describe)")
+            where = backbone.local_description or "the torch hub cache"
+            notes.append(f"the store has no {backbone.store_path}; the backbone comes from {where} (see berg describe)")
     return dict(sorted(chosen.items())), notes
 
 
