@@ -133,9 +133,10 @@ def labels_from_metadata(meta: dict[str, Any], source: str) -> OutputLabels:
 
     accuracy: dict[Any, dict[str, np.ndarray]] = {}
     groups: list[tuple[Any, list[tuple[str, ...]]]] = [
-        ("all", [("encoding_model", ALL_SPLITS_KEY), ("encoding_model",), ()]),
-        *[(k, [("encoding_model", form) for form in split_key_forms(k)]) for k in range(1, N_SPLITS + 1)],
+        ("all", [("encoding_model", ALL_SPLITS_KEY), ("encoding_model",), ()])
     ]
+    for k in range(1, N_SPLITS + 1):
+        groups.append((k, [("encoding_model", form) for form in split_key_forms(k)]))
     for split, paths in groups:
         for path in paths:
             group = _get(meta, *path) if path else meta

@@ -152,6 +152,7 @@ def plot_meg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
             image, _ = plot_topomap(column, positions, axes=sub, show=False, vlim=(-limit, limit), cmap="RdBu_r",
                                     sensors=True, contours=4)
             sub.set_title(f"{t:.3f} s", fontsize=9)
-        fig.colorbar(image, cax=fig.add_subplot(grid[1, n_cols]))
+        if image is not None:
+            fig.colorbar(image, cax=fig.add_subplot(grid[1, n_cols]))
     split_note = f", mean of {da.sizes['split']} training splits" if has_splits else ""
     return finish_plot(fig, da, f"{what}{split_note}", path, opts)
