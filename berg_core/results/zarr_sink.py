@@ -382,8 +382,8 @@ class ZarrResultSink:
                 if self.fingerprint_memo[key] != rec.get("fingerprint"):
                     raise InvalidParameterError(
                         f"{self.url} holds an unfinished result whose stimuli {rec['start']}-{rec['stop'] - 1} "
-                        f"(first id {ids[rec['start']]!r}) were other images than the ones given now (same ids, "
-                        "other pixels), so it cannot be resumed; pass overwrite=True (berg encode --overwrite) to start over"
+                        f"(first id {ids[rec['start']]!r}) were other stimuli than the ones given now (same ids, "
+                        "other pixels, frames, texts or words), so it cannot be resumed; pass overwrite=True (berg encode --overwrite) to start over"
                     )
         self._resume = True
         if self.rows_dim:
