@@ -62,7 +62,7 @@ def _open_zarr(path: Path) -> Any:
         except (OSError, ValueError, zarr.errors.BaseZarrError):
             names = []
         hint = f"; it holds the arrays {names[:10]}: give one as {path}/NAME" if names else ""
-        raise StimulusError(f"{path} is a Zarr group, not an array of images (N, 3, H, W){hint}")
+        raise StimulusError(f"{path} is a Zarr group, not an array of images (N, 3, H, W) or clips (N, T, 3, H, W){hint}")
     try:
         return zarr.open_array(str(path), mode="r")
     except Exception as exc:  # zarr raises many kinds for damaged metadata; all mean the same to the user
