@@ -1,0 +1,1 @@
+"""Tests of the TVSD plugin (berg_utah_tvsd)."""
