@@ -251,3 +251,22 @@ def test_models_of_one_backbone_share_a_forward_per_batch(store: Path, images: n
     assert sorted(c[0] for c in counts.values()) == [2, 2]  # 3 images in batches of 2: two forwards per backbone
     alone = berg.encode(models[1], images, batch_size=2)
     np.testing.assert_array_equal(together[f"{TRAINED}/subject-02"].values, alone.values)
+
+
+def test_converted_zarr_layout_gives_the_same_outputs(
+    store: Path, tmp_path: Path, images: np.ndarray, alexnet_weights_file: Path
+) -> None:
+    from berg_core.workflows.convert import convert_store
+
+    dst = tmp_path / "zarr_store"
+    convert_store(str(store), str(dst), models=[TRAINED], subjects=[1], show_progress=False)
+    twin = _weights(dst, TRAINED).with_suffix(".zarr")
+    assert (twin / "zarr.json").is_file()
+    assert (twin / "pca_param" / "rep-4" / "components_").is_dir()  # per-repetition PCAs stored as they are
+    w = str(alexnet_weights_file)
+    for selection in (None, {"channels": ["Pz", "Oz"], "timepoints": slice(0.1, 0.2)}):
+        from_npy = BERG(store).encode(BERG(store).get_encoding_model(TRAINED, subject=1, backbone_weights=w,
+                                                                     selection=selection), images)
+        from_zarr = BERG(dst).encode(BERG(dst).get_encoding_model(TRAINED, subject=1, backbone_weights=w,
+                                                                  selection=selection), images)
+        np.testing.assert_allclose(from_zarr.values, from_npy.values, rtol=1e-5, atol=1e-5)
