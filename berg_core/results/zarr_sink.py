@@ -80,6 +80,9 @@ ROW_CHUNK_BYTES = 4 << 20
 DEFAULT_VARIABLE = "responses"
 #: Version of the result layout, recorded in each request (1: records inside the dataset).
 LAYOUT_VERSION = 2
+#: how a refused resume names the stimuli of each kind and what differs in them
+_CONTENT = {"images": ("images", "pixels"), "video": ("clips", "frames"), "sentences": ("sentences", "texts"),
+            "timed_words": ("stories", "words or times")}
 _log = logging.getLogger("berg_core.results.zarr_sink")
 
 
@@ -375,6 +378,7 @@ class ZarrResultSink:
             )
         if hasattr(stimuli, "ids"):
             # same ids are not the same images: the finished batches are decoded again and compared
+            noun, content = _CONTENT.get(getattr(stimuli, "kind", "images"), ("stimuli", "content"))
             for rec in done:
                 key = (rec["start"], rec["stop"])
                 if key not in self.fingerprint_memo:
@@ -382,8 +386,8 @@ class ZarrResultSink:
                 if self.fingerprint_memo[key] != rec.get("fingerprint"):
                     raise InvalidParameterError(
                         f"{self.url} holds an unfinished result whose stimuli {rec['start']}-{rec['stop'] - 1} "
-                        f"(first id {ids[rec['start']]!r}) were other stimuli than the ones given now (same ids, "
-                        "other pixels, frames, texts or words), so it cannot be resumed; pass overwrite=True (berg encode --overwrite) to start over"
+                        f"(first id {ids[rec['start']]!r}) were other {noun} than the ones given now (same ids, "
+                        f"other {content}), so it cannot be resumed; pass overwrite=True (berg encode --overwrite) to start over"
                     )
         self._resume = True
         if self.rows_dim:

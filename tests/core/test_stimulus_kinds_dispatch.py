@@ -191,7 +191,7 @@ def test_a_sentence_result_streams_to_zarr_and_a_rerun_of_other_sentences_is_ref
         berg.encode(model, SENTENCES, store=url, show_progress=False)
     from berg_core.errors import StoreError
 
-    with pytest.raises(StoreError, match=r"stimuli 0-1 \(first id 0\) were other .* than the ones given now"):
+    with pytest.raises(StoreError, match=r"stimuli 0-1 \(first id 0\) were other sentences than the ones given now \(same ids, other texts\)"):
         berg.encode(model, [s.upper() for s in SENTENCES], store=url, show_progress=False)
 
 
