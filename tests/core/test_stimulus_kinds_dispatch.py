@@ -213,3 +213,21 @@ def test_random_stimuli_of_every_kind_are_seeded(kind: str) -> None:
 
     assert a.kind == kind and a.ids == [0, 1, 2]
     assert stimulus_fingerprint(a) == stimulus_fingerprint(b) != stimulus_fingerprint(random_stimuli(kind, 3, seed=2))
+
+
+def test_distributed_encoding_of_sentences_and_video_files_equals_the_local_run(setup: tuple[BERG, Path], tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    berg, _ = setup
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i, clip in enumerate(np.concatenate([CLIPS, CLIPS[::-1]])):
+        toys.write_video(folder / f"clip{i}.mp4", clip, fps=6)
+    runs = {"sentences": SENTENCES * 2, "video": folder}
+    # threads in this process: the models' factories rebuild them from this BERG's plugins; batches travel pickled
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        for kind, stimulus in runs.items():
+            model = _model(setup, kind)
+            local = berg.encode(model, stimulus, batch_size=2, show_progress=False)
+            out = berg.encode(model, stimulus, batch_size=2, show_progress=False, store=tmp_path / f"{kind}.zarr", client=client)
+            np.testing.assert_array_equal(np.asarray(out.values), local.values)
+            assert list(out.stimulus.values) == list(local.stimulus.values)
