@@ -16,6 +16,12 @@ carries. The unpickler here is Python's pure unpickler with three changes:
   allocated; nesting depth and object count of the result are bounded;
 * any failure, whatever the damage, is an :class:`~berg_core.IntegrityError`
   naming the file.
+
+One class from outside NumPy is understood: a pickled nibabel
+``Nifti1Header`` (BERG 2.0's BOLD Moments metadata stores two) is read as its
+348-byte binary block (``bytes``; ``nibabel.Nifti1Header(binaryblock=...)``
+rebuilds it), without importing nibabel or running anything: its record dtype is
+taken as opaque bytes, and a header with extensions is refused.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ SAFE_DTYPE_CODES = frozenset(
     {"O8", "O4", "b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"}
 )
 _TEXT_DTYPE = re.compile(r"[US][0-9]{1,7}")
+_VOID_DTYPE = re.compile(r"V[0-9]{1,4}")
+#: the largest record (NIfTI-1 header: 348 bytes; its 4-16 byte fields are records too)
+MAX_VOID_BYTES = 348
+NIFTI1_HEADER_BYTES = 348
 #: BERG files nest dicts a few levels deep; cycles and deep trees are damage
 MAX_DEPTH = 64
 #: objects in the unpickled tree, counting shared ones once per reference
@@ -108,6 +118,13 @@ class _DtypeState:
     __slots__ = ("built", "dtype")
 
     def __init__(self, code: Any, align: Any = False, copy: Any = True) -> None:
+        if isinstance(code, str) and _VOID_DTYPE.fullmatch(code) and 0 < int(code[1:]) <= MAX_VOID_BYTES:
+            # a record (a NIfTI header's fields): kept as opaque bytes, its fields never built
+            if align not in (False, 0) or copy not in (True, 1):
+                raise IntegrityError(f"dtype {code} with align={short_repr(align)}, copy={short_repr(copy)}")
+            self.dtype = np.dtype(code)
+            self.built = False
+            return
         if not isinstance(code, str) or not (code in SAFE_DTYPE_CODES or _TEXT_DTYPE.fullmatch(code)):
             raise IntegrityError(f"dtype {short_repr(code)} is not one BERG files hold")
         if align not in (False, 0) or copy not in (True, 1):
@@ -116,6 +133,9 @@ class _DtypeState:
         self.built = False
 
     def set_state(self, state: Any) -> None:
+        if self.dtype.kind == "V":
+            self._set_void_state(state)
+            return
         # NumPy writes (3, byteorder, None, None, None, elsize, alignment, flags)
         ok = (
             not self.built
@@ -135,6 +155,28 @@ class _DtypeState:
             raise IntegrityError(f"dtype {self.dtype.str} has an unexpected item size {state[5]}")
         if state[1] in "<>" and (self.dtype.itemsize > 1 or self.dtype.kind == "U") and self.dtype.kind != "O":
             self.dtype = self.dtype.newbyteorder(state[1])
+        self.built = True
+
+    def _set_void_state(self, state: Any) -> None:
+        # (3, '|', subarray or None, names or None, fields or None, elsize, alignment, flags): the layout of a
+        # record's fields, which is only checked for its kind; the dtype stays plain bytes of elsize
+        ok = (
+            not self.built
+            and isinstance(state, tuple)
+            and len(state) == 8
+            and state[0] == 3
+            and state[1] == "|"
+            and (state[2] is None or (isinstance(state[2], tuple) and len(state[2]) == 2))
+            and (state[3] is None or (isinstance(state[3], tuple) and all(isinstance(n, str) for n in state[3])))
+            and (state[4] is None or isinstance(state[4], dict))
+            and all(type(v) is int for v in state[5:])
+            and state[5] == self.dtype.itemsize
+        )
+        if not ok:
+            raise IntegrityError(
+                f"dtype {self.dtype.str[1:]!r} is not one BERG files hold (a record dtype with the pickled state "
+                f"{short_repr(state)})"
+            )
         self.built = True
 
 
@@ -244,6 +286,19 @@ def _slice(*args: Any) -> slice:
     return slice(*args)
 
 
+class _NiftiHeader:
+    """A pickled ``nibabel.nifti1.Nifti1Header``: becomes its 348-byte binary block when finished."""
+
+    __slots__ = ("block",)
+
+    def __init__(self) -> None:
+        self.block: bytes | None = None
+
+
+class _NiftiExtensions(list):  # type: ignore[type-arg]
+    """A header's (empty) extension list; any extension is refused (its class is not allowed)."""
+
+
 # NumPy moved its internals from numpy.core to numpy._core in 2.0; files
 # written by either version name one of them.
 _NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
@@ -265,6 +320,8 @@ for (_m, _n), _f in list(_ALLOWED.items()):
         _ALLOWED[("__builtin__", _n)] = _f
 _ALLOWED[("collections", "OrderedDict")] = _from_container(collections.OrderedDict)
 _ALLOWED[("_codecs", "encode")] = _codecs_encode  # py2-era bytes pickling of array data
+_ALLOWED[("nibabel.nifti1", "Nifti1Header")] = _NiftiHeader
+_ALLOWED[("nibabel.nifti1", "Nifti1Extensions")] = _NiftiExtensions
 
 
 class _BoundedReader:
@@ -364,7 +421,31 @@ class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             self.build_other(inst, state)
 
     def build_other(self, inst: Any, state: Any) -> None:
+        if isinstance(inst, _NiftiHeader):
+            self._build_nifti_header(inst, state)
+            return
         raise IntegrityError(f"the pickle sets the state of a {type(inst).__name__}, which BERG files never do")
+
+    def _build_nifti_header(self, inst: _NiftiHeader, state: Any) -> None:
+        # nibabel pickles {'_structarr': 0-d record array, 'extensions': Nifti1Extensions()}
+        if inst.block is not None or not isinstance(state, dict) or "_structarr" not in state:
+            raise IntegrityError(f"unexpected Nifti1Header state {short_repr(state)}")
+        unknown = set(state) - {"_structarr", "extensions", "endianness"}
+        if unknown:
+            raise IntegrityError(f"a Nifti1Header with unexpected entries {sorted(map(str, unknown))}")
+        ext = state.get("extensions")
+        if ext is not None and not (isinstance(ext, _NiftiExtensions) and len(ext) == 0):
+            raise IntegrityError("a Nifti1Header with extensions, which berg does not read")
+        arr = state["_structarr"]
+        if isinstance(arr, np.ndarray) and arr.dtype.kind == "V" and arr.shape == ():  # protocol 5's _frombuffer
+            dtype, block = arr.dtype, arr.tobytes()
+        elif isinstance(arr, _ArrayState) and arr.raw is not None and arr.shape == () and isinstance(arr.raw[1], bytes):
+            dtype, block = arr.raw[0], arr.raw[1]
+        else:
+            dtype, block = None, b""
+        if dtype is None or dtype.kind != "V" or len(block) != NIFTI1_HEADER_BYTES:
+            raise IntegrityError(f"a Nifti1Header whose fields are not one {NIFTI1_HEADER_BYTES}-byte record")
+        inst.block = block
 
     def load_newobj(self) -> None:
         args = self.stack.pop()
@@ -380,6 +461,8 @@ class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.append(self.new_object(cls, args))
 
     def new_object(self, cls: Any, args: Any) -> Any:
+        if cls in (_NiftiHeader, _NiftiExtensions) and args == ():
+            return cls()
         raise IntegrityError(f"the pickle creates an object of type {short_repr(cls)}, which BERG files never do")
 
     def _refuse(self) -> None:
@@ -427,7 +510,9 @@ class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         if inst.raw is not None or not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
             raise IntegrityError(f"unexpected ndarray state {short_repr(state)}")
         _version, shape, dtype, fortran, raw = state
-        dt = check_dtype(_as_dtype(dtype), self._source)
+        dt = _as_dtype(dtype)
+        if dt.kind != "V":  # records are opaque bytes, allowed only inside a NIfTI header (checked when finished)
+            dt = check_dtype(dt, self._source)
         inst.shape = checked_shape(shape)
         if type(fortran) is not bool:
             raise IntegrityError(f"ndarray order flag {short_repr(fortran)} is not a bool")
@@ -490,9 +575,15 @@ class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def finish_one(self, obj: Any, walk: Any) -> tuple[Any, int]:
         size = 1
+        if isinstance(obj, _NiftiHeader):
+            if obj.block is None:
+                raise IntegrityError("a Nifti1Header in the pickle has no state")
+            return obj.block, 1
         if isinstance(obj, _ArrayState):
             if obj.raw is None:
                 raise IntegrityError("an ndarray in the pickle has no state")
+            if obj.raw[0].kind == "V":
+                raise IntegrityError(f"dtype {obj.raw[0].str[1:]!r} is not one BERG files hold (a record array outside a NIfTI header)")
             items = None
             if obj.raw[0].hasobject:
                 items = []
@@ -524,6 +615,8 @@ class BoundedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         return self.finish_other(obj)
 
     def finish_other(self, obj: Any) -> tuple[Any, int]:
+        if isinstance(obj, (np.ndarray, np.generic)) and obj.dtype.kind == "V":
+            raise IntegrityError(f"dtype {obj.dtype.str[1:]!r} is not one BERG files hold (a record array outside a NIfTI header)")
         if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, bytearray, slice, np.generic, np.ndarray)):
             return obj, 1
         raise IntegrityError(f"the pickle holds an unsupported {type(obj).__name__}")

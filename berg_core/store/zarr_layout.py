@@ -149,6 +149,9 @@ def write_tree(
                 if groups is None:
                     raise IntegrityError(f"{source}: no row groups {spec.row_group!r} for {key!r}")
             _write_array(group, name, arr, spec, groups, source)
+        elif isinstance(value, (bytes, bytearray)):
+            # a binary block (a NIfTI header read from BERG 2.0's pickle): stored as uint8, read back as such
+            _write_array(group, name, np.frombuffer(bytes(value), dtype=np.uint8), ArraySpec(compress=True), None, source)
         else:
             values[name] = _as_plain(value, key, source)
     if values:

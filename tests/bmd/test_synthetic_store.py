@@ -35,6 +35,10 @@ def test_metadata_layout(bmd_store: Path) -> None:
     assert fmri["sub_mask"].sum() == N_VOXELS
     assert (fmri["group_mask"] >= fmri["sub_mask"]).all()
     assert fmri["sub_mask_affine"].shape == (4, 4) and fmri["group_mask_affine"].shape == (4, 4)
+    import nibabel as nib
+
+    assert isinstance(fmri["sub_mask_header"], nib.Nifti1Header)  # pickled nibabel objects, as BERG 2.0's
+    assert fmri["sub_mask_header"].get_data_shape() == VOLUME_SHAPE
     assert list(fmri["rois"]) == list(ROIS) and len(ROIS) == 47
     assert all(isinstance(v, tuple) and len(v) == 1 for v in fmri["rois"].values())
     em = meta["encoding_models"]
@@ -55,7 +59,13 @@ def test_same_seed_same_files(bmd_store: Path, tmp_path: Path) -> None:
 
 
 def test_metadata_through_berg(session_berg: Any, bmd_store: Path) -> None:
+    import nibabel as nib
+
     meta = session_berg.get_model_metadata("fmri-bmd-s3d", subject=1)
     expected = load_pickled(metadata_path(bmd_store, 1))
+    # berg's safe reader gives each pickled nibabel header as its binary block (nibabel is never imported by it)
+    for key in ("sub_mask_header", "group_mask_header"):
+        assert meta["fmri"][key] == expected["fmri"][key].binaryblock
+        assert nib.Nifti1Header(binaryblock=meta["fmri"][key]).get_data_shape() == expected["fmri"]["sub_mask"].shape
     np.testing.assert_array_equal(meta["fmri"]["sub_mask"], expected["fmri"]["sub_mask"])
     np.testing.assert_array_equal(meta["fmri"]["rois"]["lFFA"][0], expected["fmri"]["rois"]["lFFA"][0])

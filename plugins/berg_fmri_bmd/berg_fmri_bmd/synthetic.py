@@ -9,9 +9,9 @@ Files (``np.save`` of dicts, as BERG 2.0 writes them):
 * ``metadata_sub-SS.npy``: ``fmri`` (group and subject masks with their affines, ``rois``
   as ``np.where`` tuples) and ``encoding_models`` (noise ceilings, correlation, r2, explained variance).
 
-The pickled nibabel headers BERG 2.0 also stores in the metadata
-(``group_mask_header``, ``sub_mask_header``) are left out: berg's safe reader
-refuses pickled classes, and the model does not need them (see specs/store_layout.md).
+``group_mask_header`` and ``sub_mask_header`` are pickled ``nibabel.Nifti1Header``
+objects, as BERG 2.0 stores them; berg's safe reader reads each as its 348-byte
+binary block without importing nibabel (see specs/store_layout.md).
 
 Options reduce the sizes: ``n_components`` (100), ``volume_shape`` ((62, 77, 61)),
 ``n_voxels`` (BERG 2.0's count per subject, or one number for all), ``dtype`` and
@@ -84,6 +84,19 @@ def _mask(rng: np.random.Generator, shape: tuple[int, ...], n_voxels: int) -> np
     return mask.reshape(shape)
 
 
+def _header(volume_shape: tuple[int, ...]) -> Any:
+    """The mask's NIfTI-1 header, a nibabel object as BERG 2.0 pickles it."""
+    import nibabel as nib
+
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.uint8)
+    header.set_data_shape(volume_shape)
+    header.set_sform(_AFFINE, code=4)
+    header.set_qform(_AFFINE, code=4)
+    header.set_xyzt_units("mm")
+    return header
+
+
 def make_metadata(seed: int, subject: int, n_voxels: int, volume_shape: tuple[int, ...]) -> dict[str, Any]:
     """One subject's metadata dict, nested as BERG 2.0's (``fmri``, ``encoding_models``)."""
     rng = seeded_rng(seed, MODEL_ID, "metadata", subject)
@@ -104,8 +117,10 @@ def make_metadata(seed: int, subject: int, n_voxels: int, volume_shape: tuple[in
     return {
         "fmri": {
             "group_mask": group_mask,
+            "group_mask_header": _header(volume_shape),
             "group_mask_affine": _AFFINE.copy(),
             "sub_mask": sub_mask,
+            "sub_mask_header": _header(volume_shape),
             "sub_mask_affine": _AFFINE.copy(),
             "rois": rois,
         },
