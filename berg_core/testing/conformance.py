@@ -117,10 +117,17 @@ class ConformanceReport:
 
 
 # ---- plugin and store set-up --------------------------------------------------------------------
-def _plugin_manager(plugin: Any) -> tuple[Any, str]:
-    """A fresh plugin manager holding core's defaults and ``plugin`` only."""
+def _plugin_manager(plugin: Any, with_plugins: Iterable[str] = ()) -> tuple[Any, str]:
+    """A fresh plugin manager holding core's defaults, ``plugin`` and the installed plugins ``with_plugins``."""
     from berg_core.registry.manager import PluginManager
 
+    pm = PluginManager()
+    for other in with_plugins:  # e.g. the distribution contributing a backbone the plugin's cards name
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == other]
+        if not found:
+            installed = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+            raise PluginError(f"with_plugins names {other!r}, which is not an installed berg plugin; installed: {installed}")
+        pm.register(found[0].load(), name=other)
     name = None
     if isinstance(plugin, str):
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == plugin]
@@ -134,7 +141,6 @@ def _plugin_manager(plugin: Any) -> tuple[Any, str]:
                 raise PluginError(
                     f"{plugin!r} is neither an installed berg plugin nor an importable module; installed: {installed}"
                 ) from None
-    pm = PluginManager()
     name = pm.register(plugin, name=name or getattr(plugin, "__name__", None))
     if name is None:  # pragma: no cover - pluggy refuses rather than returning None
         raise PluginError(f"{plugin!r} could not be registered")
@@ -522,6 +528,7 @@ def check_plugin(
     backbone: bool | None = None,
     n_images: int = 2,
     seed: int = 0,
+    with_plugins: Iterable[str] = (),
 ) -> ConformanceReport:
     """Check every model of ``plugin`` against berg's contract.
 
@@ -547,6 +554,9 @@ def check_plugin(
     backbone
         Passed to :func:`berg_core.workflows.synthetic.write_synthetic_store` (``None``: write the
         backbones the cards name).
+    with_plugins
+        Entry-point names of other installed plugins to register too, e.g. the one contributing
+        a backbone the plugin's cards name (its own models are not checked).
     n_images, seed
         How many seeded random stimuli of the card's kind to encode (see :func:`berg_core.stimuli.synthetic.random_stimuli`).
 
@@ -559,7 +569,7 @@ def check_plugin(
     from berg_core.api import BERG
     from berg_core.workflows.synthetic import write_synthetic_store
 
-    pm, name = _plugin_manager(plugin)
+    pm, name = _plugin_manager(plugin, with_plugins)
     report = ConformanceReport(name)
     cards = [r.card for r in pm.registry if r.plugin_name == name]
     ids = [c.id for c in cards]

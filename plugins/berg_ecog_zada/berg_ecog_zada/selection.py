@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from berg_core.plugin import InvalidParameterError, did_you_mean, mask_indices
+from berg_core.plugin import InvalidParameterError, did_you_mean, grid_indices
 
-from .layout import N_LAGS
+from .layout import N_LAGS, reference_lags
 
 __all__ = ["electrode_indices", "lag_indices", "target_indices"]
 
@@ -55,10 +55,11 @@ def electrode_indices(value: Any, ch_names: np.ndarray) -> np.ndarray:
 
 
 def lag_indices(value: Any) -> np.ndarray:
-    """Ascending lag positions from a binary mask of 129 lags (core's mask check)."""
+    """Ascending lag positions from a binary mask of 129 lags, lags in seconds or a slice of seconds."""
     if value is None:
         return np.arange(N_LAGS)
-    return np.asarray(mask_indices(value, N_LAGS, what="selection 'lags'", noun="lag"))
+    idx = grid_indices(value, reference_lags(), what="selection 'lags'", tolerance=1e-3, units="s", noun="lag")
+    return np.unique(np.asarray(idx))  # ascending, as BERG 2.0's mask
 
 
 def target_indices(electrodes: np.ndarray, lags: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from berg_core import hookimpl
-from berg_core.plugin import DemoSettings, LoadRequest, ModelCard, cards_in
+from berg_core.plugin import DemoSettings, InvalidParameterError, LoadRequest, ModelCard, cards_in, check_options
 
 from .layout import MODEL_ID
 
@@ -48,6 +48,18 @@ def berg_write_synthetic_store(card: ModelCard, root: str, subjects: Any, seed: 
 @hookimpl
 def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
     return DemoSettings() if card.id == MODEL_ID else None
+
+
+@hookimpl
+def berg_export_result(result: Any, fmt: str, path: str | None, options: dict[str, Any]) -> Any:
+    if fmt != "dataframe":
+        raise InvalidParameterError(f"{MODEL_ID} results export to ['dataframe'] (a table, or a CSV file), not {fmt!r}")
+    check_options(options, (), f"{MODEL_ID} results", what="dataframe option")
+    table = result.to_pandas()  # sentences x ROIs
+    if path is None:
+        return table
+    table.to_csv(path)
+    return path
 
 
 @hookimpl
