@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .conftest import write_store
-from .reference import MODEL_ID, MODEL_DIR
+from .reference import MODEL_DIR, MODEL_ID
 
 
 def test_converted_store_gives_identical_results(tmp_path: Path, plugin_manager: Any, hub_weights: Path, features):

@@ -69,8 +69,8 @@ def test_digit_string_subject(load, features, full):
 
 
 def test_sub_prefixed_subject_when_core_accepts_it(card, load, features, full):
-    from berg_core.errors import InvalidParameterError
     from berg_core.cards.enforce import check_subject
+    from berg_core.errors import InvalidParameterError
 
     try:
         check_subject(card, "sub-01")
