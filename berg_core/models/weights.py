@@ -42,6 +42,7 @@ __all__ = [
     "read_folded_projection",
     "read_metadata",
     "require_finite",
+    "weight_file_path",
 ]
 
 
@@ -416,6 +417,11 @@ def _zarr_path(store: Store, relpath: str) -> str | None:
     if twin is not None and store.exists(f"{twin}/zarr.json"):
         return twin
     return None
+
+
+def weight_file_path(store: Store, relpath: str) -> str:
+    """The path :func:`open_weight_file` reads for ``relpath``: its Zarr twin when the store has one."""
+    return _zarr_path(store, relpath) or relpath
 
 
 def open_weight_file(store: Store, relpath: str) -> WeightFile:
