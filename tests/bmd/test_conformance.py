@@ -1,4 +1,4 @@
-"""The BOLD Moments plugin passes berg's conformance kit (``berg_core.testing``)."""
+"""The BOLD Moments plugin passes berg's conformance kit (``berg_core.testing``), fed video clips."""
 
 from __future__ import annotations
 
@@ -11,16 +11,9 @@ from berg_core.testing import PluginConformance
 
 from .bmd_reference import MODEL_ID, STORE_OPTIONS
 
-_KIT_FEEDS_IMAGES = "the conformance kit feeds images to every model; video clips pending (CONTRACTS.md, H8 request)"
-
 
 class TestBMDConformance(PluginConformance):
     plugin = "fmri_bmd"
-    # reported as xfail only while the kit fails them; they run as ordinary checks once it feeds clips
-    known_failures = dict.fromkeys(
-        ("synthetic_store", "batch_size", "selection", "determinism", "bad_parameters", "export_plot", "copy_pickle"),
-        _KIT_FEEDS_IMAGES,
-    )
 
     @pytest.fixture(scope="class")
     @classmethod
