@@ -54,3 +54,27 @@ def test_demo_settings_write_a_small_store(plugin_manager: Any, tmp_path: Path):
     assert settings.store_options == {"n_components": 16} and settings.selection is None
     written = write_store(plugin_manager, tmp_path, [3], **settings.store_options)
     assert [Path(p).name for p in written] == ["weights_sub-03.npy", "metadata_sub-03.npy"]
+
+
+def test_a_roi_load_from_the_zarr_layout_reads_few_chunks(tmp_path: Path, plugin_manager: Any, hub_weights: Path,
+                                                          monkeypatch):
+    from berg_core import BERG
+    from berg_core.store.model_store import Store
+    from berg_core.workflows.convert import convert_store
+
+    src, dst = tmp_path / "berg2", tmp_path / "zarr"
+    write_store(plugin_manager, src, [1], n_components=2)
+    convert_store(str(src), str(dst), plugin_manager=plugin_manager, show_progress=False)
+    read: list[str] = []
+    original = Store.read_bytes
+
+    def spy(self, relpath, *args, **kwargs):
+        read.append(relpath)
+        return original(self, relpath, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "read_bytes", spy)
+    BERG(berg_dir=str(dst), plugin_manager=plugin_manager).get_encoding_model(
+        MODEL_ID, subject=1, device="cpu", selection={"roi": "V1"}, backbone_weights=str(hub_weights))
+    chunks = {p for p in read if "reg_param/coef_/c/" in p}
+    n_chunks = -(-211_339 // 2048)
+    assert 0 < len(chunks) <= 3 < n_chunks  # V1's rows are stored together: one or two chunks of 104

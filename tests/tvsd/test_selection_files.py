@@ -145,3 +145,25 @@ def test_converted_store_gives_identical_results(tmp_path, plugin_manager, hub_w
                 results.append(model.encode_features(features, [0, 1, 2]))
     for a, b in zip(results[:2], results[2:], strict=True):
         np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_converted_store_reads_only_the_selected_electrodes_chunks(tmp_path, plugin_manager, hub_weights, monkeypatch):
+    from berg_core.store.model_store import Store
+    from berg_core.workflows.convert import convert_store
+
+    src, dst = tmp_path / "berg2", tmp_path / "zarr"
+    write_store(plugin_manager, src, ["F"], n_components=2)
+    convert_store(str(src), str(dst), plugin_manager=plugin_manager, show_progress=False)
+    read: list[str] = []
+    original = Store.read_bytes
+
+    def spy(self, relpath, *args, **kwargs):
+        read.append(relpath)
+        return original(self, relpath, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "read_bytes", spy)
+    berg = make_berg(dst, plugin_manager)
+    berg.get_encoding_model(MODEL_ID, subject="F", device="cpu", backbone_weights=str(hub_weights),
+                            selection={"electrodes": [3, 900], "timepoints": [0.1]})
+    coef_chunks = sorted(p.split("reg_param/coef_/c/")[1] for p in read if "reg_param/coef_/c/" in p)
+    assert coef_chunks == ["0/0", "112/0"]  # 8 electrodes a chunk: electrodes 3 and 900 only
