@@ -166,3 +166,21 @@ def test_plot_draws_a_picture(store: Path, gpt2_folder: Path, tmp_path: Path) ->
     got = BERG(store).encode(_model(store, gpt2_folder), SENTENCES[:2], show_progress=False)
     got.berg.plot(tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_reduced_precision_runs_gpt2_under_autocast(store: Path, gpt2_folder: Path) -> None:
+    model = _model(store, gpt2_folder)
+    full = BERG(store).encode(model, SENTENCES, show_progress=False)
+    half = BERG(store).encode(model, SENTENCES, precision="bf16", show_progress=False)
+    assert half.dtype == np.float32 and not np.array_equal(half.values, full.values)  # the backbone ran in bf16
+    np.testing.assert_allclose(half.values, full.values, atol=0.1 * np.abs(full.values).max())
+
+
+def test_a_copy_encodes_after_the_original_is_cleaned_up(store: Path, gpt2_folder: Path) -> None:
+    import copy
+
+    model = _model(store, gpt2_folder)
+    want = BERG(store).encode(model, SENTENCES, show_progress=False)
+    twin = copy.deepcopy(model)
+    model.cleanup()
+    np.testing.assert_array_equal(BERG(store).encode(twin, SENTENCES, show_progress=False).values, want.values)

@@ -166,3 +166,36 @@ def test_rows_stream_into_zarr_and_open_with_xarray(store: Path, gpt2_folder: Pa
     on_disk = xr.open_zarr(tmp_path / "out.zarr")["ecog"]  # one model: the store root holds its result
     np.testing.assert_array_equal(on_disk.values, memory.values)
     assert on_disk["stimulus"].values.tolist() == memory["stimulus"].values.tolist()
+
+
+def test_several_subjects_share_one_gpt2_pass_per_batch(store: Path, gpt2_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    berg = BERG(store)
+    models = [_model(store, gpt2_folder, subject=s) for s in ("01", "03")]
+    alone = [berg.encode(m, _stories(), show_progress=False) for m in models]
+    backbone = models[0].backbone
+    assert models[1].backbone is backbone and models[0].feature_key == models[1].feature_key
+    calls = []
+    original = type(backbone).hidden_state
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(backbone), "hidden_state", counting)
+    together = berg.encode(models, _stories(), show_progress=False)
+    n_windows = len(calls)
+    berg.encode(models[0], _stories(), show_progress=False)
+    assert len(calls) == 2 * n_windows  # the two-subject run made as many GPT-2 passes as one subject alone
+    for m, a in zip(models, alone, strict=True):
+        got = together[f"{MODEL_ID}/subject-{m.subject}"]
+        np.testing.assert_array_equal(got.values, a.values)
+
+
+def test_a_copy_encodes_after_the_original_is_cleaned_up(store: Path, gpt2_folder: Path) -> None:
+    import copy
+
+    model = _model(store, gpt2_folder)
+    want = BERG(store).encode(model, _stories(), show_progress=False)
+    twin = copy.deepcopy(model)
+    model.cleanup()
+    np.testing.assert_array_equal(BERG(store).encode(twin, _stories(), show_progress=False).values, want.values)

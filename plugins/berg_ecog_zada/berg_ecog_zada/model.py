@@ -12,6 +12,7 @@ feature is ``hidden_states[24][:, -1]``; a word's feature is the mean of its tok
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +38,41 @@ DATA_DESCRIPTION = (
 WINDOWS_PER_PASS = 64
 
 
+def word_tokens(backbone: Any, words: tuple[str, ...] | list[str]) -> list[list[int]]:
+    """Each word's token ids: ``tokenizer.encode(" " + word)`` (a leading space for every word, the first too)."""
+    tok = backbone.tokenizer
+    out = [list(tok.encode(" " + w)) for w in words]
+    empty = [w for w, t in zip(words, out, strict=True) if not t]
+    if empty:
+        raise StimulusError(f"word(s) {empty[:5]} give no GPT-2 tokens")
+    return out
+
+
+def word_features(backbone: Any, words: tuple[str, ...] | list[str]) -> torch.Tensor:
+    """``(n_words, width)`` float32: the mean over each word's tokens of their window's last hidden state."""
+    per_word = word_tokens(backbone, words)
+    tokens = torch.tensor([t for ids in per_word for t in ids], dtype=torch.long)
+    n = tokens.numel()
+    fill = backbone.tokenizer.pad_token_id or 0  # None for GPT-2: 0, as BERG 2.0
+    windows = torch.full((n, CONTEXT_LENGTH + 1), int(fill), dtype=torch.long)
+    for i in range(n):
+        ctx = tokens[max(0, i - CONTEXT_LENGTH) : i + 1]
+        windows[i, CONTEXT_LENGTH + 1 - ctx.numel() :] = ctx
+    feats = torch.cat([
+        backbone.hidden_state(windows[s : s + WINDOWS_PER_PASS], LAYER)[:, -1, :] for s in range(0, n, WINDOWS_PER_PASS)
+    ])
+    counts = torch.tensor([len(t) for t in per_word])
+    owner = torch.repeat_interleave(torch.arange(len(per_word)), counts).to(feats.device)
+    sums = torch.zeros((len(per_word), feats.shape[1]), dtype=feats.dtype, device=feats.device)
+    sums.index_add_(0, owner, feats)
+    return sums / counts.to(feats.device, feats.dtype)[:, None]
+
+
+def story_features(backbone: Any, stories: list[Any]) -> torch.Tensor:
+    """Word features of every story of a batch, concatenated in order: ``(total words, width)``."""
+    return torch.cat([word_features(backbone, list(story.words)) for story in stories])
+
+
 class ZadaModel(EncodingModel):
     """Words of a story -> ECoG high-gamma around each word, for one Podcast ECoG subject ("01".."09")."""
 
@@ -54,6 +90,8 @@ class ZadaModel(EncodingModel):
         self.backbone: Any = request.backbone()
         self.backbone.check_width(readout.x_mean.shape[0], f"the scaler and ridge of subject {subject}")
         self.backbone.check_layer(LAYER)
+        # core runs it once per batch for every model with the same feature_key (several subjects: one GPT-2 pass)
+        self.feature_extractor = functools.partial(story_features, self.backbone)
         dev = self.device
         self._x_mean, self._x_scale = (torch.from_numpy(a).to(dev) for a in (readout.x_mean, readout.x_scale))
         self._coef, self._intercept = torch.from_numpy(readout.coef).to(dev), torch.from_numpy(readout.intercept).to(dev)
@@ -69,31 +107,23 @@ class ZadaModel(EncodingModel):
 
     def word_tokens(self, words: tuple[str, ...] | list[str]) -> list[list[int]]:
         """Each word's token ids: ``tokenizer.encode(" " + word)``."""
-        tok = self.backbone.tokenizer
-        out = [list(tok.encode(" " + w)) for w in words]
-        empty = [w for w, t in zip(words, out, strict=True) if not t]
-        if empty:
-            raise StimulusError(f"word(s) {empty[:5]} give no GPT-2 tokens")
-        return out
+        return word_tokens(self.backbone, words)
 
     def word_features(self, words: tuple[str, ...] | list[str]) -> torch.Tensor:
         """``(n_words, width)`` float32: the mean over each word's tokens of their window's last hidden state."""
-        per_word = self.word_tokens(words)
-        tokens = torch.tensor([t for ids in per_word for t in ids], dtype=torch.long)
-        n = tokens.numel()
-        fill = self.backbone.tokenizer.pad_token_id or 0  # None for GPT-2: 0, as BERG 2.0
-        windows = torch.full((n, CONTEXT_LENGTH + 1), int(fill), dtype=torch.long)
-        for i in range(n):
-            ctx = tokens[max(0, i - CONTEXT_LENGTH) : i + 1]
-            windows[i, CONTEXT_LENGTH + 1 - ctx.numel() :] = ctx
-        feats = torch.cat([
-            self.backbone.hidden_state(windows[s : s + WINDOWS_PER_PASS], LAYER)[:, -1, :]
-            for s in range(0, n, WINDOWS_PER_PASS)
-        ])
-        owner = torch.repeat_interleave(torch.arange(len(per_word)), torch.tensor([len(t) for t in per_word]))
-        sums = torch.zeros((len(per_word), feats.shape[1]), dtype=feats.dtype, device=feats.device)
-        sums.index_add_(0, owner.to(feats.device), feats)
-        return sums / torch.tensor([len(t) for t in per_word], dtype=feats.dtype, device=feats.device)[:, None]
+        return word_features(self.backbone, words)
+
+    def story_features(self, stories: list[Any]) -> torch.Tensor:
+        """Word features of every story of a batch, concatenated in order: ``(total words, width)``."""
+        return story_features(self.backbone, stories)
+
+    @property
+    def feature_key(self) -> Any:
+        """Every Zada model (any subject) on the same GPT-2 XL instance shares one pass per batch."""
+        if self.backbone is None:
+            return None
+        return ("zada-word-windows", LAYER, CONTEXT_LENGTH, getattr(self.backbone, "berg_backbone_key", None),
+                id(self.backbone), str(self.device))
 
     # ---- encoding ---------------------------------------------------------------------------
     def read_out(self, features: torch.Tensor) -> torch.Tensor:
@@ -102,18 +132,23 @@ class ZadaModel(EncodingModel):
         y = (x @ self._coef + self._intercept) * self._y_scale + self._y_mean
         return y.to(torch.float32).reshape(features.shape[0], len(self.electrodes), len(self.lags))
 
-    def encode_batch(self, batch: list[Any], stimulus_ids: list[Any]) -> xr.DataArray:
-        """One row per word of every story of the batch, rows grouped by story in order."""
+    def encode_batch(self, batch: list[Any], stimulus_ids: list[Any], features: torch.Tensor | None = None) -> xr.DataArray:
+        """One row per word of every story of the batch, rows grouped by story in order.
+
+        ``features``: the batch's :meth:`story_features` when core computed them once for several models.
+        """
         self.check_open()
-        parts, stim, index, text, onsets = [], [], [], [], []
+        feats = self.story_features(batch) if features is None else features
+        values = self.read_out(feats).cpu().numpy() if len(feats) else None
+        stim, index, text, onsets = [], [], [], []
         for sid, story in zip(stimulus_ids, batch, strict=True):
             words = list(story.words)
-            parts.append(self.read_out(self.word_features(words)).cpu().numpy())
             stim += [sid] * len(words)
             index += list(range(len(words)))
             text += words
             onsets.append(np.asarray(story.onsets, dtype=np.float64))
-        values = np.concatenate(parts) if parts else np.zeros((0, len(self.electrodes), len(self.lags)), np.float32)
+        if values is None:
+            values = np.zeros((0, len(self.electrodes), len(self.lags)), np.float32)
         return self._label(values, stim, np.asarray(index), np.asarray(text, dtype=str),
                            np.concatenate(onsets) if onsets else np.zeros(0))
 
@@ -145,5 +180,5 @@ class ZadaModel(EncodingModel):
 
     def _release(self) -> None:
         self._coef = self._intercept = self._x_mean = self._x_scale = self._y_mean = self._y_scale = None  # type: ignore[assignment]
-        self.backbone = None
+        self.backbone = self.feature_extractor = None
 

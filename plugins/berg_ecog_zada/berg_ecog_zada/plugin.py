@@ -46,6 +46,16 @@ def berg_write_synthetic_store(card: ModelCard, root: str, subjects: Any, seed: 
 
 
 @hookimpl
+def berg_encode_batch(model: Any, batch: Any, stimulus_ids: list[Any], features: Any) -> Any:
+    # the rows need the stories (words, onsets) as well as the shared word features
+    from .model import ZadaModel
+
+    if not isinstance(model, ZadaModel):
+        return None
+    return model.encode_batch(batch, stimulus_ids, features)
+
+
+@hookimpl
 def berg_demo_settings(card: ModelCard) -> DemoSettings | None:
     # 12 electrodes keep the demo store small; the read-out's width follows the synthetic GPT-2 XL
     return DemoSettings(store_options={"n_electrodes": 12}) if card.id == MODEL_ID else None

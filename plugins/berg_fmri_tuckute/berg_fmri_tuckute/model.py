@@ -10,6 +10,7 @@ a causal model's last real token never sees the padding, so each sentence gets i
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +34,34 @@ DATA_DESCRIPTION = (
 )
 
 
+def tokenize(backbone: Any, texts: list[str]) -> list[list[int]]:
+    """Token ids of each sentence alone, as ``tokenizer(text, add_special_tokens=True)`` gives them."""
+    ids = [list(backbone.tokenizer(t, add_special_tokens=True)["input_ids"]) for t in texts]
+    for t, seq in zip(texts, ids, strict=True):
+        if not seq:
+            raise StimulusError(f"sentence {t!r} gives no tokens")
+        if len(seq) > backbone.max_positions:
+            raise StimulusError(f"sentence {t[:60]!r}... has {len(seq)} tokens; GPT-2 XL takes at most {backbone.max_positions}")
+    return ids
+
+
+def sentence_features(backbone: Any, texts: list[str]) -> torch.Tensor:
+    """``hidden_states[22]`` at each sentence's last token: ``(n_sentences, width)`` float32.
+
+    One pass for the batch, right-padded with an attention mask: a causal model's last real token never
+    attends to the padding after it.
+    """
+    ids = tokenize(backbone, texts)
+    lengths = torch.tensor([len(s) for s in ids])
+    batch = torch.zeros((len(ids), int(lengths.max())), dtype=torch.long)
+    mask = torch.zeros_like(batch)
+    for i, seq in enumerate(ids):
+        batch[i, : len(seq)] = torch.tensor(seq)
+        mask[i, : len(seq)] = 1
+    hidden = backbone.hidden_state(batch, LAYER, mask)
+    return hidden[torch.arange(len(ids)), (lengths - 1).to(hidden.device)]
+
+
 class TuckuteModel(EncodingModel):
     """Sentences -> the six language-network ROIs; participant-averaged (no subject)."""
 
@@ -52,6 +81,8 @@ class TuckuteModel(EncodingModel):
         self.backbone: Any = request.backbone()
         self.backbone.check_width(ridge.coef.shape[1], f"the ridge of {ridge.source}")
         self.backbone.check_layer(LAYER)
+        # core runs it once per batch for every model with the same feature_key (under autocast for bf16/fp16)
+        self.feature_extractor = functools.partial(sentence_features, self.backbone)
         # float64 as sklearn's predict on the float32 features
         self._coef = torch.from_numpy(ridge.coef[rows]).to(self.device)
         self._intercept = torch.from_numpy(ridge.intercept[rows]).to(self.device)
@@ -69,36 +100,29 @@ class TuckuteModel(EncodingModel):
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each sentence alone, as ``tokenizer(text, add_special_tokens=True)`` gives them."""
-        tok = self.backbone.tokenizer
-        ids = [list(tok(t, add_special_tokens=True)["input_ids"]) for t in texts]
-        for t, seq in zip(texts, ids, strict=True):
-            if not seq:
-                raise StimulusError(f"sentence {t!r} gives no tokens")
-            if len(seq) > self.backbone.max_positions:
-                raise StimulusError(
-                    f"sentence {t[:60]!r}... has {len(seq)} tokens; GPT-2 XL takes at most {self.backbone.max_positions}"
-                )
-        return ids
+        return tokenize(self.backbone, texts)
 
     def sentence_features(self, texts: list[str]) -> torch.Tensor:
         """``hidden_states[22]`` at each sentence's last token: ``(n_sentences, width)`` float32."""
-        ids = self.tokenize(texts)
-        lengths = torch.tensor([len(s) for s in ids])
-        width = int(lengths.max())
-        batch = torch.zeros((len(ids), width), dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, seq in enumerate(ids):
-            batch[i, : len(seq)] = torch.tensor(seq)
-            mask[i, : len(seq)] = 1
-        hidden = self.backbone.hidden_state(batch, LAYER, mask)
-        return hidden[torch.arange(len(ids)), (lengths - 1).to(hidden.device)]
+        return sentence_features(self.backbone, texts)
+
+    @property
+    def feature_key(self) -> Any:
+        """Every Tuckute model on the same GPT-2 XL instance shares one pass per batch."""
+        if self.backbone is None:
+            return None
+        return ("tuckute-last-token", LAYER, getattr(self.backbone, "berg_backbone_key", None), id(self.backbone), str(self.device))
+
+    def encode_features(self, features: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
+        """Responses ``(stimulus, roi)`` from the sentences' layer-22 last-token states ``(n, width)``."""
+        self.check_open()
+        y = features.to(self.device, torch.float64) @ self._coef.T + self._intercept
+        return self._label(y.to(torch.float32).cpu().numpy(), stimulus_ids)
 
     def encode_batch(self, batch: list[str], stimulus_ids: list[Any]) -> xr.DataArray:
         """Responses ``(stimulus, roi)`` of a batch of sentences."""
         self.check_open()
-        x = self.sentence_features(batch).to(self.device, torch.float64)
-        y = x @ self._coef.T + self._intercept
-        return self._label(y.to(torch.float32).cpu().numpy(), stimulus_ids)
+        return self.encode_features(self.sentence_features(batch), stimulus_ids)
 
     def _label(self, values: np.ndarray, stimulus_ids: list[Any]) -> xr.DataArray:
         attrs = self.base_attrs()
@@ -124,4 +148,4 @@ class TuckuteModel(EncodingModel):
 
     def _release(self) -> None:
         self._coef = self._intercept = None  # type: ignore[assignment]
-        self.backbone = None
+        self.backbone = self.feature_extractor = None
