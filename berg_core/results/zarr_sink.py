@@ -463,6 +463,13 @@ class ZarrResultSink:
             raise StoreError(f"cannot write {self.url}: {type(exc).__name__}: {exc}") from None
         self._open_arrays()
         self._truncate(0)
+        try:
+            import zarr
+
+            with quiet_zarr():  # readers of the unfinished group then see its arrays empty, not with the pattern row
+                zarr.consolidate_metadata(self.zstore)
+        except Exception as exc:
+            raise StoreError(f"cannot write {self.url}: {type(exc).__name__}: {exc}") from None
         if self.on_change is not None:
             self.on_change()
 
