@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--recursive", action="store_true",
                    help="encode the images (or videos) in subfolders of a stimulus folder too (ids are relative paths)")
     p.add_argument("-o", "--output", required=True, help="output Zarr store (local path or fsspec URL such as s3://bucket/run.zarr)")
-    add_subject_flag(p, "required")
+    add_subject_flag(p, "required, except for participant-averaged models (cards without subjects)")
     p.add_argument("--select", action="append", type=key_value, default=[], metavar="[MODEL:]KEY=VALUE",
                    help="a selection (repeatable), e.g. fmri-nsd-fwrf:roi=V1 or channels=Oz,O1; lists comma-separated "
                    "or as JSON")
