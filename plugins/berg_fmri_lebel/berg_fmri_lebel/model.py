@@ -15,12 +15,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from berg_core.plugin import EncodingModel, IntegrityError, RegressionHeads, StimulusError
+from berg_core.plugin import EncodingModel, RegressionHeads, StimulusError
 
 from .features import word_vectors
 from .layout import CONTEXT_MAX_WORDS, CONTEXT_MIN_WORDS, DELAYS, LANCZOS_WINDOW, LAYER, TR
 from .metadata import RELIABILITY, labels_from_metadata, load_metadata
-from .readout import read_ridge_columns
+from .readout import read_ridge_columns, weight_file
 from .selection import resolve_selection
 from .temporal import delayed, lanczos_matrix, tr_times, zscore
 
@@ -44,18 +44,15 @@ class LebelModel(EncodingModel):
     def __init__(self, request: LoadRequest) -> None:
         super().__init__(request.card, request.subject, request.selection, request.store, request.device, None)
         subject = str(request.subject)
+        weight_file(self.store, subject)  # a subject the store lacks: name the weight file looked for first
         meta, source = load_metadata(self.store, subject)
         labels = labels_from_metadata(meta, source)
         self.voxels, self.selection_description = resolve_selection(request.selection, labels)
         self.backbone: Any = request.backbone()
         self.backbone.check_layer(LAYER)
         width = int(self.backbone.n_features)
-        weights, n_voxels, self.weights_source = read_ridge_columns(self.store, subject, width, self.voxels)
-        if n_voxels != labels.n_voxels:
-            raise IntegrityError(
-                f"{self.weights_source} has {n_voxels} voxel columns but the metadata ({source}) has {labels.n_voxels} "
-                "voxels: the weights and the metadata do not belong together"
-            )
+        weights, self.weights_source = read_ridge_columns(self.store, subject, width, self.voxels, labels.n_voxels,
+                                                          source)
         # no intercept: zero biases; outputs computed in aligned blocks, so a selected voxel is bit-identical to
         # the same voxel of the whole-brain output
         self._heads: RegressionHeads | None = RegressionHeads.from_numpy(

@@ -47,13 +47,28 @@ def _rows_exist(wf: object, n: int) -> bool:
     return True
 
 
-def read_ridge_columns(store: Store, subject: str, width: int, voxels: np.ndarray) -> tuple[np.ndarray, int, str]:
-    """``(W[:, voxels] as float32 (4 * width, n_selected), n_voxels, source)`` of the subject's ridge.
+def _n_rows(wf: object) -> int:
+    """The ridge's row count, found with single-row reads (the weight file reader gives no shape)."""
+    hi = 1
+    while _rows_exist(wf, hi + 1):
+        hi *= 2
+    lo = hi // 2 if hi > 1 else 1  # rows lo exist, rows hi + 1 do not (or hi == 1)
+    lo, hi = max(1, lo), hi + 1
+    while hi - lo > 1:  # invariant: lo rows exist, hi rows do not
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if _rows_exist(wf, mid) else (lo, mid)
+    return lo
+
+
+def read_ridge_columns(store: Store, subject: str, width: int, voxels: np.ndarray, n_voxels: int,
+                       metadata_source: str = "the metadata") -> tuple[np.ndarray, str]:
+    """``(W[:, voxels] as float32 (4 * width, n_selected), source)`` of the subject's ridge.
 
     Raises
     ------
     IntegrityError
-        The ridge does not have ``4 * width`` feature rows (the backbone's width times the 4 delays).
+        The ridge does not have ``4 * width`` feature rows (the backbone's width times the 4 delays) or
+        ``n_voxels`` columns (the metadata's voxel count).
     """
     rel = weight_file(store, subject)
     wf = open_weight_file(store, rel)
@@ -62,18 +77,20 @@ def read_ridge_columns(store: Store, subject: str, width: int, voxels: np.ndarra
         first = wf.read(RIDGE_KEY, rows=np.array([0]))
         if first.ndim != 2:
             raise IntegrityError(f"{wf.source}: {RIDGE_KEY} should be (features, voxels), found {first.ndim} dimensions")
-        n_voxels = int(first.shape[1])
+        if int(first.shape[1]) != n_voxels:
+            raise IntegrityError(
+                f"{wf.source}: {RIDGE_KEY} has {first.shape[1]} voxel columns but {metadata_source} has {n_voxels} "
+                "voxels: the weights and the metadata do not belong together"
+            )
         if not _rows_exist(wf, n_rows) or _rows_exist(wf, n_rows + 1):
             raise IntegrityError(
-                f"{wf.source}: {RIDGE_KEY} should have {n_rows} feature rows ({len(DELAYS)} delays x the backbone's "
-                f"width {width}): the weights and the OPT backbone do not belong together"
+                f"{wf.source}: {RIDGE_KEY} has {_n_rows(wf)} feature rows, but {len(DELAYS)} delays x the backbone's "
+                f"width {width} make {n_rows}: the weights and the OPT backbone do not belong together"
             )
-        if voxels.size and int(voxels.max()) >= n_voxels:
-            raise IntegrityError(f"{wf.source}: {RIDGE_KEY} has {n_voxels} voxel columns; the metadata has more voxels")
         out = np.empty((n_rows, voxels.size), dtype=np.float32)
         for start in range(0, n_rows, BLOCK_ROWS):
             rows = np.arange(start, min(n_rows, start + BLOCK_ROWS))
             out[rows] = wf.read(RIDGE_KEY, rows=rows)[:, voxels]
     finally:
         wf.close()  # every block was checked finite as it was read
-    return out, n_voxels, store.url_of(rel)
+    return out, store.url_of(rel)
