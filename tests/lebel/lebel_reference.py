@@ -37,7 +37,7 @@ def word_vectors(folder: Path, words: list[str], min_words: int = 256, max_words
             if phase_start == 0:
                 context, shift = all_tokens[: last_tok[rw] + 1], 0
             else:
-                context = [bos] + all_tokens[first_tok[phase_start] : last_tok[rw] + 1]
+                context = [bos, *all_tokens[first_tok[phase_start] : last_tok[rw] + 1]]
                 shift = first_tok[phase_start] - 1
             hidden = opt_hidden_state(folder, context, LAYER)
             for w in range(rw + 1):

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from berg_fmri_lebel.layout import MODEL_ID, metadata_relpath, weights_relpath
 
 from berg_core import BERG
 from berg_core.errors import IntegrityError, InvalidParameterError, StimulusError, StoreError
-from berg_fmri_lebel.layout import MODEL_ID, metadata_relpath, weights_relpath
 
 from .conftest import N_VOXELS, WIDTH, write_store
 from .lebel_reference import reference, word_vectors
