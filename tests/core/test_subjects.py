@@ -291,3 +291,25 @@ def test_plot_titles_name_the_subject_as_given() -> None:
     assert describe_result(result(subject=2), "x") == "m · subject 2 · x"
     assert describe_result(result(), "x") == "m · x"
     assert describe_result(result(subject=-1), "x") == "m · x"
+
+
+def test_berg_encode_on_the_command_line_with_named_and_averaged_models(
+    berg: BERG, pm: PluginManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from berg_core.cli.main import main
+    from berg_core.registry import manager
+
+    monkeypatch.setattr(manager, "_PM", pm)  # the command line's process-wide plugins: the toys
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for i, img in enumerate(IMAGES):
+        Image.fromarray(np.ascontiguousarray(img.transpose(1, 2, 0))).save(tmp_path / "images" / f"img{i}.png")
+    out = tmp_path / "cli.zarr"
+    code = main(["encode", f"{fp.NAMED},{fp.RAGGED}", str(tmp_path / "images"), "-o", str(out), "--subject", "N,7",
+                 "--berg-dir", berg.store.url, "--device", "cpu", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(open_results(out)) == [f"{fp.NAMED}/subject-07", f"{fp.NAMED}/subject-N", fp.RAGGED]
+    code = main(["encode", fp.RAGGED, str(tmp_path / "images"), "-o", str(tmp_path / "avg.zarr"), "--subject", "1",
+                 "--berg-dir", berg.store.url, "--device", "cpu", "--no-progress"])
+    assert code == 2 and "participant-averaged" in capsys.readouterr().err
