@@ -199,3 +199,13 @@ def test_a_copy_encodes_after_the_original_is_cleaned_up(store: Path, gpt2_folde
     twin = copy.deepcopy(model)
     model.cleanup()
     np.testing.assert_array_equal(BERG(store).encode(twin, _stories(), show_progress=False).values, want.values)
+
+
+def test_berg_convert_gives_the_same_responses(store: Path, gpt2_folder: Path, tmp_path: Path) -> None:
+    from berg_core.workflows.convert import convert_store
+
+    convert_store(str(store), str(tmp_path / "zarr"), models=[MODEL_ID], show_progress=False)
+    assert (tmp_path / "zarr" / weights_relpath("01").replace(".npy", ".zarr")).is_dir()
+    want = BERG(store).encode(_model(store, gpt2_folder), _stories(), show_progress=False)
+    got = BERG(tmp_path / "zarr").encode(_model(tmp_path / "zarr", gpt2_folder), _stories(), show_progress=False)
+    np.testing.assert_array_equal(got.values, want.values)
