@@ -103,8 +103,10 @@ class WeightsSource:
             raise IntegrityError(f"{what}: {type(exc).__name__}: {str(exc)[:200]}") from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise IntegrityError(f"{what}: it holds a {type(state).__name__}, not a state dict of tensors")
+        from berg_core.io.torch_checkpoint import all_finite
+
         for name, tensor in state.items():
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            if not all_finite(tensor):
                 raise IntegrityError(f"{what}: weight {name!r} holds NaN or infinite values")
         return state
 

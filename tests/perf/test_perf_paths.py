@@ -177,3 +177,22 @@ def test_vit_forward_equals_torchvision_blocks(vit_weights_file: Path) -> None:
     assert got.dtype == torch.float32 and got.shape == (3, 460800)
     torch.testing.assert_close(got.double(), want_t, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(fast(x[:1]), got[:1], rtol=1e-5, atol=1e-5)
+
+
+# ---- the fast finiteness check of checkpoints ---------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_all_finite_finds_every_nan_and_infinity(dtype: torch.dtype) -> None:
+    from berg_core.io.torch_checkpoint import all_finite
+
+    t = torch.randn(64, 33).to(dtype)
+    assert all_finite(t) and all_finite(t[:, ::2]) and all_finite(torch.empty(0, dtype=dtype))
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        u = t.clone()
+        u[17, 5] = bad
+        assert not all_finite(u) and not all_finite(u.t())
+    both = t.clone()
+    both[0, 0], both[1, 1] = float("inf"), float("-inf")  # a sum of NaN, not of infinity
+    assert not all_finite(both)
+    big = torch.full((8,), torch.finfo(dtype).max, dtype=dtype)  # finite values whose sum overflows
+    assert all_finite(big)
+    assert all_finite(torch.arange(5))  # integers are always finite
