@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import numbers
 import os
+import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -101,11 +102,18 @@ def check_subject(card: ModelCard, subject: Any) -> int | str | None:
     return subject
 
 
+#: BERG's file-name spelling of a numbered subject (THINGS-fMRI1's older card took "sub-01" itself)
+_PREFIXED_NUMBER = re.compile(r"^(?:sub|subject)-?([0-9]{1,9})$", re.IGNORECASE)
+
+
 def _digits(value: Any) -> int | None:
-    """The value of an integer or of an ASCII digit string (at most 9 digits), else ``None``."""
+    """The value of an integer, an ASCII digit string (at most 9 digits) or ``"sub-01"``/``"subject-01"``, else ``None``."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     text = value.strip() if isinstance(value, str) else ""
+    prefixed = _PREFIXED_NUMBER.match(text)
+    if prefixed:
+        text = prefixed.group(1)
     if text.isascii() and text.isdecimal() and len(text) <= 9:
         return int(text)
     return None
