@@ -184,8 +184,8 @@ def get_backbone(
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        weights = source.local_folder() if spec.folder else source.load_state_dict()
-        model = spec.builder()(weights, source.description).to(dev)
+        built: str | dict[str, Any] = source.local_folder() if spec.folder else source.load_state_dict()
+        model = spec.builder()(built, source.description).to(dev)
         # models of this backbone group by it: one forward pass per batch for all of them
         model.berg_backbone_key = spec.key
         _CACHE[key] = model
@@ -214,6 +214,7 @@ def write_synthetic_weights(spec: BackboneSpec, root: str | os.PathLike[str], se
     path.parent.mkdir(parents=True, exist_ok=True)
     if spec.folder:
         return _write_synthetic_folder(spec, path, seed)
+    assert spec.random_state_dict is not None  # a file backbone has one (checked when the spec was made)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         state = dict(spec.random_state_dict())

@@ -138,6 +138,12 @@ def load_sklearn_pickle(fh: IO[bytes], source: str) -> Any:
 class _Writer(pickle._Pickler):  # type: ignore[name-defined,misc]
     """The pure-Python pickler, writing :class:`SklearnEstimator` records as sklearn's pickles hold them."""
 
+    # set by pickle._Pickler (not in its type stubs)
+    memo: dict[int, Any]
+    write: Any
+    get: Any
+    memoize: Any
+
     def save(self, obj: Any, save_persistent_id: bool = True) -> None:
         if isinstance(obj, SklearnEstimator):
             memo = self.memo.get(id(obj))
@@ -152,7 +158,7 @@ class _Writer(pickle._Pickler):  # type: ignore[name-defined,misc]
             self.save(dict(obj.state))
             self.write(pickle.BUILD)
             return
-        super().save(obj, save_persistent_id)
+        super().save(obj, save_persistent_id)  # type: ignore[misc]
 
 
 def dump_sklearn_pickle(obj: Any, fh: IO[bytes] | None = None, protocol: int = 4) -> bytes | None:
@@ -161,6 +167,9 @@ def dump_sklearn_pickle(obj: Any, fh: IO[bytes] | None = None, protocol: int = 4
     sklearn, where installed, unpickles the result into real estimators. Returns the bytes
     when ``fh`` is ``None``.
     """
-    out = io.BytesIO() if fh is None else fh
-    _Writer(out, protocol=protocol).dump(obj)
-    return out.getvalue() if fh is None else None  # type: ignore[union-attr]
+    if fh is None:
+        buffer = io.BytesIO()
+        _Writer(buffer, protocol=protocol).dump(obj)
+        return buffer.getvalue()
+    _Writer(fh, protocol=protocol).dump(obj)
+    return None

@@ -59,7 +59,8 @@ def sentence_features(backbone: Any, texts: list[str]) -> torch.Tensor:
         batch[i, : len(seq)] = torch.tensor(seq)
         mask[i, : len(seq)] = 1
     hidden = backbone.hidden_state(batch, LAYER, mask)
-    return hidden[torch.arange(len(ids)), (lengths - 1).to(hidden.device)]
+    rows = torch.arange(len(ids), device=hidden.device)  # indices on the states' device (CUDA too)
+    return hidden[rows, (lengths - 1).to(hidden.device)]
 
 
 class TuckuteModel(EncodingModel):
