@@ -431,14 +431,15 @@ class TorchCheckpoint:
 def all_finite(t: torch.Tensor) -> bool:
     """Whether ``t`` holds no NaN or infinity (``True`` for non-float tensors).
 
-    A sum first: any NaN or infinity makes it NaN or infinite, and on CPU it is about a
-    thousand times faster than ``torch.isfinite(t).all()`` (125 ms for one 3072 x 768 ViT
-    weight here). Only a sum that is not finite (damage, or finite values whose sum overflows)
-    is checked element by element.
+    CPU tensors of NumPy's float types are checked by NumPy: ``torch.isfinite(t).all()`` runs
+    on torch's thread pool, and on a busy 2-core machine each of its parallel regions waits for
+    a descheduled thread (3.9 s for the ViT-B/32 weights here, against 0.07 s in NumPy).
     """
     if not t.is_floating_point() or t.numel() == 0:
         return True
-    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+    if t.device.type == "cpu" and t.dtype in (torch.float16, torch.float32, torch.float64):
+        return bool(np.isfinite(t.detach().numpy()).all())
+    return bool(torch.isfinite(t).all())
 
 
 def _from_big_endian(buf: bytearray, dtype: torch.dtype, source: str) -> torch.Tensor:
