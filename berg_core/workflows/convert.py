@@ -68,7 +68,7 @@ def subject_of(name: str, card: ModelCard | None = None) -> int | str | None:
 
     Without ``card``: the number of ``weights_subject-01.npy``, ``metadata_sub-01_roi-V1.npy``.
     With ``card``, the subject as the card lists it, from any spelling BERG uses (``subject-01``,
-    ``sub-01``, ``sub-UTS01``, ``monkeyN``, ``P1``): integer cards take the number, cards of named
+    ``sub-01``, ``sub-UTS01``, ``monkeyN``, ``P1``, ``_UTS01.``): integer cards take the number, cards of named
     subjects the name (``sub-1`` and ``sub-01`` both name ``"01"``); a participant-averaged card none.
     """
     base = posixpath.basename(name.rstrip("/"))
@@ -90,6 +90,10 @@ def subject_of(name: str, card: ModelCard | None = None) -> int | str | None:
             same = [v for v in card.subjects if isinstance(v, str) and v.isascii() and v.isdecimal() and int(v) == int(text)]
             if same:
                 return same[0]
+    if named:  # a card's name standing alone between separators: LeBel's weights_UTS01.npy
+        for part in re.split(r"[_.-]", base):
+            if part in card.subjects:
+                return part
     return None
 
 
