@@ -209,3 +209,18 @@ def test_berg_convert_gives_the_same_responses(store: Path, gpt2_folder: Path, t
     want = BERG(store).encode(_model(store, gpt2_folder), _stories(), show_progress=False)
     got = BERG(tmp_path / "zarr").encode(_model(tmp_path / "zarr", gpt2_folder), _stories(), show_progress=False)
     np.testing.assert_array_equal(got.values, want.values)
+
+
+def test_distributed_encoding_equals_the_local_run(store: Path, gpt2_folder: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    berg = BERG(store)
+    models = [_model(store, gpt2_folder, subject=s) for s in ("01", "03")]
+    stories = [*_stories(), {"word": ["and", "then", "silence"], "onset": [5.0, 5.2, 5.9]}]
+    local = berg.encode(models, stories, show_progress=False)
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        out = berg.encode(models, stories, batch_size=1, show_progress=False, store=tmp_path / "d.zarr", client=client)
+    assert sorted(out) == sorted(local)
+    for key in out:
+        got = out[key].load()
+        np.testing.assert_array_equal(got.values, local[key].values)
+        assert got["stimulus"].values.tolist() == local[key]["stimulus"].values.tolist()
