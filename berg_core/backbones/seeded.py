@@ -13,7 +13,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from berg_core.backbones.spec import BackboneSpec
 
@@ -47,7 +47,7 @@ class SeededBackboneSpec(BackboneSpec):
         return target(int(self.seed))  # type: ignore[operator,no-any-return]
 
 
-def is_seeded(spec: Any) -> bool:
+def is_seeded(spec: Any) -> TypeGuard[SeededBackboneSpec]:
     """Whether ``spec`` is built from a seed (it has no weights file to resolve, fetch or write)."""
     return isinstance(spec, SeededBackboneSpec)
 

@@ -70,7 +70,7 @@ class _ThingsEEGReadout(BackboneReadout):
 
     def _read_regressions(self, wf: WeightFile, n_components: int) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
         """The selected rows of the four repetitions' regressions, stacked into one product."""
-        parts = [self._read_repetition(wf, r, n_components) for r in REPETITIONS]
+        parts = [self._read_repetition(wf, int(r), n_components) for r in REPETITIONS]
         return [([coef for coef, _ in parts], [intercept for _, intercept in parts])]
 
     def _read_repetition(self, wf: WeightFile, repetition: int, n_components: int) -> tuple[np.ndarray, np.ndarray]:

@@ -58,7 +58,7 @@ class _FsaverageReadout(BackboneReadout):
         del metadata  # only the selected vertices' coordinates are kept
 
         self.load_readout(fsaverage_weights_path(subject, r.card.id), self._read_hemispheres, r.backbone())
-        assert self.readout is not None
+        assert self.readout is not None and not isinstance(self.readout, list)  # one PCA
         self._attrs = {**self.base_attrs(), "n_components": self.readout.n_components}
 
     def _read_hemispheres(self, wf: WeightFile, n_components: int) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
