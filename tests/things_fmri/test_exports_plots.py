@@ -101,3 +101,46 @@ def test_plot_options_are_checked(v1, tmp_path, plugin_manager):
         v1.berg.plot(None, plugin_manager=plugin_manager, colour="red")
     fig = v1.berg.plot(None, plugin_manager=plugin_manager, reliability=10.0, slices=int(v1["voxel_z"].values[0]))
     assert fig is not None
+
+
+def _store_with_metadata(tmp_path, plugin_manager, edit):
+    from berg_core import BERG
+    from berg_core.plugin import save_npy_dict
+
+    from .conftest import write_store
+    from .reference import MODEL_DIR
+
+    write_store(plugin_manager, tmp_path, [1], n_components=2)
+    meta = load_pickled(metadata_path(tmp_path, 1))
+    edit(meta)
+    save_npy_dict(tmp_path, f"{MODEL_DIR}/metadata/metadata_sub-01.npy", meta)
+    return BERG(berg_dir=str(tmp_path), plugin_manager=plugin_manager)
+
+
+def test_metadata_without_optional_entries(tmp_path, plugin_manager, hub_weights, features):
+    def strip(meta):
+        del meta["fmri"]["voxel_coords"]
+        del meta["encoding_model"]["noise_ceiling_testset"]
+
+    berg = _store_with_metadata(tmp_path, plugin_manager, strip)
+    with berg.get_encoding_model(MODEL_ID, subject=1, device="cpu", selection={"roi": ["IT"]},
+                                 backbone_weights=str(hub_weights)) as model:
+        r = model.encode_features(features, [0, 1, 2])
+    assert "voxel_x" not in r.coords and "noise_ceiling_testset" not in r.coords and "noise_ceiling" in r.coords
+    with pytest.raises(InvalidParameterError, match=r"no voxel positions.*fmri/voxel_coords"):
+        r.berg.to_nifti(tmp_path / "x.nii", plugin_manager=plugin_manager, affine=np.eye(4))
+    fig = r.berg.plot(None, plugin_manager=plugin_manager)  # ROI bars only
+    assert len(fig.axes) == 1
+    with pytest.raises(InvalidParameterError, match="no voxel positions"):
+        r.berg.plot(None, plugin_manager=plugin_manager, slices=[3])
+
+
+def test_metadata_of_the_wrong_shape_is_an_integrity_error(tmp_path, plugin_manager, hub_weights):
+    from berg_core.errors import IntegrityError
+
+    def break_it(meta):
+        meta["encoding_model"]["correlation_results"] = meta["encoding_model"]["correlation_results"][:10]
+
+    berg = _store_with_metadata(tmp_path, plugin_manager, break_it)
+    with pytest.raises(IntegrityError, match=r"correlation_results should hold 211,339 numbers"):
+        berg.get_encoding_model(MODEL_ID, subject=1, device="cpu", backbone_weights=str(hub_weights))
