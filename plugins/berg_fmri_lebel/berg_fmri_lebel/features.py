@@ -46,7 +46,10 @@ def story_tokens(tokenizer: Any, words: Sequence[str]) -> StoryTokens:
     bos = tokenizer.bos_token_id
     if bos is None:
         raise InvalidParameterError("the OPT tokenizer has no BOS token (OPT's is </s>, id 2)")
-    tokens, real, first, last = [int(bos)], [], [], []
+    tokens: list[int] = [int(bos)]
+    real: list[int] = []
+    first: list[int] = []
+    last: list[int] = []
     for i, word in enumerate(words):
         if not is_real_word(word):
             continue

@@ -61,7 +61,7 @@ class LebelModel(EncodingModel):
         self._voxel_coords = self._make_voxel_coords()
 
     # ---- features ---------------------------------------------------------------------------
-    def preprocess(self, stimuli: Any) -> list[Any]:
+    def preprocess(self, stimuli: Any) -> Any:
         """The batch's stories (``TimedWordStimuli.stories()``)."""
         if not hasattr(stimuli, "stories"):
             raise StimulusError(f"{self.model_id} takes stories of timed words, not {type(stimuli).__name__}")
@@ -89,7 +89,7 @@ class LebelModel(EncodingModel):
         return self._heads(x).cpu().numpy(), times
 
     # ---- encoding ---------------------------------------------------------------------------
-    def encode_batch(self, batch: list[Any], stimulus_ids: list[Any]) -> xr.DataArray:
+    def encode_batch(self, batch: Any, stimulus_ids: list[Any]) -> xr.DataArray:
         """One row per TR of every story of the batch, rows grouped by story in order."""
         self.check_open()
         parts, stim, times, index = [], [], [], []
