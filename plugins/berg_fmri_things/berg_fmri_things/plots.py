@@ -97,16 +97,16 @@ def plot_things_fmri(result: xr.DataArray, path: str | None, options: dict[str, 
     if zs:
         x, y, z = (np.asarray(da[a].values, dtype=np.int64) for a in ("voxel_x", "voxel_y", "voxel_z"))
         shape = (int(x.max()) + 1, int(y.max()) + 1)
-        image = None
+        images = []
         for col, level in enumerate(zs):
             plane = np.full(shape, np.nan)
             on = z == level
             plane[x[on], y[on]] = mean[on]
             ax = fig.add_subplot(grid[0, col])
-            image = ax.imshow(plane.T, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            images.append(ax.imshow(plane.T, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest"))
             ax.set_title(f"z = {level}", fontsize=9)
             ax.set_axis_off()
-        fig.colorbar(image, ax=fig.axes[: len(zs)], shrink=0.8, label=str(da.attrs.get("units", "")))
+        fig.colorbar(images[-1], ax=fig.axes[: len(zs)], shrink=0.8, label=str(da.attrs.get("units", "")))
     if means or not zs:
         ax = fig.add_subplot(grid[rows - 1, :])
         if means:

@@ -135,6 +135,8 @@ class TvsdModel(ViTB32Readout):
         """``(B, 460800)`` ViT-B/32 features -> ``(stimulus, [split,] electrode, time)`` responses."""
         n_e, n_t = self.output.shape
         y = self.read_out(features).to("cpu", torch.float32).numpy()
+        dims: tuple[str, ...]
+        values: np.ndarray
         if self.train_splits == "single":
             values, dims = y.reshape(-1, N_SPLITS, n_e, n_t), ("stimulus", "split", "electrode", "time")
         else:
