@@ -51,12 +51,11 @@ class LebelModel(EncodingModel):
         self.backbone: Any = request.backbone()
         self.backbone.check_layer(LAYER)
         width = int(self.backbone.n_features)
-        weights, self.weights_source = read_ridge_columns(self.store, subject, width, self.voxels, labels.n_voxels,
-                                                          source)
+        coef, self.weights_source = read_ridge_columns(self.store, subject, width, self.voxels, labels.n_voxels, source)
         # no intercept: zero biases; outputs computed in aligned blocks, so a selected voxel is bit-identical to
-        # the same voxel of the whole-brain output
+        # the same voxel of the whole-brain output; coef (voxels, features) is used as it is, not copied
         self._heads: RegressionHeads | None = RegressionHeads.from_numpy(
-            [weights.T], [np.zeros(weights.shape[1], np.float32)], self.device)
+            [coef], [np.zeros(coef.shape[0], np.float32)], self.device)
         self.labels = labels
         self._voxel_coords = self._make_voxel_coords()
 

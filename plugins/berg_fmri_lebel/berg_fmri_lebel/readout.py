@@ -62,7 +62,10 @@ def _n_rows(wf: object) -> int:
 
 def read_ridge_columns(store: Store, subject: str, width: int, voxels: np.ndarray, n_voxels: int,
                        metadata_source: str = "the metadata") -> tuple[np.ndarray, str]:
-    """``(W[:, voxels] as float32 (4 * width, n_selected), source)`` of the subject's ridge.
+    """``(W[:, voxels].T as C-contiguous float32 (n_selected, 4 * width), source)`` of the subject's ridge.
+
+    Transposed as it is read (voxels as rows, the layout of :class:`RegressionHeads`), so the whole-brain
+    matrix is held once, not once more for a transposed copy.
 
     Raises
     ------
@@ -87,10 +90,10 @@ def read_ridge_columns(store: Store, subject: str, width: int, voxels: np.ndarra
                 f"{wf.source}: {RIDGE_KEY} has {_n_rows(wf)} feature rows, but {len(DELAYS)} delays x the backbone's "
                 f"width {width} make {n_rows}: the weights and the OPT backbone do not belong together"
             )
-        out = np.empty((n_rows, voxels.size), dtype=np.float32)
+        out = np.empty((voxels.size, n_rows), dtype=np.float32)
         for start in range(0, n_rows, BLOCK_ROWS):
-            rows = np.arange(start, min(n_rows, start + BLOCK_ROWS))
-            out[rows] = wf.read(RIDGE_KEY, rows=rows)[:, voxels]
+            stop = min(n_rows, start + BLOCK_ROWS)
+            out[:, start:stop] = wf.read(RIDGE_KEY, rows=np.arange(start, stop))[:, voxels].T
     finally:
         wf.close()  # every block was checked finite as it was read
     return out, store.url_of(rel)
