@@ -161,3 +161,26 @@ def test_plot_draws_each_rois_time_course(store: Path, opt_folder: Path, tmp_pat
         result.berg.plot(tmp_path / "q.png", rois=["Wernicke"])
     with pytest.raises(InvalidParameterError, match="plot option"):
         result.berg.plot(tmp_path / "q.png", colour="red")
+
+
+def test_berg_encode_reads_stories_from_tsv_files(store: Path, opt_folder: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from berg_core.cli.main import main
+
+    paths = []
+    for i, story in enumerate(_stories()[:3]):
+        paths.append(tmp_path / f"story{i}.tsv")
+        pd.DataFrame(story).to_csv(paths[-1], sep="\t", index=False)
+    out = tmp_path / "run.zarr"
+    rc = main(["encode", MODEL_ID, *map(str, paths), "-o", str(out), "--subject", "UTS03", "--berg-dir", str(store),
+               "--select", "roi=A1,AC", "--backbone-weights", str(opt_folder), "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    [got] = BERG.open_results(out).values()
+    want = BERG(store).encode(_model(store, opt_folder, subject="UTS03", selection={"roi": ["A1", "AC"]}),
+                              paths, show_progress=False)
+    got = got.load()
+    assert got.attrs["subject"] == "UTS03" and got.dims == ("tr", "voxel")
+    np.testing.assert_array_equal(got.values, want.values)
+    assert got["stimulus"].values.tolist() == want["stimulus"].values.tolist()
+    assert want["stimulus"].values[0] == "story0"
