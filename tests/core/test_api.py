@@ -132,9 +132,17 @@ def test_auto_device_is_cpu_without_cuda(toy_store):
 
 
 def test_catalog_matches_berg_2_format(capsys):
-    cat = BERG("/tmp").get_model_catalog(print_format=True)
-    assert cat["eeg"] == ["things_eeg_2"] and cat["fmri"] == ["nsd", "nsd_fsaverage"]
-    assert "• FMRI" in capsys.readouterr().out
+    berg = BERG("/tmp")
+    cat = berg.get_model_catalog(print_format=True)
+    # BERG 2.0's shape: modality -> sorted training datasets, one entry per dataset however many models it has
+    expected: dict[str, set[str]] = {}
+    for model_id in berg.list_models():
+        card = berg.get_card(model_id)
+        expected.setdefault(card.modality, set()).add(card.training_dataset)
+    assert cat == {m: sorted(ds) for m, ds in sorted(expected.items())}
+    assert list(cat) == sorted(cat) and cat["eeg"][0] == "things_eeg_2" and "nsd" in cat["fmri"]
+    out = capsys.readouterr().out
+    assert all(f"• {m.upper()}" in out for m in cat) and all(f"└─ {d}" in out for ds in cat.values() for d in ds)
 
 
 def test_missing_weights_file_is_a_store_error_naming_the_url(tmp_path, toy_plugin_dir, fresh_pm):
