@@ -164,6 +164,10 @@ def _from_frame(df: Any, what: str) -> TimedWords:
 def _from_dict(d: dict[Any, Any], what: str) -> TimedWords:
     names = [str(k) for k in d]
     table = {str(k): v for k, v in d.items()}
+    if "word" not in table and "onset" not in table and "words" in table and "word_onsets" in table:
+        # BERG 2.0's story dict (fmri-lebel2023-opt_1_3b): {"words": [...], "word_onsets": [...]}
+        table["word"], table["onset"] = table.pop("words"), table.pop("word_onsets")
+        names = list(table)
     for key in ("word", "onset", "offset"):
         if key in table and (isinstance(table[key], (str, bytes)) or not hasattr(table[key], "__len__")):
             raise StimulusError(f"{what}: {key!r} must be a list, got {describe(table[key])}")

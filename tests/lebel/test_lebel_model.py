@@ -81,6 +81,13 @@ def test_a_dataframe_and_a_tsv_give_the_same_rows(store: Path, opt_folder: Path,
     assert set(b["stimulus"].values.tolist()) == {"story"}
 
 
+def test_berg_2_0s_story_dict_gives_the_same_rows(store: Path, opt_folder: Path) -> None:
+    model = _model(store, opt_folder)
+    ours = BERG(store).encode(model, {"word": SHORT, "onset": [1.0, 1.5]}, show_progress=False)
+    theirs = BERG(store).encode(model, {"words": SHORT, "word_onsets": [1.0, 1.5]}, show_progress=False)
+    np.testing.assert_array_equal(theirs.values, ours.values)
+
+
 def test_context_resets_with_small_context_sizes(store: Path, opt_folder: Path) -> None:
     model = _model(store, opt_folder)
     words = STORY[:20]
