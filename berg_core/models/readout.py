@@ -112,16 +112,27 @@ def fold_scaler_pca_rows(
     for start, block in blocks:
         comp = np.asarray(block, dtype=np.float64)
         stop = start + comp.shape[0]
-        if not np.isfinite(comp).all():
-            raise IntegrityError(f"{source}: pca components_ hold NaN or infinite values (rows {start} to {stop - 1})")
-        W[start:stop] = comp / scale
+        # divided in float64 and rounded once into W, without a float64 temporary of the block
+        np.divide(comp, scale, out=W[start:stop], casting="same_kind")
+        # a NaN or infinity in the components is one in W too (the scale is finite and not 0): the
+        # block is scanned for a message only then
+        if not _finite_float32(W[start:stop]):
+            if not np.isfinite(comp).all():
+                raise IntegrityError(f"{source}: pca components_ hold NaN or infinite values (rows {start} to {stop - 1})")
+            raise IntegrityError(f"{source}: the scaler and PCA give NaN or infinite projections; the weights are damaged")
         c[start:stop] = -(comp @ shift)
         seen += comp.shape[0]
     if seen != k:
         raise IntegrityError(f"{source}: read {seen} rows of components_, expected {k}")
     c32 = c.astype(np.float32)
-    _check_folded(W, c32, source)
+    if not np.isfinite(c32).all():
+        raise IntegrityError(f"{source}: the scaler and PCA give NaN or infinite projections; the weights are damaged")
     return W, c32
+
+
+def _finite_float32(block: np.ndarray) -> bool:
+    """Whether a float32 block of ``W`` holds no NaN or infinity (checked while it is in cache)."""
+    return bool(np.isfinite(block).all())
 
 
 @dataclass

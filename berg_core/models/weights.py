@@ -486,14 +486,17 @@ def read_folded_projection(
     if pca_key == "pca_param" and has_folded_projection(wf):
         return wf.folded_projection()  # type: ignore[attr-defined]
     if isinstance(wf, PickledNpyFile):
-        # row blocks straight from the file: the float64 components are never all in memory
+        from berg_core.stimuli.prefetch import prefetch
+
+        # row blocks straight from the file: the float64 components are never all in memory; the
+        # next block is read in a thread while this one is folded (file reads release the GIL)
         tree_comp = _lookup(wf.tree, comp_key, wf.source)
         return fold_scaler_pca_rows(
             wf.read("scaler_param/mean_"),
             wf.read("scaler_param/scale_"),
             wf.read(f"{pca_key}/mean_") if centered else np.zeros(tree_comp.shape[-1]),
             tuple(tree_comp.shape),
-            wf.row_blocks(comp_key, FOLD_BLOCK_ROWS),
+            prefetch(wf.row_blocks(comp_key, FOLD_BLOCK_ROWS), lambda block: block, depth=1),
             source=source or wf.source,
         )
     components = wf.read(comp_key)
