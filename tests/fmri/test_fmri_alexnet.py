@@ -145,3 +145,17 @@ def test_four_alexnet_models_of_two_plugins_run_one_forward_per_backbone_and_bat
     alone = berg.encode(models[0], images, batch_size=2)
     np.testing.assert_array_equal(out[f"{TRAINED}/subject-01"].values, alone.values)
     assert out[f"{EEG_UNTRAINED}/subject-01"].dims == ("stimulus", "repetition", "channel", "time")
+
+
+def test_download_plans_fetch_the_trained_backbone_and_nothing_for_the_untrained(store: Path) -> None:
+    from berg_core.registry.manager import get_plugin_manager
+    from berg_core.store.model_store import Store
+    from berg_core.workflows.download import plan_download
+
+    pm = get_plugin_manager()
+    for model_id, wanted in ((TRAINED, True), (UNTRAINED, False)):
+        card = pm.registry.get(model_id).card
+        files, notes = plan_download(Store(store), card, [1], None, pm.registry.backbone_of(card))
+        assert ("backbones/alexnet-owt-7be5be79.pth" in files) is wanted
+        assert any(p.endswith("weights_subject-01.npy") for p in files)
+        assert not any("backbones/" in p for p in files if not wanted) and not notes
