@@ -174,3 +174,16 @@ def test_hf_hub_offline_is_never_needed(gpt2_folder: Path, monkeypatch: pytest.M
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert get_backbone(GPT2_XL, "cpu", gpt2_folder).n_layers == 48
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_threads_sharing_the_backbone_each_get_their_own_layer(gpt2_folder: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    backbone = get_backbone(GPT2_XL, "cpu", gpt2_folder)
+    ids = torch.tensor([bpe_encode(gpt2_folder, TEXTS[1])] * 3)
+    layers = [22, 24, 3, 47, 22, 24, 3, 47] * 3
+    want = {layer: backbone.hidden_state(ids, layer) for layer in set(layers)}
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda layer: backbone.hidden_state(ids, layer), layers))
+    for layer, out in zip(layers, got, strict=True):
+        torch.testing.assert_close(out, want[layer], rtol=0, atol=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,13 @@ class LanguageBackbone(torch.nn.Module):
         mask = None if attention_mask is None else attention_mask.to(device)
         if 0 < layer < self.n_layers:
             caught: list[torch.Tensor] = []
+            # the backbone is shared: other threads (Dask workers in this process) run it at the same time,
+            # and a hook fires for every caller's pass, so each hook acts only in the thread that set it
+            owner = threading.get_ident()
 
             def grab(_module: Any, _args: Any, output: Any) -> None:
+                if threading.get_ident() != owner or caught:
+                    return
                 caught.append(output[0] if isinstance(output, tuple) else output)
                 raise _Reached
 
