@@ -6,7 +6,7 @@ from typing import Any
 
 from berg_core.errors import InvalidParameterError
 
-__all__ = ["resolve_device"]
+__all__ = ["batch_size_for", "resolve_device", "to_device"]
 
 
 def resolve_device(device: Any = "auto") -> Any:
@@ -37,3 +37,51 @@ def resolve_device(device: Any = "auto") -> Any:
                 f"device={device!r}: there are only {torch.cuda.device_count()} CUDA device(s) (0-{torch.cuda.device_count() - 1})"
             )
     return dev
+
+
+def to_device(x: Any, device: Any) -> Any:
+    """``x`` on ``device``; a CPU tensor bound for CUDA goes through pinned memory with a non-blocking copy.
+
+    The copy is queued on the current CUDA stream, so kernels queued after it see the data, and
+    the host returns at once (the next batch can be prepared meanwhile). Elsewhere it is ``x.to(device)``.
+    """
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and isinstance(x, torch.Tensor) and x.device.type == "cpu":
+        return x.pin_memory().to(dev, non_blocking=True)
+    return x.to(dev)
+
+
+def batch_size_for(device: Any, bytes_per_item: int, default: int, fraction: float = 0.5, cap: int = 1024) -> int:
+    """A batch size that fits the device: on CUDA ``fraction`` of the free memory over ``bytes_per_item``.
+
+    Parameters
+    ----------
+    device
+        A torch device (or its name).
+    bytes_per_item
+        Device memory one stimulus needs during a forward pass (activations and outputs).
+    default
+        What CPU devices get (their batch size is set by cache sizes, not free memory).
+    fraction
+        Share of the free device memory a batch may use.
+    cap
+        The largest batch size returned.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``bytes_per_item`` is not positive or ``fraction`` is not in (0, 1].
+    """
+    import torch
+
+    if bytes_per_item <= 0 or not 0 < fraction <= 1:
+        raise InvalidParameterError(
+            f"batch_size_for needs bytes_per_item > 0 and 0 < fraction <= 1, got {bytes_per_item} and {fraction}"
+        )
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return int(default)
+    free, _total = torch.cuda.mem_get_info(dev)
+    return max(1, min(int(cap), int(free * fraction // bytes_per_item)))

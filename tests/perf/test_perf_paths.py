@@ -196,3 +196,15 @@ def test_all_finite_finds_every_nan_and_infinity(dtype: torch.dtype) -> None:
     big = torch.full((8,), torch.finfo(dtype).max, dtype=dtype)  # finite values whose sum overflows
     assert all_finite(big)
     assert all_finite(torch.arange(5))  # integers are always finite
+
+
+# ---- device helpers off CUDA ---------------------------------------------------------------------
+def test_cpu_batch_size_is_the_default_and_copies_are_plain() -> None:
+    from berg_core.errors import InvalidParameterError
+    from berg_core.models.device import batch_size_for, to_device
+
+    assert batch_size_for("cpu", bytes_per_item=10**9, default=32) == 32
+    with pytest.raises(InvalidParameterError, match="bytes_per_item > 0"):
+        batch_size_for("cpu", bytes_per_item=0, default=32)
+    x = torch.arange(6.0)
+    assert to_device(x, "cpu") is x
