@@ -184,3 +184,11 @@ def test_a_copy_encodes_after_the_original_is_cleaned_up(store: Path, gpt2_folde
     twin = copy.deepcopy(model)
     model.cleanup()
     np.testing.assert_array_equal(BERG(store).encode(twin, SENTENCES, show_progress=False).values, want.values)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_equals_cpu(store: Path, gpt2_folder: Path) -> None:
+    cpu = BERG(store).encode(_model(store, gpt2_folder), SENTENCES, show_progress=False)
+    gpu = BERG(store).encode(BERG(store).get_encoding_model(MODEL_ID, device="cuda", backbone_weights=str(gpt2_folder)),
+                             SENTENCES, show_progress=False)
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-3 * np.abs(cpu.values).max())

@@ -224,3 +224,11 @@ def test_distributed_encoding_equals_the_local_run(store: Path, gpt2_folder: Pat
         got = out[key].load()
         np.testing.assert_array_equal(got.values, local[key].values)
         assert got["stimulus"].values.tolist() == local[key]["stimulus"].values.tolist()
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_equals_cpu(store: Path, gpt2_folder: Path) -> None:
+    cpu = BERG(store).encode(_model(store, gpt2_folder), _stories(), show_progress=False)
+    model = BERG(store).get_encoding_model(MODEL_ID, subject="01", device="cuda", backbone_weights=str(gpt2_folder))
+    gpu = BERG(store).encode(model, _stories(), show_progress=False)
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-3 * np.abs(cpu.values).max())
