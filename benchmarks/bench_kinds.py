@@ -119,10 +119,24 @@ def n_units(model_id: str, stimuli: Any) -> int:
 
 
 # ---- FLOP counting -------------------------------------------------------------------------------------------------
+def _count_cpu_attention() -> None:
+    """Teach the counter CPU's fused attention (torch counts the CUDA kernels only, so CPU attention counted 0).
+
+    The formula is torch's own for the other fused kernels: ``QK^T`` and ``AV``, over every query and key (a causal
+    mask is not subtracted, as for the CUDA kernels and the unfused ``bmm`` path).
+    """
+    from torch.utils import flop_counter
+
+    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if op not in flop_counter.flop_registry:
+        flop_counter.register_flop_formula(op, get_raw=True)(flop_counter.sdpa_flop)  # already shape-wrapped
+
+
 def count_flops(fn: Callable[[], Any]) -> int:
-    """FLOPs of ``fn()`` (multiply-adds count 2) as ``FlopCounterMode`` counts them."""
+    """FLOPs of ``fn()`` (multiply-adds count 2) as ``FlopCounterMode`` counts them (CPU attention included)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    _count_cpu_attention()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         fn()
     return int(counter.get_total_flops())
@@ -301,11 +315,18 @@ def bench_model(model_id: str, size: str, n: int, repeats: int, work: Path, weig
     features = feature_fn(model_id)
 
     # FLOPs of the backbone that runs here, on the plugin's own feature path; of the whole encode (read-out too)
-    flops = count_flops(lambda: features(backbone, batch))
-    flops_all = count_flops(lambda: model.encode_batch(batch, list(range(len(batch)))))
+    kept: dict[str, Any] = {}
+    flops = count_flops(lambda: kept.setdefault("features", features(backbone, batch)))
+    ids = list(range(len(batch)))
+    if hasattr(model, "read_out"):  # the read-out alone, on the features just computed (Zada)
+        readout = count_flops(lambda: model.read_out(kept["features"]))
+    elif model_id in (TUCKUTE, BMD):  # their encode_features is the read-out
+        readout = count_flops(lambda: model.encode_features(kept["features"], ids))
+    else:  # the read-out is not separate from the backbone's pass (LeBel): the whole encode, less the backbone
+        readout = max(count_flops(lambda: model.encode_batch(batch, ids)) - flops, 0)
     result: dict[str, Any] = {"unit": kind.unit, "n": count, "config": config_size, "note": note,
                               "load_s": round(load_s, 3), "backbone_flops_per_stimulus": flops / count,
-                              "readout_flops_per_stimulus": max(flops_all - flops, 0) / count}
+                              "readout_flops_per_stimulus": readout / count}
     if kind.backbone in FOLDERS:
         tokens = tokens_in(model_id, backbone, batch)
         result["tokens_per_stimulus"] = tokens / count
