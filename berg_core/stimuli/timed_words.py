@@ -11,8 +11,9 @@ their offsets). Accepted (anything else raises :class:`~berg_core.StimulusError`
 * a :class:`TimedWords`;
 * a list of any of these: several stories.
 
-Rules: a story holds at least one word; every word is a non-empty string (``"NA"`` and
-``"null"`` are words, not missing values); onsets are finite and non-decreasing; offsets, when
+Rules: a story holds at least one word; every word is a string (``"NA"`` and ``"null"`` are
+words, not missing values; blank entries such as pauses of a transcript are kept, because
+upstream's models keep them: the LeBel model gives them no tokens but counts their onsets); onsets are finite and non-decreasing; offsets, when
 given, are finite and not before their onsets. Ids are the file stems for TSV files, else
 0..N-1, unless ``stimulus_ids`` are given.
 """
@@ -118,9 +119,7 @@ def timed_words(words: Any, onsets: Any, offsets: Any = None, what: str = "the s
         if not isinstance(w, str):
             missing = isinstance(w, float) and math.isnan(w)
             given = "missing (NaN)" if missing else describe(w)
-            raise StimulusError(f"{what}: word {i} is {given}; expected a non-empty string")
-        if not w.strip():
-            raise StimulusError(f"{what}: word {i} is empty ({w!r}); expected a non-empty string")
+            raise StimulusError(f"{what}: word {i} is {given}; expected a string")
     n = len(word_list)
     on = _times(onsets, "onset", n, what)
     steps = np.flatnonzero(np.diff(on) < 0)

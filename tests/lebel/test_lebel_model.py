@@ -64,6 +64,18 @@ def test_responses_equal_the_float64_reference(store: Path, opt_folder: Path, ba
     assert not got.values[0].any() and not got.values[len(t1)].any()
 
 
+def test_blank_words_get_no_tokens_but_keep_their_onsets(store: Path, opt_folder: Path) -> None:
+    # upstream skips blank words for tokens (they copy the previous vector) but resamples every onset
+    words = ["So", "", "I", " ", "walked", "home"]
+    onsets = [0.5, 0.9, 1.3, 1.8, 2.2, 2.9]
+    got = BERG(store).encode(_model(store, opt_folder), {"word": words, "onset": onsets}, show_progress=False)
+    want, times = reference(opt_folder, words, onsets, _weights(store))
+    _close(got.values, want)
+    np.testing.assert_array_equal(got["time"].values, times)
+    dropped, _ = reference(opt_folder, ["So", "I", "walked", "home"], [0.5, 1.3, 2.2, 2.9], _weights(store))
+    assert not np.allclose(want, dropped)  # the blanks' onsets change the numbers: dropping them would be wrong
+
+
 def test_each_story_is_its_own_context_and_z_scoring(store: Path, opt_folder: Path) -> None:
     model = _model(store, opt_folder)
     both = BERG(store).encode(model, _stories(), show_progress=False)
