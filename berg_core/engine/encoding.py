@@ -14,6 +14,7 @@ the Zarr sink appends them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +56,8 @@ def concat_rows(parts: Sequence[xr.DataArray], template: xr.DataArray) -> xr.Dat
     """Ragged batch results joined along their row dim: values and per-row coordinates concatenated,
     every other label as ``template`` has it."""
     row = template.dims[0]
+    # batches without rows add nothing, and their empty coordinates may be of another type (float for text ids)
+    parts = [p for p in parts if p.sizes[row]] or list(parts[:1])
     coords: dict[Any, Any] = {k: v.variable for k, v in template.coords.items() if row not in v.dims}
     for name, c in template.coords.items():
         if row in c.dims:
@@ -153,7 +156,7 @@ def _check_rows(model_id: str, da: xr.DataArray, ids: list[Any], row: str, templ
         if n is None:
             raise PluginError(f"{model_id}: a row of the batch result belongs to stimulus {value!r}, which is not in this batch {ids[:5]}...")
         positions.append(n)
-    if any(b < a for a, b in zip(positions, positions[1:], strict=False)):
+    if any(b < a for a, b in itertools.pairwise(positions)):
         raise PluginError(f"{model_id}: the rows of a batch result must be grouped by stimulus, in the order of the batch's stimuli")
 
 

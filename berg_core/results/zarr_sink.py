@@ -164,14 +164,16 @@ def _described(request: dict[str, Any]) -> str:
     return f"{request.get('model_id')}" + ("" if subject is None else f" subject {subject}")
 
 
-def _one_row(template: xr.DataArray, row: str) -> xr.DataArray:
-    """A one-row result of ``template``'s types (zeros, empty text), for a first batch without rows."""
-    def filler(c: Any) -> np.ndarray:
+def _one_row(template: xr.DataArray, row: str, ids: Sequence[Any] = ()) -> xr.DataArray:
+    """A one-row result of ``template``'s types (zeros, empty text; ``stimulus`` of the ids' type), for a result
+    no stimulus gave a row."""
+    def filler(name: Any, c: Any) -> np.ndarray:
         shape = (1, *c.shape[1:])
-        return np.full(shape, "", dtype=object) if c.dtype.kind in "UO" else np.zeros(shape, dtype=c.dtype)
+        kind = _ids_array(ids[:1]).dtype if name == "stimulus" and len(ids) else c.dtype
+        return np.full(shape, "", dtype=object) if kind.kind in "UO" else np.zeros(shape, dtype=kind)
 
     coords = {k: v.variable for k, v in template.coords.items() if row not in v.dims}
-    coords.update({k: (v.dims, filler(v)) for k, v in template.coords.items() if row in v.dims})
+    coords.update({k: (v.dims, filler(k, v)) for k, v in template.coords.items() if row in v.dims})
     return xr.DataArray(np.zeros((1, *template.shape[1:]), dtype=template.dtype), dims=template.dims, coords=coords,
                         attrs=dict(template.attrs), name=template.name)
 
@@ -238,6 +240,9 @@ class ZarrResultSink:
         self._row_arrays: dict[str, Any] = {}
         self._rows = 0
         self._resume_rows = 0
+        #: a ragged result whose batches so far had no rows: created once one has (or, empty, at the end)
+        self._pending: xr.DataArray | None = None
+        self._stimulus_ids: list[Any] = []
         #: called after the group is created and after it is complete (a store of several results
         #: refreshes its root's consolidated metadata, so readers never see a group's old version)
         self.on_change: Callable[[], None] | None = None
@@ -408,7 +413,12 @@ class ZarrResultSink:
                 self._truncate(self._resume_rows)
             return
         if self.rows_dim:
-            self._begin_rows(template)
+            self._stimulus_ids = list(stimulus_ids)
+            if template.sizes[template.dims[0]]:
+                self._begin_rows(template)
+            else:
+                # the types of per-row coordinates are known from a batch with rows: created with the first one
+                self._pending = template
             return
         import dask.array as da
 
@@ -519,8 +529,12 @@ class ZarrResultSink:
         if self.rows_dim:
             if ids is None:
                 raise StoreError(f"{self.url}: a ragged result's batches must be written with their stimulus ids")
+            if self._pending is not None and batch.sizes[self.rows_dim]:
+                self._pending = None
+                self._begin_rows(batch)
             r0 = self._rows
-            self._append_rows(start, batch, fingerprint)
+            if self._pending is None:
+                self._append_rows(start, batch, fingerprint)
             # after the data: a batch recorded as done is always fully written; its rows are r0..self._rows
             self.loc.write_json(_done_name(start), {"start": int(start), "stop": int(start + len(ids)), "fingerprint": fingerprint,
                                                     "rows": [int(r0), int(self._rows)], "ids": [str(i) for i in ids]})
@@ -539,6 +553,13 @@ class ZarrResultSink:
         if self.complete:
             self._lock.release()
             return open_result(self.zstore, source=self.url)
+        if self._pending is not None:  # no stimulus gave a row: an empty result, of the types the ids and batches have
+            template, self._pending = self._pending, None
+            try:
+                self._begin_rows(_one_row(template, str(self.rows_dim), self._stimulus_ids))
+            except BaseException:
+                self._lock.release()
+                raise
         try:
             with quiet_zarr():
                 zarr.consolidate_metadata(self.zstore)
