@@ -56,6 +56,15 @@ def test_responses_equal_the_float64_reference(store: Path, gpt2_folder: Path, b
     assert got["subject"].item() == "01"
 
 
+def test_a_blank_word_is_tokenised_as_upstream(store: Path, gpt2_folder: Path) -> None:
+    # upstream encodes " " + word for every word, so a blank entry is a space token of its own
+    words = ["Hello", "", "world"]
+    got = BERG(store).encode(_model(store, gpt2_folder), {"word": words, "onset": [0.0, 0.5, 1.0]}, show_progress=False)
+    want = reference(gpt2_folder, words, _weights(store))
+    np.testing.assert_allclose(got.values, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert got["text"].values.tolist() == words
+
+
 def test_context_is_the_story_before_the_word_only(store: Path, gpt2_folder: Path) -> None:
     model = _model(store, gpt2_folder)
     both = BERG(store).encode(model, _stories(), show_progress=False)
@@ -105,7 +114,7 @@ def test_subjects_are_names_and_1_finds_01(store: Path, gpt2_folder: Path) -> No
 
 
 @pytest.mark.parametrize("stimulus", [["a", "b"], "just text", np.zeros((1, 3, 8, 8), dtype=np.uint8),
-                                      {"word": ["a", ""], "onset": [0, 1]}, {"word": ["a", "b"], "onset": [1, 0]}])
+                                      {"word": ["a", None], "onset": [0, 1]}, {"word": ["a", "b"], "onset": [1, 0]}])
 def test_bad_stimuli_are_stimulus_errors(store: Path, gpt2_folder: Path, stimulus: Any) -> None:
     with pytest.raises(StimulusError):
         BERG(store).encode(_model(store, gpt2_folder), stimulus, show_progress=False)
