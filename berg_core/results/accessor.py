@@ -11,8 +11,10 @@ process-wide one when none is given.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from berg_core.errors import InvalidParameterError, PluginError
@@ -101,13 +103,99 @@ class BergAccessor:
             f"its coordinates are {sorted(map(str, self._obj.coords))}"
         )
 
-    def reliable(self, threshold: float) -> xr.DataArray:
-        """Only the units whose reliability (ncsnr where available) is at least ``threshold``."""
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            raise InvalidParameterError(f"threshold must be a number, got {type(threshold).__name__}")
-        rel = self.reliability()
-        if rel.ndim != 1:
-            raise InvalidParameterError(f"reliability coordinate {rel.name!r} must be 1-D, has dims {rel.dims}")
-        keep = (rel >= threshold).values
-        return self._obj.isel({rel.dims[0]: keep})
+    def unit_reliability(self, dim: str | None = None, how: str = "mean") -> xr.DataArray:
+        """One reliability value per unit along ``dim``: the reliability coordinate summarised over its other dims.
 
+        Parameters
+        ----------
+        dim
+            The dimension whose units are judged (``"sensor"``, ``"electrode"``, ``"voxel"``...). Default: the
+            reliability coordinate's first dimension (its only one for 1-D reliability).
+        how
+            How the values along the coordinate's other dimensions (e.g. the ``time`` of MEG and TVSD ncsnr)
+            are summarised: ``"mean"`` (default), ``"median"``, ``"min"`` (reliable at every time point) or
+            ``"max"`` (reliable at some time point). NaN values are skipped; a unit with no finite value gets
+            NaN, which never reaches a threshold. Ignored for 1-D reliability, which is returned as it is.
+
+        Returns
+        -------
+        xarray.DataArray
+            1-D along ``dim``, named after the reliability coordinate.
+
+        Raises
+        ------
+        InvalidParameterError
+            No reliability coordinate, ``dim`` is not one of its dimensions, or ``how`` is unknown.
+        """
+        rel = self.reliability()
+        unit = _unit_dim(rel, dim)
+        if how not in SUMMARIES:
+            raise InvalidParameterError(f"how must be one of {list(SUMMARIES)}, got {how!r}")
+        others = [d for d in rel.dims if d != unit]
+        if not others:
+            return rel
+        values = np.asarray(rel.transpose(unit, *others).values, dtype=np.float64).reshape(rel.sizes[unit], -1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN units give NaN, which is the intent
+            summary = SUMMARIES[how](values, axis=1) if values.shape[1] else np.full(values.shape[0], np.nan)
+        return xr.DataArray(summary, dims=(unit,), coords={unit: rel[unit]} if unit in rel.coords else None,
+                            name=rel.name, attrs={**rel.attrs, "summary": f"{how} over {others}"})
+
+    def reliable(self, threshold: float, *, dim: str | None = None, how: str = "mean", mask: bool = False) -> xr.DataArray:
+        """Only the units whose reliability (ncsnr where available) is at least ``threshold``.
+
+        The rule: with a 1-D reliability coordinate (one value per voxel or vertex), the units along its
+        dimension whose value reaches ``threshold`` are kept. With a multi-dimensional one (MEG ncsnr per
+        sensor x time, TVSD per electrode x time) a unit along ``dim`` (default: the coordinate's first
+        dimension, so sensors or electrodes) is kept when its reliability summarised over the coordinate's
+        other dimensions by ``how`` (default the mean; see :meth:`unit_reliability`) reaches ``threshold``.
+        The other dimensions are kept whole. NaN reliability never reaches a threshold.
+
+        Parameters
+        ----------
+        threshold
+            Lowest reliability kept.
+        dim, how
+            Which units are judged and how a multi-dimensional reliability is summarised per unit.
+        mask
+            ``False`` (default): drop the units below the threshold. ``True``: keep the result's shape and set
+            to NaN every value whose own reliability (not summarised: per sensor *and* time for MEG) is below
+            ``threshold`` (``result.where(reliability >= threshold)``); ``dim`` and ``how`` do not apply.
+
+        Raises
+        ------
+        InvalidParameterError
+            ``threshold`` is not a number, the result has no reliability coordinate, or ``dim``/``how`` are wrong.
+        """
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+            raise InvalidParameterError(f"threshold must be a number, got {type(threshold).__name__}")
+        if not isinstance(mask, bool):
+            raise InvalidParameterError(f"mask must be True or False, got {mask!r}")
+        if mask:
+            if dim is not None or how != "mean":
+                raise InvalidParameterError(
+                    "mask=True hides each value by its own reliability; dim= and how= only apply when units are dropped"
+                )
+            rel = self.reliability()
+            return self._obj.where(rel >= threshold)
+        summary = self.unit_reliability(dim, how)
+        keep = (summary >= threshold).values
+        return self._obj.isel({summary.dims[0]: keep})
+
+
+#: How :meth:`BergAccessor.unit_reliability` summarises reliability over the dims other than the unit's.
+SUMMARIES = {"mean": np.nanmean, "median": np.nanmedian, "min": np.nanmin, "max": np.nanmax}
+
+
+def _unit_dim(rel: xr.DataArray, dim: str | None) -> str:
+    """The dimension of ``rel`` whose units are judged (``dim``, or the coordinate's first dimension)."""
+    if rel.ndim == 0:
+        raise InvalidParameterError(f"reliability coordinate {rel.name!r} is a single value, not one per unit")
+    if dim is None:
+        return str(rel.dims[0])
+    if dim not in rel.dims:
+        raise InvalidParameterError(
+            f"dim must be a dimension of the reliability coordinate {rel.name!r}, which has dims {list(rel.dims)}; "
+            f"got {dim!r}"
+        )
+    return dim

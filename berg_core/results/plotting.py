@@ -132,6 +132,9 @@ def _show(value: Any) -> str:
 def reliable_units(result: xr.DataArray, threshold: Any) -> xr.DataArray:
     """Only the units whose reliability reaches ``threshold`` (``None``: all units).
 
+    The rule is :meth:`BergAccessor.reliable <berg_core.results.accessor.BergAccessor.reliable>`'s default:
+    a multi-dimensional reliability (per sensor x time) is averaged per unit (sensor) over its other dims.
+
     Raises
     ------
     InvalidParameterError
@@ -142,10 +145,13 @@ def reliable_units(result: xr.DataArray, threshold: Any) -> xr.DataArray:
         return result
     kept = result.berg.reliable(threshold)
     if kept.size == 0:
-        rel = np.asarray(result.berg.reliability().values, dtype=float)
-        found = f"{np.nanmin(rel):.3g} to {np.nanmax(rel):.3g}" if rel.size else "no units"
+        summary = result.berg.unit_reliability()
+        rel = np.asarray(summary.values, dtype=float)
+        finite = rel[np.isfinite(rel)]
+        found = f"{finite.min():.3g} to {finite.max():.3g}" if finite.size else "no finite values"
+        per = f" ({summary.attrs['summary']} per {summary.dims[0]})" if "summary" in summary.attrs else ""
         raise InvalidParameterError(
-            f"no unit reaches reliability={threshold!r}; this result's {result.berg.reliability().name} ranges {found}"
+            f"no unit reaches reliability={threshold!r}; this result's {summary.name}{per} ranges {found}"
         )
     return kept
 
