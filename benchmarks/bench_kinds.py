@@ -74,6 +74,8 @@ PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
 }
 #: folder names under ``--weights-dir`` (the specs' ``filename``)
 FOLDERS = {"gpt2_xl": "gpt2-xl", "opt_1_3b": "opt-1.3b"}
+#: file that marks a model folder written by :func:`write_real_size` (seeded, not trained)
+SEEDED_MARKER = "berg-bench-seeded.txt"
 
 _WORDS = ("the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "to", "park", "where", "children",
           "were", "playing", "in", "rain", "after", "school", "she", "said", "that", "was", "her", "old", "house",
@@ -240,11 +242,14 @@ def write_real_size(backbone: str, folder: Path, seed: int = 0) -> str:
         torch.manual_seed(seed)
         if backbone == "gpt2_xl":
             # scale 0.02: GPT-2's initialiser range, so the activations stay finite through 48 blocks
-            return write_tiny_gpt2(folder, n_layer=c["n_layer"], n_embd=c["n_embd"], n_head=c["n_head"],
-                                   n_positions=c["n_positions"], scale=0.02)
-        return write_tiny_opt(folder, num_hidden_layers=c["num_hidden_layers"], hidden_size=c["hidden_size"],
-                              num_attention_heads=c["num_attention_heads"], ffn_dim=c["ffn_dim"],
-                              max_position_embeddings=c["max_position_embeddings"], scale=0.02)
+            write_tiny_gpt2(folder, n_layer=c["n_layer"], n_embd=c["n_embd"], n_head=c["n_head"],
+                            n_positions=c["n_positions"], scale=0.02)
+        else:
+            write_tiny_opt(folder, num_hidden_layers=c["num_hidden_layers"], hidden_size=c["hidden_size"],
+                           num_attention_heads=c["num_attention_heads"], ffn_dim=c["ffn_dim"],
+                           max_position_embeddings=c["max_position_embeddings"], scale=0.02)
+    (folder / SEEDED_MARKER).write_text(f"seeded copy of the {backbone} architecture (seed {seed}), not trained\n")
+    return str(folder)
 
 
 def write_store(model_id: str, root: Path, n_features: int | None) -> None:
@@ -282,7 +287,8 @@ def bench_model(model_id: str, size: str, n: int, repeats: int, work: Path, weig
                 print(f"writing a seeded real-size {kind.backbone} into {where} ...", flush=True)
                 write_real_size(kind.backbone, where)
             folder = str(where)
-            note = "real architecture, seeded weights (tiny byte-level tokeniser)"
+        if use_real and (Path(folder) / SEEDED_MARKER).is_file():  # type: ignore[arg-type]
+            note = f"real architecture, seeded weights (tiny byte-level tokeniser), from {folder}"
         elif use_real:
             note = f"real weights from {folder}"
         else:
