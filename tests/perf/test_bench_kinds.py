@@ -140,3 +140,20 @@ def test_bench_runs_s3d_at_real_size(bench: Any, tmp_path: Path) -> None:
     # torchvision's S3D on 14 frames of 224 x 224: tens of GFLOPs per clip, counted, not written down
     assert 1e10 < r["backbone_flops_per_stimulus"] < 1e11
     assert (tmp_path / "bench_kinds.json").is_file()
+
+
+def test_size_real_writes_a_marked_seeded_copy(bench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without weights, --size real writes a seeded copy of the architecture, marked and reported as seeded."""
+    import berg_language_backbones.hf as hf
+
+    monkeypatch.setattr(hf, "find_gpt2_xl", lambda: None)
+    # the architecture shrunk (48 blocks kept) so the test writes kilobytes, not GPT-2 XL's 6 GB
+    small = {**bench.PUBLISHED_CONFIGS["gpt2_xl"], "n_embd": 8, "n_head": 2, "n_positions": 64}
+    monkeypatch.setitem(bench.PUBLISHED_CONFIGS, "gpt2_xl", small)
+    weights = tmp_path / "weights"
+    results = bench.main(["--models", bench.TUCKUTE, "--size", "real", "--n", "2", "--repeats", "1", "--threads", "1",
+                          "--peak-size", "128", "--weights-dir", str(weights), "--out", str(tmp_path)])
+    r = results["models"][bench.TUCKUTE]
+    assert (weights / "gpt2-xl" / bench.SEEDED_MARKER).is_file()
+    assert r["config"] == "real" and "seeded weights" in r["note"] and "real weights" not in r["note"]
+    assert json.loads((weights / "gpt2-xl" / "config.json").read_text())["n_layer"] == 48
