@@ -101,12 +101,13 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def report(name: str, results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Print ``results`` and write them as JSON to ``benchmarks/results/NAME.json``."""
+def report(name: str, results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None, quiet: bool = False) -> Path:
+    """Print ``results`` (unless ``quiet``) and write them as JSON to ``benchmarks/results/NAME.json``."""
     out = Path(out_dir or Path(__file__).parent / "results")
     out.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "machine": machine_info(), "results": results}
     path = out / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(json.dumps(payload, indent=2, default=str))
+    if not quiet:
+        print(json.dumps(payload, indent=2, default=str))
     return path

@@ -331,10 +331,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         weights = {"backbone_weights": str(root / "backbones" / "vit_b_32-d86f8d99.pth")}
         berg = BERG(root)
         # every backbone a written model names: its weights were written too, under the spec's store path
+        # each section's figures are written as soon as it ends: a run stopped later keeps them
         if "throughput" in sections:
             results["throughput"] = bench_throughput(berg, models, {}, args)
+            report("run_all", results, quiet=True)
         if "multi" in sections:
             results["multi"] = bench_multi(berg, models, {}, args)
+            report("run_all", results, quiet=True)
         if "load" in sections:
             results["load"] = bench_load(root, models, weights["backbone_weights"], args)
     results["load_average_after"] = os.getloadavg()
