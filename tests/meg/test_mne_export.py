@@ -83,7 +83,7 @@ def test_plot_writes_topographies_and_time_courses(full_all, full_single, tmp_pa
     (lambda r: r.berg.to_mne(average_splits="yes"), "average_splits"),
     (lambda r: r.isel(time=[0, 1, 5]).berg.to_mne(), "evenly spaced"),
     (lambda r: r.isel(stimulus=0).berg.to_mne(), "keep the stimulus dimension"),
-    (lambda r: r.berg.plot(None, reliability=0.5), "per sensor and time"),
+    (lambda r: r.berg.plot(None, reliability=99.0), r"no unit reaches reliability=99.0.*mean over \['time'\] per sensor"),
     (lambda r: r.berg.plot(None, times=[2.0]), "outside"),
     (lambda r: r.berg.plot(None, sensors=["Oz"]), "Oz"),
 ])

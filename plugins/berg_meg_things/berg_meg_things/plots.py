@@ -21,6 +21,7 @@ from berg_core.plugin import (
     finish_plot,
     new_figure,
     pick_stimuli,
+    reliable_units,
     select_names,
     symmetric_limit,
 )
@@ -90,7 +91,8 @@ def plot_meg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
         Image file to write, or ``None``.
     options
         ``stimulus``, ``times``, ``sensors``, ``title``, ``dpi`` (see :data:`MEG_PLOT_OPTIONS` and
-        ``COMMON_OPTIONS``). ``reliability`` is refused: MEG reliability is per sensor *and* time.
+        ``COMMON_OPTIONS``). ``reliability=x`` draws only the sensors whose ncsnr, averaged over the
+        result's times, reaches ``x`` (the default rule of ``result.berg.reliable``).
 
     Returns
     -------
@@ -100,12 +102,12 @@ def plot_meg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
 
     opts = check_plot_options(options, MEG_PLOT_OPTIONS, MODEL_ID)
     da = check_meg_result(result)
-    if opts.get("reliability") is not None:
-        raise InvalidParameterError(
-            "MEG results' reliability (ncsnr) is per sensor and time, so it cannot hide whole sensors; select "
-            "with result.where(result.ncsnr >= threshold) instead"
-        )
+    # ncsnr is per sensor and time: core's rule keeps the sensors whose ncsnr averaged over the result's times
+    # reaches the threshold (result.berg.reliable(x, mask=True) hides single samples instead)
+    da = reliable_units(da, opts.get("reliability"))
     da, what = pick_stimuli(da, opts.get("stimulus"))
+    if opts.get("reliability") is not None:
+        what = f"{what}, sensors with mean ncsnr ≥ {opts['reliability']}"
     has_splits = "split" in da.dims
     mean = da.mean(dim=[d for d in ("stimulus", "split") if d in da.dims])  # (sensor, time)
     names = [str(n) for n in da["sensor_name"].values]

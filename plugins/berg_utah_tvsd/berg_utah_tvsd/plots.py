@@ -41,9 +41,10 @@ def _reliable(da: xr.DataArray, threshold: Any) -> xr.DataArray:
         raise InvalidParameterError(f"reliability must be a number, got {threshold!r}")
     if "ncsnr" not in da.coords:
         raise InvalidParameterError("this result has no ncsnr coordinate to filter electrodes by reliability")
-    per_electrode = da["ncsnr"].mean("time")
-    kept = da.isel(electrode=np.flatnonzero(per_electrode.values >= threshold))
+    # core's rule for reliability per electrode x time: each electrode's ncsnr averaged over the result's times
+    kept = da.berg.reliable(threshold, dim="electrode", how="mean")
     if kept.sizes["electrode"] == 0:
+        per_electrode = da.berg.unit_reliability("electrode", how="mean")
         raise InvalidParameterError(f"no electrode reaches reliability={threshold!r}; their mean ncsnr ranges "
                                     f"{float(per_electrode.min()):.3g} to {float(per_electrode.max()):.3g}")
     return kept
