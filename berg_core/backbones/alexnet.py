@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -125,16 +126,55 @@ def untrained_alexnet_state_dict(seed: int) -> dict[str, torch.Tensor]:
         return alexnet(weights=None).state_dict()
 
 
-def _pil_transform(image: torch.Tensor) -> torch.Tensor:
-    """One image through ``IMAGENET1K_V1.transforms()`` as a PIL image, as the trainers did."""
+def _pil_crop(image: torch.Tensor) -> np.ndarray:
+    """One image resized and centre-cropped as a PIL image, as the trainers' transform did: ``(224, 224, 3)`` uint8.
+
+    The resize and crop of ``AlexNet_Weights.IMAGENET1K_V1.transforms()`` on the PIL image, in NumPy and PIL only:
+    torch operations on one small image pay the intra-op thread pool's start-up on every call (five times the
+    work itself on a busy 2-core machine), so the scaling to floats and the normalisation run once per batch
+    (:func:`_to_normalised`), with the same element-wise operations as the transform.
+    """
     from PIL import Image
     from torchvision.models import AlexNet_Weights
+    from torchvision.transforms import functional as F
 
-    if image.dtype != torch.uint8:
-        # the training images were 8-bit files: float images in [0, 1] are rounded to 8 bits first
-        image = image.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-    pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), mode="RGB")
-    return AlexNet_Weights.IMAGENET1K_V1.transforms()(pil)  # type: ignore[no-any-return]
+    a = image.numpy()
+    if a.dtype != np.uint8:
+        # the training images were 8-bit files: float images in [0, 1] are rounded to 8 bits first (half to even,
+        # like torch.round, in the image's own precision)
+        a = np.clip(np.rint(a * a.dtype.type(255.0)), 0, 255).astype(np.uint8)
+    pil = Image.fromarray(np.ascontiguousarray(a.transpose(1, 2, 0)), mode="RGB")
+    t = AlexNet_Weights.IMAGENET1K_V1.transforms()
+    pil = F.center_crop(F.resize(pil, t.resize_size, interpolation=t.interpolation, antialias=t.antialias), t.crop_size)
+    return np.asarray(pil)
+
+
+def _to_normalised(crops: np.ndarray) -> torch.Tensor:
+    """``(B, 224, 224, 3)`` uint8 -> ``(B, 3, 224, 224)`` float32: ``convert_image_dtype`` then ``normalize``.
+
+    The same element-wise float32 operations as the per-image transform (``x.to(float32) / 255``, then
+    ``x.sub_(mean).div_(std)`` per channel), so the values are bit for bit the same.
+    """
+    from berg_core.stimuli.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(torch.float32) / 255.0
+    mean = torch.as_tensor(IMAGENET_MEAN, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(IMAGENET_STD, dtype=torch.float32).view(-1, 1, 1)
+    return x.sub_(mean).div_(std)
+
+
+def _pil_batch(images: list[torch.Tensor]) -> torch.Tensor:
+    """The ``"train"`` preparation of a batch: PIL per image (on a thread per core), floats once per batch."""
+    n_workers = min(len(images), max(1, torch.get_num_threads()))
+    if n_workers > 1:
+        # PIL's resize releases the GIL: the images of a batch are resized side by side (same values)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n_workers) as pool:
+            crops = list(pool.map(_pil_crop, images))
+    else:
+        crops = [_pil_crop(t) for t in images]
+    return _to_normalised(np.stack(crops))
 
 
 def alexnet_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> torch.Tensor:
@@ -152,5 +192,5 @@ def alexnet_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> t
         stacked = stimuli.stacked()
         x = berg2_imagenet_transform(stacked if stacked is not None else stimuli.tensors())
     else:
-        x = torch.stack([_pil_transform(t) for t in stimuli.tensors()])
+        x = _pil_batch(list(stimuli.tensors()))
     return x.to(device)
