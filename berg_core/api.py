@@ -22,7 +22,7 @@ from berg_core.models.device import resolve_device
 from berg_core.models.selection import check_selection
 from berg_core.registry.manager import PluginManager, get_plugin_manager
 from berg_core.results.labels import model_labels
-from berg_core.stimuli.kinds import as_kind_stimuli, check_one_kind
+from berg_core.stimuli.kinds import as_kind_stimuli, check_one_kind, onset_rule
 from berg_core.store.model_store import Store, resolve_store
 
 __all__ = ["BERG", "check_subject", "describe_card", "model_labels"]
@@ -315,7 +315,8 @@ class BERG:
             check_option_values(m.card, options, declared)
         labels = model_labels(models)
         # the card's `stimuli:` decides what the input is (a list of str: image files, or sentences)
-        stimuli = as_kind_stimuli(check_one_kind(models), stimulus, stimulus_ids=stimulus_ids, recursive=recursive)
+        stimuli = as_kind_stimuli(check_one_kind(models), stimulus, stimulus_ids=stimulus_ids, recursive=recursive,
+                                  onsets=onset_rule(models))
         bs = _check_batch_size(batch_size, min(m.default_batch_size for m in models))
         # every parameter is checked before the result store is touched
         prec = check_precision(precision, models)

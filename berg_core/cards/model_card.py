@@ -181,6 +181,14 @@ class ModelCard(_Strict):
             "(stories as words with onsets in seconds). Core validates, batches and counts stimuli by it."
         )
     )
+    word_onsets: Literal["required", "optional"] | None = Field(
+        None,
+        description=(
+            "timed_words models only: 'optional' when the model's math never uses the onsets, so a story may be "
+            "given as plain words (a list of str is one story, a list of such lists several; onsets unknown, NaN "
+            "in the result); 'required' (the default for timed_words) refuses stories without onsets."
+        ),
+    )
     architecture: str
     creator: str
     description: str
@@ -254,6 +262,8 @@ class ModelCard(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelCard:
+        if self.word_onsets is not None and self.stimuli != "timed_words":
+            raise ValueError(f"word_onsets applies to timed_words models only; this card's stimuli are {self.stimuli}")
         if self.default_preprocessing is not None and self.default_preprocessing not in self.preprocessing:
             raise ValueError(
                 f"default_preprocessing {self.default_preprocessing!r} is not one of the "

@@ -26,6 +26,7 @@ __all__ = [
     "as_kind_stimuli",
     "check_one_kind",
     "collection_kind",
+    "onset_rule",
     "progress_unit",
 ]
 
@@ -54,7 +55,9 @@ def progress_unit(kind: str) -> str:
     return PROGRESS_UNITS.get(kind, "stimulus")
 
 
-def as_kind_stimuli(kind: str, stimulus: Any, stimulus_ids: Sequence[Any] | None = None, recursive: bool = False) -> Any:
+def as_kind_stimuli(
+    kind: str, stimulus: Any, stimulus_ids: Sequence[Any] | None = None, recursive: bool = False, onsets: str = "required"
+) -> Any:
     """Validate ``stimulus`` as stimuli of ``kind`` (a card's ``stimuli:``) and return its collection.
 
     Parameters
@@ -67,6 +70,8 @@ def as_kind_stimuli(kind: str, stimulus: Any, stimulus_ids: Sequence[Any] | None
         One id per stimulus, distinct, all strings or all integers.
     recursive
         Read subfolders of an image or video folder too.
+    onsets
+        Timed words only: ``"optional"`` when every model takes stories without onsets (see :func:`onset_rule`).
 
     Raises
     ------
@@ -94,8 +99,17 @@ def as_kind_stimuli(kind: str, stimulus: Any, stimulus_ids: Sequence[Any] | None
     if kind == "timed_words":
         from berg_core.stimuli.timed_words import as_timed_words
 
-        return as_timed_words(stimulus, stimulus_ids=stimulus_ids)
+        return as_timed_words(stimulus, stimulus_ids=stimulus_ids, onsets=onsets)
     raise StimulusError(f"stimulus kind {kind!r} is not one core reads; expected one of {list(STIMULUS_KINDS)}")
+
+
+def onset_rule(models: Sequence[Any]) -> str:
+    """``"optional"`` when every model's card says ``word_onsets: optional``, else ``"required"``.
+
+    One model that needs onsets makes them required for the whole call: its stories are the same stories.
+    """
+    optional = bool(models) and all(getattr(m.card, "word_onsets", None) == "optional" for m in models)
+    return "optional" if optional else "required"
 
 
 def check_one_kind(models: Sequence[Any]) -> str:

@@ -11,6 +11,12 @@ their offsets). Accepted (anything else raises :class:`~berg_core.StimulusError`
 * a :class:`TimedWords`;
 * a list of any of these: several stories.
 
+Stories without onsets: a model whose card says ``word_onsets: optional`` (its math uses the words and
+their order only) also takes a plain list of words as one story (``["hello", "world"]``; a list of such
+lists is several stories), and tables or files without an ``onset`` column. Such a story's onsets are
+unknown: NaN, never a guess. A list of strings is read as words unless every entry is the path of an
+existing ``.tsv`` file. A model that needs onsets (the default) refuses all of these as before.
+
 Rules: a story holds at least one word; every word is a string (``"NA"`` and ``"null"`` are
 words, not missing values; blank entries such as pauses of a transcript are kept, because
 upstream's models keep them: the LeBel model gives them no tokens but counts their onsets); onsets are finite and non-decreasing; offsets, when
@@ -33,12 +39,28 @@ import numpy as np
 from berg_core.errors import StimulusError
 from berg_core.stimuli.collection import ItemCollection, describe
 
-__all__ = ["ACCEPTED_TIMED_WORDS", "TimedWordStimuli", "TimedWords", "as_timed_words", "read_words_tsv", "timed_words"]
+__all__ = [
+    "ACCEPTED_TIMED_WORDS",
+    "ACCEPTED_WITHOUT_ONSETS",
+    "ONSET_RULES",
+    "TimedWordStimuli",
+    "TimedWords",
+    "as_timed_words",
+    "read_words_tsv",
+    "timed_words",
+]
 
 ACCEPTED_TIMED_WORDS = (
     "a story as a pandas DataFrame with columns 'word' and 'onset' (seconds; optional 'offset'), a dict of lists "
     "with those keys, a .tsv file (or folder of .tsv files) with those columns, or a list of these (several stories)"
 )
+#: what a model whose card says ``word_onsets: optional`` takes on top of :data:`ACCEPTED_TIMED_WORDS`
+ACCEPTED_WITHOUT_ONSETS = (
+    "; without onsets also a list of words (one story), a list of such lists (several stories), "
+    "or tables with a 'word' column only"
+)
+#: the values of a card's ``word_onsets`` (None: required)
+ONSET_RULES = ("required", "optional")
 #: a TSV of words is read whole: a bound keeps a wrong path from filling memory
 MAX_TSV_BYTES = 1 << 28
 
@@ -58,13 +80,18 @@ class TimedWords:
     def __len__(self) -> int:
         return len(self.words)
 
+    @property
+    def onsets_known(self) -> bool:
+        """Whether the story has onsets (``False``: a story of plain words, onsets NaN)."""
+        return bool(np.isfinite(self.onsets).all())
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TimedWords):
             return NotImplemented
         same_offsets = (self.offsets is None and other.offsets is None) or (
             self.offsets is not None and other.offsets is not None and np.array_equal(self.offsets, other.offsets)
         )
-        return self.words == other.words and np.array_equal(self.onsets, other.onsets) and same_offsets
+        return self.words == other.words and np.array_equal(self.onsets, other.onsets, equal_nan=True) and same_offsets
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -104,9 +131,10 @@ def timed_words(words: Any, onsets: Any, offsets: Any = None, what: str = "the s
     words
         The words, in order.
     onsets
-        Onset of each word in seconds, non-decreasing.
+        Onset of each word in seconds, non-decreasing; ``None`` for a story whose onsets are unknown
+        (all NaN; only models whose card says ``word_onsets: optional`` take it).
     offsets
-        Offset of each word in seconds, not before its onset; optional.
+        Offset of each word in seconds, not before its onset; optional (never without onsets).
     what
         How messages name this story.
     """
@@ -121,6 +149,12 @@ def timed_words(words: Any, onsets: Any, offsets: Any = None, what: str = "the s
             given = "missing (NaN)" if missing else describe(w)
             raise StimulusError(f"{what}: word {i} is {given}; expected a string")
     n = len(word_list)
+    if onsets is None:
+        if offsets is not None:
+            raise StimulusError(f"{what} has offsets but no onsets; expected both, or words alone")
+        unknown = np.full(n, np.nan)
+        unknown.setflags(write=False)
+        return TimedWords(tuple(word_list), unknown, None)
     on = _times(onsets, "onset", n, what)
     steps = np.flatnonzero(np.diff(on) < 0)
     if steps.size:
@@ -142,7 +176,11 @@ def timed_words(words: Any, onsets: Any, offsets: Any = None, what: str = "the s
     return TimedWords(tuple(str(w) for w in word_list), on, off)
 
 
-def _columns(table: Any, names: list[str], what: str) -> TimedWords:
+def _columns(table: Any, names: list[str], what: str, need_onsets: bool = True) -> TimedWords:
+    if not need_onsets and "word" in names and "onset" not in names:
+        if "offset" in names:
+            raise StimulusError(f"{what} has an 'offset' column but no 'onset'; expected both, or a 'word' column alone")
+        return timed_words(table["word"], None, None, what)
     missing = [c for c in ("word", "onset") if c not in names]
     if missing:
         raise StimulusError(
@@ -152,20 +190,22 @@ def _columns(table: Any, names: list[str], what: str) -> TimedWords:
     return timed_words(table["word"], table["onset"], table["offset"] if "offset" in names else None, what)
 
 
-def _from_frame(df: Any, what: str) -> TimedWords:
+def _from_frame(df: Any, what: str, need_onsets: bool = True) -> TimedWords:
     names = [str(c) for c in df.columns]
     if len(set(names)) != len(names):
         raise StimulusError(f"{what} has repeated column names {names[:20]}; expected one 'word' and one 'onset' column")
     table = {str(c): df[c].tolist() for c in df.columns if str(c) in ("word", "onset", "offset")}
-    return _columns(table, names, what)
+    return _columns(table, names, what, need_onsets)
 
 
-def _from_dict(d: dict[Any, Any], what: str) -> TimedWords:
+def _from_dict(d: dict[Any, Any], what: str, need_onsets: bool = True) -> TimedWords:
     names = [str(k) for k in d]
     table = {str(k): v for k, v in d.items()}
-    if "word" not in table and "onset" not in table and "words" in table and "word_onsets" in table:
+    if "word" not in table and "onset" not in table and "words" in table and ("word_onsets" in table or not need_onsets):
         # BERG 2.0's story dict (fmri-lebel2023-opt_1_3b): {"words": [...], "word_onsets": [...]}
-        table["word"], table["onset"] = table.pop("words"), table.pop("word_onsets")
+        table["word"] = table.pop("words")
+        if "word_onsets" in table:
+            table["onset"] = table.pop("word_onsets")
         names = list(table)
     for key in ("word", "onset", "offset"):
         if key in table and (isinstance(table[key], (str, bytes)) or not hasattr(table[key], "__len__")):
@@ -174,11 +214,14 @@ def _from_dict(d: dict[Any, Any], what: str) -> TimedWords:
         raise StimulusError(
             f"{what} has {len(table['word'])} words and {len(table['onset'])} onsets; expected one onset per word"
         )
-    return _columns(table, names, what)
+    return _columns(table, names, what, need_onsets)
 
 
-def read_words_tsv(path: str | os.PathLike[str]) -> TimedWords:
-    """One story from a tab-separated file with a header naming ``word`` and ``onset`` (optional ``offset``)."""
+def read_words_tsv(path: str | os.PathLike[str], need_onsets: bool = True) -> TimedWords:
+    """One story from a tab-separated file with a header naming ``word`` and ``onset`` (optional ``offset``).
+
+    With ``need_onsets=False`` a file with a ``word`` column only is a story whose onsets are unknown (NaN).
+    """
     p = Path(path).expanduser()
     what = f"word file {str(path)!r}"
     if not p.is_file():
@@ -215,7 +258,7 @@ def read_words_tsv(path: str | os.PathLike[str]) -> TimedWords:
                 raise StimulusError(
                     f"{what}: {key} of row {bad + 1} is {table[key][bad]!r}; expected a number of seconds"
                 ) from None
-    return _columns(table, header, what)
+    return _columns(table, header, what, need_onsets)
 
 
 @dataclass
@@ -253,26 +296,47 @@ def _tsv_files(folder: Path) -> list[Path]:
     return files
 
 
-def _one(obj: Any, what: str) -> list[tuple[Any, TimedWords]]:
+def _is_word_list(obj: Any) -> bool:
+    """A list (or tuple) of plain strings that are not all existing ``.tsv`` files: a story's words."""
+    if not isinstance(obj, (list, tuple)) or not obj or not all(type(w) is str for w in obj):
+        return False
+    return not all(w.lower().endswith(".tsv") and Path(w).expanduser().is_file() for w in obj)
+
+
+def _one(obj: Any, what: str, need_onsets: bool = True) -> list[tuple[Any, TimedWords]]:
     """``(default id or None, story)`` pairs for one accepted object (a folder gives several)."""
+    accepted = ACCEPTED_TIMED_WORDS if need_onsets else ACCEPTED_TIMED_WORDS + ACCEPTED_WITHOUT_ONSETS
     if isinstance(obj, TimedWords):
-        return [(None, timed_words(obj.words, obj.onsets, obj.offsets, what))]
+        if need_onsets and not obj.onsets_known:
+            raise StimulusError(f"{what} has no onsets, but this model needs each word's onset; expected {accepted}")
+        return [(None, timed_words(obj.words, obj.onsets if obj.onsets_known else None, obj.offsets, what))]
     if _is_frame(obj):
-        return [(None, _from_frame(obj, what))]
+        return [(None, _from_frame(obj, what, need_onsets))]
     if isinstance(obj, dict):
-        return [(None, _from_dict(obj, what))]
+        return [(None, _from_dict(obj, what, need_onsets))]
+    if not need_onsets and isinstance(obj, (list, tuple)) and any(isinstance(w, str) for w in obj) \
+            and not any(isinstance(w, (list, tuple, dict, os.PathLike)) for w in obj):
+        # a story of plain words (one that is not words gets its own message from the one check)
+        return [(None, timed_words(obj, None, None, what))]
     if isinstance(obj, (str, os.PathLike)):
         p = Path(obj).expanduser()
         if p.is_dir():
-            return [(f.stem, read_words_tsv(f)) for f in _tsv_files(p)]
+            return [(f.stem, read_words_tsv(f, need_onsets)) for f in _tsv_files(p)]
         if p.suffix.lower() != ".tsv":
-            hint = " (words need onsets: give a table, not a list of words)" if not p.exists() else ""
-            raise StimulusError(f"{str(obj)!r} is not a .tsv file{hint}; expected {ACCEPTED_TIMED_WORDS}")
-        return [(p.stem, read_words_tsv(p))]
-    raise StimulusError(f"unsupported stimulus for a timed-words model: {what} is {describe(obj)}; expected {ACCEPTED_TIMED_WORDS}")
+            hint = " (words need onsets: give a table, not a list of words)" if not p.exists() and need_onsets else ""
+            raise StimulusError(f"{str(obj)!r} is not a .tsv file{hint}; expected {accepted}")
+        return [(p.stem, read_words_tsv(p, need_onsets))]
+    raise StimulusError(f"unsupported stimulus for a timed-words model: {what} is {describe(obj)}; expected {accepted}")
 
 
-def as_timed_words(stimulus: Any, stimulus_ids: Any = None) -> TimedWordStimuli:
+def _onset_rule(onsets: str) -> bool:
+    """Whether onsets are needed (``"required"``) or not (``"optional"``)."""
+    if onsets not in ONSET_RULES:
+        raise StimulusError(f"onsets must be one of {list(ONSET_RULES)}, got {onsets!r}")
+    return onsets == "required"
+
+
+def as_timed_words(stimulus: Any, stimulus_ids: Any = None, onsets: str = "required") -> TimedWordStimuli:
     """Validate ``stimulus`` as stories of timed words (see the module's accepted forms).
 
     Parameters
@@ -281,21 +345,33 @@ def as_timed_words(stimulus: Any, stimulus_ids: Any = None) -> TimedWordStimuli:
         One story or a list of stories, in any accepted form.
     stimulus_ids
         One id per story, distinct, all strings or all integers. Default: file stems, else 0..N-1.
+    onsets
+        ``"required"`` (default): every story needs onsets. ``"optional"`` (models whose card says
+        ``word_onsets: optional``): plain word lists are stories too, with unknown (NaN) onsets.
 
     Raises
     ------
     StimulusError
         With what was given and what is accepted.
     """
+    need_onsets = _onset_rule(onsets)
     if isinstance(stimulus, TimedWordStimuli):
         out = stimulus
+        blind = next((i for i, s in enumerate(out.stories()) if not s.onsets_known), None)
+        if need_onsets and blind is not None:
+            raise StimulusError(
+                f"story {out.ids[blind]!r} has no onsets, but this model needs each word's onset; expected "
+                f"{ACCEPTED_TIMED_WORDS}"
+            )
     else:
-        if isinstance(stimulus, (list, tuple)):
+        if not need_onsets and _is_word_list(stimulus):
+            pairs = _one(stimulus, "the story", need_onsets)
+        elif isinstance(stimulus, (list, tuple)):
             if not stimulus:
                 raise StimulusError(f"the list of stories is empty; expected {ACCEPTED_TIMED_WORDS}")
-            pairs = [pair for i, obj in enumerate(stimulus) for pair in _one(obj, f"story {i}")]
+            pairs = [pair for i, obj in enumerate(stimulus) for pair in _one(obj, f"story {i}", need_onsets)]
         else:
-            pairs = _one(stimulus, "the story")
+            pairs = _one(stimulus, "the story", need_onsets)
         stems = [k for k, _ in pairs]
         named = all(k is not None for k in stems) and len(set(stems)) == len(stems)
         ids = stems if named else list(range(len(pairs)))
