@@ -191,7 +191,7 @@ def bench_multi(berg: Any, models: list[str], weights: dict[str, str], args: arg
 
 # ---- loads, each in a fresh child process ----------------------------------------------------------
 _CHILD_BERG = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 import torch
 import torchvision  # imported before the clock starts, as in the BERG 2.0 child
 from berg_core import BERG
@@ -200,6 +200,11 @@ from berg_core.models.base import EncodingModel
 def rss():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+def hwm():
+    # the peak RSS of this program: VmHWM starts afresh at exec (ru_maxrss keeps the forked parent's)
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
 
 def kept_bytes(model):
     seen, total, stack = set(), 0, [model.__dict__]
@@ -226,7 +231,7 @@ before = rss()
 t0 = time.perf_counter()
 model = berg.get_encoding_model(mid, subject=subject, selection=selection, device="cpu", backbone_weights=weights)
 first = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = hwm()
 t0 = time.perf_counter()
 again = berg.get_encoding_model(mid, subject=subject, selection=selection, device="cpu", backbone_weights=weights)
 second = time.perf_counter() - t0
@@ -236,13 +241,18 @@ print(json.dumps({"load_s": first, "second_load_s": second, "peak_increase_bytes
 """
 
 _CHILD_BERG2 = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
 
 def rss():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+def hwm():
+    # the peak RSS of this program: VmHWM starts afresh at exec (ru_maxrss keeps the forked parent's)
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
 
 files, weights = json.loads(sys.argv[1]), sys.argv[2]
 import torchvision
@@ -255,7 +265,7 @@ vit.load_state_dict(torch.load(weights, map_location="cpu"))
 nodes = [f"encoder.layers.encoder_layer_{i}.add_1" for i in range(12)]
 extractor = create_feature_extractor(vit.eval(), return_nodes=nodes)
 seconds = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = hwm()
 print(json.dumps({"load_s": seconds, "peak_increase_bytes": peak - before}))
 """
 
