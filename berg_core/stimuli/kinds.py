@@ -106,9 +106,11 @@ def as_kind_stimuli(
 def onset_rule(models: Sequence[Any]) -> str:
     """``"optional"`` when every model's card says ``word_onsets: optional``, else ``"required"``.
 
-    One model that needs onsets makes them required for the whole call: its stories are the same stories.
+    ``models``: encoding models or their cards. One model that needs onsets makes them required for the
+    whole call: its stories are the same stories.
     """
-    optional = bool(models) and all(getattr(m.card, "word_onsets", None) == "optional" for m in models)
+    cards = [getattr(m, "card", m) for m in models]
+    optional = bool(cards) and all(getattr(c, "word_onsets", None) == "optional" for c in cards)
     return "optional" if optional else "required"
 
 

@@ -125,3 +125,26 @@ def test_one_model_that_needs_onsets_makes_them_required_for_the_call(
     zada, model = _model(store, gpt2_folder), _lebel_model(lebel)
     with pytest.raises(StimulusError, match=NEEDS_ONSETS):
         BERG(store).encode([zada, model], WORDS, show_progress=False)
+
+
+def test_berg_encode_reads_word_files_without_onsets(store: Path, gpt2_folder: Path, tmp_path: Path,
+                                                     lebel: tuple[Path, Path]) -> None:
+    from berg_core.cli.main import main
+
+    spoken = [w for w in WORDS if w]  # a blank line of a one-column file is no row
+    words = tmp_path / "words.tsv"
+    words.write_text("word\n" + "\n".join(spoken) + "\n", encoding="utf-8")
+    out = tmp_path / "run.zarr"
+    rc = main(["encode", MODEL_ID, str(words), "-o", str(out), "--subject", "01", "--berg-dir", str(store),
+               "--backbone-weights", str(gpt2_folder), "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    [got] = BERG.open_results(out).values()
+    want = BERG(store).encode(_model(store, gpt2_folder), spoken, show_progress=False)
+    np.testing.assert_array_equal(got.values, want.values)
+    assert got["stimulus"].values.tolist() == ["words"] * len(spoken) and np.isnan(got["onset"].values).all()
+    # a model that needs onsets refuses the same file
+    from berg_fmri_lebel.layout import MODEL_ID as LEBEL_ID
+
+    rc = main(["encode", LEBEL_ID, str(words), "-o", str(tmp_path / "lebel.zarr"), "--subject", "UTS01",
+               "--berg-dir", str(lebel[0]), "--backbone-weights", str(lebel[1]), "--device", "cpu", "--no-progress"])
+    assert rc != 0 and not (tmp_path / "lebel.zarr").exists()

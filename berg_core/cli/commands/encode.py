@@ -167,14 +167,16 @@ def run(args: argparse.Namespace) -> int:
     from berg_core.cli.commands.stimulus_args import read_stimulus_args
     from berg_core.models.device import resolve_device
     from berg_core.results.zarr_sink import CompleteResultError
-    from berg_core.stimuli.kinds import progress_unit
+    from berg_core.stimuli.kinds import onset_rule, progress_unit
 
     progress = show_progress(args)
     berg = BERG(args.berg_dir)
     requests = plan(args, berg)
     resolve_device(args.device)
     kind = stimulus_kind(berg, args.models)
-    stimuli = read_stimulus_args(kind, args.stimuli, recursive=args.recursive)
+    # word files without onsets only when every model's card says it never uses them
+    onsets = onset_rule([berg.get_card(m) for m in args.models])
+    stimuli = read_stimulus_args(kind, args.stimuli, recursive=args.recursive, onsets=onsets)
     done = f"{args.output} already holds the complete result of every model and subject asked for " \
            f"({len(requests)} result(s), {len(stimuli)} stimuli); nothing to do. Pass --overwrite to redo it."
     client = _client(args.scheduler, args.scheduler_timeout)

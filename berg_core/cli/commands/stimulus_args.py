@@ -117,8 +117,10 @@ def open_stimulus_args(items: list[str]) -> Any:
     return opened[0] if len(opened) == 1 else opened
 
 
-def read_stimulus_args(kind: str, items: list[str], recursive: bool = False) -> Any:
+def read_stimulus_args(kind: str, items: list[str], recursive: bool = False, onsets: str = "required") -> Any:
     """The validated stimuli of ``kind`` that ``berg encode``'s positional arguments name.
+
+    ``onsets="optional"`` (every model's card says ``word_onsets: optional``): word files may lack the onset column.
 
     Raises
     ------
@@ -136,4 +138,4 @@ def read_stimulus_args(kind: str, items: list[str], recursive: bool = False) -> 
             given = ", ".join(repr(t) for t in items[:3]) + (" ..." if len(items) > 3 else "")
             raise StimulusError(f"a sentences model reads {STIMULUS_HELP[kind]}; got {given}")
         return as_kind_stimuli(kind, Path(items[0]))  # a path, whatever its name: never read as a sentence
-    return as_kind_stimuli(kind, [Path(t) for t in items])
+    return as_kind_stimuli(kind, [Path(t) for t in items], onsets=onsets)
