@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -184,7 +185,9 @@ class BergAccessor:
 
 
 #: How :meth:`BergAccessor.unit_reliability` summarises reliability over the dims other than the unit's.
-SUMMARIES = {"mean": np.nanmean, "median": np.nanmedian, "min": np.nanmin, "max": np.nanmax}
+SUMMARIES: dict[str, Callable[..., np.ndarray]] = {
+    "mean": np.nanmean, "median": np.nanmedian, "min": np.nanmin, "max": np.nanmax,
+}
 
 
 def _unit_dim(rel: xr.DataArray, dim: str | None) -> str:
