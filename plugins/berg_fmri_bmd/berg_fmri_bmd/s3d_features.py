@@ -4,6 +4,17 @@ The forward pass runs ``features`` module by module and keeps the outputs of
 BERG 2.0's nodes (see :mod:`berg_fmri_bmd.backbone`): a block's output is its
 ``cat`` node, so ``features.5.cat`` is the output of ``features[5]``. The
 classifier is never computed.
+
+Two things make the pass about twice as fast on CPU without changing what it computes beyond float32 rounding
+(``tests/perf/test_convnet_paths.py`` checks it against the plain torchvision graph):
+
+* each eval-mode batch norm is folded into the convolution before it (scale and shift computed in float64, once,
+  when the extractor is built), which removes a full read and write of every activation;
+* weights and activations are channels-last (``torch.channels_last_3d``): oneDNN's 3-D convolutions and, above
+  all, the 3-D max pools (13 of them; the NCDHW max pool was over a quarter of the pass) run several times faster.
+
+Node outputs are copied once, straight into their slice of the preallocated output, in the C-major order BERG 2.0
+flattens them (a strided copy: the channels-last layout is never flattened through an intermediate).
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ class S3DFeatures(nn.Module):
         if x.ndim != 5 or tuple(x.shape[1:]) != (3, 14, 224, 224):
             raise ValueError(f"S3D features need (B, 3, 14, 224, 224) clips, got {tuple(x.shape)}")
         out = torch.empty((x.shape[0], S3D_N_FEATURES), dtype=x.dtype, device=x.device)
-        h, start, kept = x, 0, iter(S3D_NODE_SHAPES)
+        h, start, kept = x.contiguous(memory_format=torch.channels_last_3d), 0, iter(S3D_NODE_SHAPES)
         for i, layer in enumerate(s3d.features):
             h = layer(h)
             if i in _KEPT:
@@ -52,7 +63,8 @@ def _put(out: torch.Tensor, h: torch.Tensor, start: int, shape: tuple[int, ...])
     # the node shapes are fixed by the input size; a mismatch would misplace every later feature
     assert tuple(h.shape[1:]) == shape, (tuple(h.shape), shape)
     n = h[0].numel()
-    out[:, start : start + n] = h.flatten(1)
+    # a view of the slice in the node's logical shape: one strided copy, whatever the node's memory layout
+    out[:, start : start + n].view(h.shape).copy_(h)
     return start + n
 
 
@@ -72,4 +84,32 @@ def build_s3d(state_dict: Mapping[str, torch.Tensor], source: str = "<state dict
     except RuntimeError as exc:
         raise IntegrityError(f"{source} does not hold torchvision s3d weights: {str(exc)[:400]}") from None
     model.classifier = nn.Identity()  # never used: saves memory
-    return S3DFeatures(model).eval()
+    model.eval()
+    _fold_batch_norms(model)
+    return S3DFeatures(model.to(memory_format=torch.channels_last_3d)).eval()
+
+
+def _fold_batch_norms(model: nn.Module) -> None:
+    """Fold every eval-mode ``Conv3d`` -> ``BatchNorm3d`` pair of torchvision's S3D into the convolution.
+
+    ``bn(conv(x)) = conv(x) * s + (beta - mean * s)`` with ``s = gamma / sqrt(var + eps)``: the convolution's
+    weight is scaled per output channel and given that bias. Scale and shift are computed in float64 and rounded
+    once, so the folded pass differs from the unfolded one by float32 rounding only.
+    """
+    from torchvision.ops.misc import Conv3dNormActivation
+
+    for block in model.modules():
+        if not isinstance(block, Conv3dNormActivation):
+            continue
+        conv, bn = block[0], block[1]
+        if not (isinstance(conv, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d)) or bn.running_var is None:
+            continue  # not the conv -> norm pair S3D builds: left as it is
+        w = conv.weight.detach().double()
+        scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        shift = bn.bias.detach().double() - bn.running_mean.double() * scale
+        if conv.bias is not None:
+            shift = shift + conv.bias.detach().double() * scale
+        dtype = conv.weight.dtype
+        conv.weight = nn.Parameter((w * scale.view(-1, 1, 1, 1, 1)).to(dtype), requires_grad=False)
+        conv.bias = nn.Parameter(shift.to(dtype), requires_grad=False)
+        block[1] = nn.Identity()
