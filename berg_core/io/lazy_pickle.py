@@ -98,12 +98,27 @@ class LazyArray:
     def read(self, rows: np.ndarray | None = None) -> np.ndarray:
         """The whole array, or only ``rows`` (int indices along axis 0), in the order given."""
         with self._open() as fh:
+            if rows is None and self.ndim:
+                return self._read_whole(fh)
             if rows is None or self.fortran or self.ndim == 0:
                 arr = np.frombuffer(self._read_bytes(fh, 0, self.nbytes), dtype=self.dtype)
                 arr = arr.reshape(self.shape, order="F" if self.fortran else "C")
                 arr = arr if rows is None else arr[rows]
                 return np.array(arr, copy=True)  # writable, owns its memory
             return self._read_rows(fh, np.asarray(rows, dtype=np.int64))
+
+    def _read_whole(self, fh: IO[bytes]) -> np.ndarray:
+        """The whole array, read straight into its own writable memory (no bytes object to copy from)."""
+        out = np.empty(self.shape, dtype=self.dtype, order="F" if self.fortran else "C")
+        view = memoryview(out.ravel(order="K")).cast("B")
+        fh.seek(self.offset)
+        done = 0
+        while done < self.nbytes:
+            got = fh.readinto(view[done:])  # type: ignore[attr-defined]
+            if not got:
+                raise IntegrityError(f"{self.source} is truncated: expected {self.nbytes} bytes at offset {self.offset}, got {done}")
+            done += got
+        return out
 
     def _read_rows(self, fh: IO[bytes], rows: np.ndarray) -> np.ndarray:
         row_shape = self.shape[1:]
