@@ -17,7 +17,8 @@ Sections (``--sections``, default all):
     against the first alone, on the same images (issue 14: five models <= 1.3x one).
 ``load``
     Per ViT-B/32 model, each in a fresh child process: the time from ``get_encoding_model`` to a
-    loaded model (backbone included) from the BERG 2.0 layout; a second load in the same process;
+    loaded model (backbone included) from the BERG 2.0 layout, after plugin discovery (timed apart,
+    ``plugin_discovery_s``); a second load in the same process;
     the peak RSS increase of the load next to the bytes of weights the model keeps; the same
     from the Zarr layout of ``berg convert`` for a one-channel / one-ROI selection; and, as the
     baseline, what BERG 2.0 does for the same model on the same files (labelled
@@ -227,6 +228,9 @@ def kept_bytes(model):
 
 root, mid, weights, selection, subject = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), json.loads(sys.argv[5])
 berg = BERG(root)
+t0 = time.perf_counter()
+berg._pm.registry  # plugin discovery and card parsing, which the first call of a process does once
+discovery = time.perf_counter() - t0
 before = rss()
 t0 = time.perf_counter()
 model = berg.get_encoding_model(mid, subject=subject, selection=selection, device="cpu", backbone_weights=weights)
@@ -236,7 +240,7 @@ t0 = time.perf_counter()
 again = berg.get_encoding_model(mid, subject=subject, selection=selection, device="cpu", backbone_weights=weights)
 second = time.perf_counter() - t0
 kept = kept_bytes(model)
-print(json.dumps({"load_s": first, "second_load_s": second, "peak_increase_bytes": peak - before, "kept_bytes": kept,
+print(json.dumps({"load_s": first, "plugin_discovery_s": discovery, "second_load_s": second, "peak_increase_bytes": peak - before, "kept_bytes": kept,
                   "peak_over_kept": (peak - before) / kept}))
 """
 
