@@ -208,3 +208,21 @@ def test_cpu_batch_size_is_the_default_and_copies_are_plain() -> None:
         batch_size_for("cpu", bytes_per_item=0, default=32)
     x = torch.arange(6.0)
     assert to_device(x, "cpu") is x
+
+
+# ---- the in-place fold against the float64 reference --------------------------------------------
+def test_fold_in_place_equals_the_float64_math() -> None:
+    from berg_core.errors import IntegrityError
+    from berg_core.models.readout import fold_scaler_pca_rows
+
+    rng = np.random.default_rng(0)
+    k, n = 7, 5000
+    comp, mean, scale, pca_mean = rng.standard_normal((k, n)), rng.standard_normal(n), rng.uniform(0.5, 2, n), rng.standard_normal(n)
+    W, c = fold_scaler_pca_rows(mean, scale, pca_mean, (k, n), ((a, comp[a : a + 3]) for a in range(0, k, 3)))
+    # the reference: the scaler then the PCA, in float64, rounded once
+    np.testing.assert_array_equal(W, (comp / scale).astype(np.float32))
+    np.testing.assert_allclose(c, -(comp @ (mean / scale + pca_mean)), rtol=1e-6)
+    bad = comp.copy()
+    bad[4, 10] = np.nan
+    with pytest.raises(IntegrityError, match=r"pca components_ hold NaN or infinite values \(rows 3 to 5\)"):
+        fold_scaler_pca_rows(mean, scale, pca_mean, (k, n), ((a, bad[a : a + 3]) for a in range(0, k, 3)))
