@@ -110,7 +110,7 @@ class LazyArray:
     def _read_whole(self, fh: IO[bytes]) -> np.ndarray:
         """The whole array, read straight into its own writable memory (no bytes object to copy from)."""
         out = np.empty(self.shape, dtype=self.dtype, order="F" if self.fortran else "C")
-        view = memoryview(out.ravel(order="K")).cast("B")
+        view = memoryview(out.ravel(order="K")).cast("B")  # type: ignore[arg-type]
         fh.seek(self.offset)
         done = 0
         while done < self.nbytes:
