@@ -127,6 +127,9 @@ class PickledNpyFile:
         from berg_core.io.lazy_pickle import load_lazy_npy
 
         self.source = store.url_of(relpath)
+        # a local file's float32 conversions and folded projection are kept on disk across processes
+        # (berg_core.store.derived_cache); a remote store's files have their own download cache
+        self.local_path: str | None = store.path(relpath) if store.is_local and getattr(store, "cache", None) is None else None
         # a pickled sklearn estimator (e.g. a per-repetition PCA) reads as the dict of its attributes
         data = _estimators_as_dicts(load_lazy_npy(lambda: store.open(relpath), self.source))
         if not isinstance(data, dict):
@@ -155,6 +158,10 @@ class PickledNpyFile:
         if not isinstance(arr, (np.ndarray, LazyArray)):
             raise IntegrityError(f"{self.source}: {key!r} should be an array, found {type(arr).__name__}")
         idx = None if rows is None else _check_rows(rows, arr.shape[0] if arr.ndim else 0, key, self.source)
+        if isinstance(arr, LazyArray) and dtype is not None:
+            cached = self._cached_conversion(key, arr, idx, np.dtype(dtype))
+            if cached is not None:
+                return cached
         if isinstance(arr, LazyArray):
             out = arr.read(idx)
         else:
@@ -163,6 +170,47 @@ class PickledNpyFile:
         if dtype is not None:
             out = out.astype(dtype, copy=False)
         return out
+
+    def _derived_entry(self) -> Any:
+        """The derived-cache entry of this (local) file, or ``None``."""
+        if self.local_path is None:
+            return None
+        from berg_core.store.derived_cache import source_entry
+
+        return source_entry(self.local_path)
+
+    def _cached_conversion(self, key: str, arr: Any, idx: np.ndarray | None, dtype: np.dtype[Any]) -> np.ndarray | None:
+        """``arr`` (a large stored array) converted to ``dtype`` from the derived cache, rows ``idx`` of it.
+
+        The whole array is converted and cached on the first read that keeps at least a quarter of
+        its rows (a regression read whole or nearly so); smaller selections use the cache only when
+        it is there, as reading their rows from the source is cheap. A cached array was checked
+        finite as a whole, so every selection of it is. ``None``: read from the source as usual.
+        """
+        if dtype == arr.dtype or not _worth_caching(arr) or arr.ndim == 0 or arr.fortran or dtype.kind not in "fc":
+            return None
+        entry = self._derived_entry()
+        if entry is None:
+            return None
+        name = f"astype:{key}:{arr.dtype.str}:{tuple(arr.shape)}:{arr.offset}:{arr.nbytes}->{dtype.str}"
+        whole = entry.get(name, tuple(arr.shape), dtype)
+        if whole is None:
+            if idx is not None and idx.size * 4 < arr.shape[0]:
+                return None
+
+            def fill(out: np.ndarray) -> bool:
+                for start, block in arr.iter_row_blocks(max(1, (8 << 20) // max(1, arr.nbytes // arr.shape[0]))):
+                    if block.dtype.kind in "fc" and not np.isfinite(block).all():
+                        return False  # the source path raises (or not, for a selection) as it always did
+                    out[start : start + block.shape[0]] = block
+                return True
+
+            if not entry.put_with(name, tuple(arr.shape), dtype, fill):
+                return None
+            whole = entry.get(name, tuple(arr.shape), dtype)
+            if whole is None:
+                return None
+        return whole if idx is None else whole[idx]
 
     def row_blocks(self, key: str, block_rows: int) -> Any:
         """``(start, block)`` pairs covering the array at ``key``, one block in memory at a time."""
@@ -508,6 +556,9 @@ def read_folded_projection(
         # row blocks straight from the file: the float64 components are never all in memory; the
         # next block is read in a thread while this one is folded (file reads release the GIL)
         tree_comp = _lookup(wf.tree, comp_key, wf.source)
+        entry = wf._derived_entry()
+        if entry is not None and _worth_caching(tree_comp):
+            return _cached_fold(wf, entry, pca_key, centered, tree_comp, source)
         return fold_scaler_pca_rows(
             wf.read("scaler_param/mean_"),
             wf.read("scaler_param/scale_"),
@@ -524,3 +575,51 @@ def read_folded_projection(
         components,
         source=source or wf.source,
     )
+
+
+def _worth_caching(arr: Any) -> bool:
+    """Whether a stored array is large enough for its derived arrays to be kept on disk."""
+    from berg_core.store import derived_cache
+
+    return int(getattr(arr, "nbytes", 0)) >= derived_cache.MIN_BYTES
+
+
+def _cached_fold(
+    wf: PickledNpyFile, entry: Any, pca_key: str, centered: bool, tree_comp: Any, source: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_folded_projection` of a local BERG 2.0 file through the derived cache.
+
+    The folded ``(W, c)`` are written once after the first fold; later loads (any process)
+    memory-map them and read none of the float64 scaler and PCA. The cache name holds where
+    and what every input array is in the file, so a different file can never match.
+    """
+    from berg_core.models.readout import fold_scaler_pca_rows
+    from berg_core.stimuli.prefetch import prefetch
+
+    comp_key = f"{pca_key}/components_"
+    inputs = ["scaler_param/mean_", "scaler_param/scale_", comp_key] + ([f"{pca_key}/mean_"] if centered else [])
+    described = []
+    for key in inputs:
+        node = _lookup(wf.tree, key, wf.source)
+        where = getattr(node, "offset", None), getattr(node, "nbytes", None)
+        described.append(f"{key}:{getattr(node, 'dtype', type(node).__name__)}:{tuple(getattr(node, 'shape', ()))}:{where}")
+    name = "fold:" + "|".join(described)
+    shape = tuple(int(s) for s in tree_comp.shape)
+    if len(shape) == 2:
+        W = entry.get(name + ":W", shape, np.float32)
+        c = entry.get(name + ":c", shape[:1], np.float32)
+        if W is not None and c is not None:
+            return W, c
+    W, c = fold_scaler_pca_rows(
+        wf.read("scaler_param/mean_"),
+        wf.read("scaler_param/scale_"),
+        wf.read(f"{pca_key}/mean_") if centered else np.zeros(tree_comp.shape[-1]),
+        tuple(tree_comp.shape),
+        prefetch(wf.row_blocks(comp_key, FOLD_BLOCK_ROWS), lambda block: block, depth=1),
+        source=source or wf.source,
+    )
+    # c first, W last: a reader needs both, and W is the one worth the wait
+    if c.dtype == np.float32 and W.dtype == np.float32:
+        entry.put(name + ":c", c)
+        entry.put(name + ":W", W)
+    return W, c

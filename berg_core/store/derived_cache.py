@@ -1,0 +1,249 @@
+"""A persistent, bounded cache of arrays derived from local weight files (folded projections, float32 heads).
+
+Loading a BERG 2.0 ViT-feature model reads 920 MB of float64 scaler + PCA and folds them into one
+float32 projection; its regressions are float64 too and are converted to float32. Those results
+depend only on the source file, so after the first load they are written once as plain ``.npy``
+files (``allow_pickle=False``) and every later load, in any process, memory-maps them instead.
+
+Layout: ``<cache dir>/derived/<source-key>/<array-key>.npy`` where ``<cache dir>`` is the one of
+:mod:`berg_core.store.cache` (``$BERG_CACHE_DIR``, ...). ``<source-key>`` hashes the source file's
+resolved path and its identity (device, inode, size, ``mtime_ns``): a file written again (or only
+touched) gets a new key, and the entries of its older versions are removed when the new one is
+written. ``<array-key>`` hashes what was derived and from which stored array (key, shape, dtype,
+offset in the file), so a file whose arrays changed can never be answered from another's cache.
+
+Safety: each ``.npy`` is written under a unique temporary name and renamed into place, so a
+reader (another process included) sees either nothing or a complete file. Before use, a cached
+file's header must give the expected shape and dtype and the file exactly its header plus data
+bytes; anything else (truncated, foreign, stale) is deleted and rebuilt from the source.
+
+Bounds: ``$BERG_DERIVED_CACHE_GB`` (default 4) caps the total size; the least recently used
+source entries are evicted to make room (an entry's folder time is renewed on every use).
+``$BERG_DERIVED_CACHE=0`` switches the cache off (nothing read, nothing written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from berg_core.store.cache import default_cache_dir
+
+__all__ = [
+    "DERIVED_DIR",
+    "ENABLE_ENV",
+    "LIMIT_ENV",
+    "SourceEntry",
+    "derived_cache_enabled",
+    "derived_cache_limit",
+    "derived_cache_root",
+    "source_entry",
+]
+
+ENABLE_ENV = "BERG_DERIVED_CACHE"
+LIMIT_ENV = "BERG_DERIVED_CACHE_GB"
+DERIVED_DIR = "derived"
+DEFAULT_LIMIT_GB = 4.0
+#: arrays smaller than this are cheap to read from the source: not worth a file
+MIN_BYTES = 1 << 20
+
+
+def derived_cache_enabled() -> bool:
+    """Whether the cache is on (``$BERG_DERIVED_CACHE`` not ``0``/``false``/``no``/``off``)."""
+    return os.environ.get(ENABLE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def derived_cache_limit() -> int:
+    """The size cap in bytes (``$BERG_DERIVED_CACHE_GB``, default 4; an unreadable value means the default)."""
+    try:
+        gb = float(os.environ.get(LIMIT_ENV, DEFAULT_LIMIT_GB))
+    except ValueError:
+        gb = DEFAULT_LIMIT_GB
+    return max(0, int(gb * (1 << 30)))
+
+
+def derived_cache_root() -> Path:
+    """``<cache dir>/derived``."""
+    return default_cache_dir() / DERIVED_DIR
+
+
+def _digest(text: str, n: int = 20) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+class SourceEntry:
+    """The cached arrays derived from one version of one local source file.
+
+    Use :func:`source_entry` to get one (it returns ``None`` when the cache is off or the file
+    cannot be stat-ed).
+    """
+
+    def __init__(self, root: Path, source: str, identity: tuple[int, ...]) -> None:
+        self.root = root
+        self.source = source
+        self.prefix = _digest(source, 16)
+        self.folder = root / f"{self.prefix}-{_digest(repr(identity), 16)}"
+
+    def path(self, name: str) -> Path:
+        """Where the array derived as ``name`` lives (whether or not it is there)."""
+        return self.folder / f"{_digest(name, 32)}.npy"
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
+        """The cached array ``name`` memory-mapped copy-on-write, or ``None`` (absent or invalid: then removed).
+
+        Copy-on-write (``mmap_mode="c"``): pages are shared with the page cache and other processes,
+        and a caller (torch shares NumPy memory) may write without ever touching the file.
+        """
+        path = self.path(name)
+        try:
+            arr = _open_checked(path, tuple(int(s) for s in shape), np.dtype(dtype))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            _unlink(path)  # truncated, foreign or damaged: rebuilt by the caller
+            return None
+        try:
+            os.utime(self.folder)  # least recently used is evicted first
+        except OSError:
+            pass
+        return arr
+
+    def put(self, name: str, arr: np.ndarray) -> None:
+        """Write ``arr`` as ``name`` (atomically; silently skipped when it cannot be or would not fit)."""
+        self.put_with(name, arr.shape, arr.dtype, lambda out: out.__setitem__(..., arr))
+
+    def put_with(self, name: str, shape: tuple[int, ...], dtype: Any, fill: Callable[[np.ndarray], bool | None]) -> bool:
+        """Write the array ``name`` by letting ``fill(out)`` write into a memory-mapped ``out`` (flat memory).
+
+        ``fill`` returns ``False`` to give up (nothing is kept). Returns whether the array was written.
+        """
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        limit = derived_cache_limit()
+        if nbytes > limit:
+            return False
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _evict(self.root, limit - nbytes, keep=self.folder)
+            self._drop_older_versions()
+            target = self.path(name)
+            tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+                ok = fill(out)
+                out.flush()
+                del out
+                if ok is False:
+                    return False
+                os.replace(tmp, target)  # readers see nothing or the whole file
+                return True
+            finally:
+                _unlink(tmp)
+        except OSError:
+            return False  # a full disk or a read-only cache costs speed, never a load
+
+    def _drop_older_versions(self) -> None:
+        """Remove the entries of earlier versions of the same source (same path, other identity)."""
+        try:
+            siblings = [p for p in self.root.iterdir() if p.name.startswith(self.prefix + "-") and p != self.folder]
+        except OSError:
+            return
+        for p in siblings:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def source_entry(path: str | os.PathLike[str]) -> SourceEntry | None:
+    """The cache entry of the local file ``path`` as it is now; ``None`` if the cache is off or ``path`` is not a file."""
+    if not derived_cache_enabled():
+        return None
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    if not os.path.isfile(real):
+        return None
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return SourceEntry(derived_cache_root(), real, identity)
+
+
+def _open_checked(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+    """``np.load(path, mmap_mode="c")`` after checking the header and the exact file size."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unexpected .npy version {version}")
+        offset = fh.tell()
+        size = os.fstat(fh.fileno()).st_size
+    if tuple(got_shape) != shape or got_dtype != dtype or fortran or got_dtype.hasobject:
+        raise ValueError(f"{path}: {got_dtype} {got_shape}, expected {dtype} {shape}")
+    if size != offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise ValueError(f"{path}: {size} bytes, not the size of its header and data")
+    if 0 in shape:
+        return np.empty(shape, dtype=dtype)
+    return np.load(path, mmap_mode="c", allow_pickle=False)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    try:
+        for p in folder.iterdir():
+            try:
+                total += p.stat().st_size
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
+
+
+def _evict(root: Path, budget: int, keep: Path) -> None:
+    """Delete least recently used source entries until the cache holds at most ``budget`` bytes."""
+    try:
+        entries = [p for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return
+    sized = []
+    for p in entries:
+        try:
+            sized.append((p.stat().st_mtime_ns, p, _folder_size(p)))
+        except OSError:
+            pass
+    total = sum(s for _, _, s in sized)
+    for _, p, s in sorted(sized, key=lambda t: t[0]):
+        if total <= budget:
+            break
+        if p == keep:
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        total -= s
+    if total > budget:
+        # the entry being written is itself over budget: make room inside it, oldest files first
+        files = sorted(keep.glob("*.npy"), key=lambda f: f.stat().st_mtime_ns if f.exists() else 0)
+        for f in files:
+            if total <= budget:
+                break
+            try:
+                n = f.stat().st_size
+            except OSError:
+                continue
+            _unlink(f)
+            total -= n

@@ -1,0 +1,233 @@
+"""The persistent cache of folded projections and float32 heads (berg_core.store.derived_cache).
+
+A BERG 2.0 weight file is written here in its real format (a pickled dict of float64 arrays,
+``numpy.save(allow_pickle=True)``), small but above the cache's size threshold; every result is
+compared with an independent float64 NumPy fold and with the uncached path, bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from berg_core.io import lazy_pickle
+from berg_core.models.folded_heads import read_regression_rows
+from berg_core.models.weights import PickledNpyFile, read_folded_projection
+from berg_core.store import derived_cache
+from berg_core.store.model_store import Store
+
+K, F, U = 64, 2304, 1200  # components_ 64 x 2304 float64 = 1.2 MB; coef_ 1200 x 64 float64 = 0.6 MB
+REL = "encoding_models/weights_subject-01.npy"
+
+
+def _weights(seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    return {
+        "scaler_param": {"mean_": rng.normal(size=F), "scale_": rng.uniform(0.5, 2.0, size=F)},
+        "pca_param": {"mean_": rng.normal(size=F), "components_": rng.normal(size=(K, F))},
+        "reg_param": {"coef_": rng.normal(size=(U, K)), "intercept_": rng.normal(size=U)},
+    }
+
+
+def _write(root: Path, seed: int = 0) -> Path:
+    path = root / REL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.array(_weights(seed), dtype=object), allow_pickle=True)
+    return path
+
+
+def _load(root: Path, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    wf = PickledNpyFile(Store(str(root)), REL)
+    try:
+        W, c = read_folded_projection(wf)
+        coef, intercept = read_regression_rows(wf, "reg_param", rows, U, K)
+    finally:
+        wf.close()
+    return np.array(W), np.array(c), np.array(coef), np.array(intercept)
+
+
+def _reference(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    w = _weights(seed)
+    scale, comp = w["scaler_param"]["scale_"], w["pca_param"]["components_"]
+    shift = w["scaler_param"]["mean_"] / scale + w["pca_param"]["mean_"]
+    return comp / scale, -(comp @ shift)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("BERG_CACHE_DIR", str(root))
+    monkeypatch.delenv(derived_cache.ENABLE_ENV, raising=False)
+    monkeypatch.delenv(derived_cache.LIMIT_ENV, raising=False)
+    monkeypatch.setattr(derived_cache, "MIN_BYTES", 256 << 10)
+    return root / derived_cache.DERIVED_DIR
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """Shapes of the stored arrays read from the source file (whole, by rows, or by row blocks)."""
+    seen: list[tuple[int, ...]] = []
+    read, blocks = lazy_pickle.LazyArray.read, lazy_pickle.LazyArray.iter_row_blocks
+
+    def counted_read(self: Any, rows: Any = None) -> np.ndarray:
+        seen.append(self.shape)
+        return read(self, rows)
+
+    def counted_blocks(self: Any, block_rows: int) -> Any:
+        seen.append(self.shape)
+        return blocks(self, block_rows)
+
+    monkeypatch.setattr(lazy_pickle.LazyArray, "read", counted_read)
+    monkeypatch.setattr(lazy_pickle.LazyArray, "iter_row_blocks", counted_blocks)
+    return seen
+
+
+def _files(cache: Path) -> list[Path]:
+    return sorted(cache.rglob("*.npy")) if cache.exists() else []
+
+
+def test_second_load_reads_the_cache_not_the_float64_arrays(tmp_path: Path, cache: Path, reads: list[Any]) -> None:
+    _write(tmp_path)
+    first = _load(tmp_path)
+    assert (K, F) in reads and (U, K) in reads
+    assert len(_files(cache)) == 3  # W, c, coef_ as float32
+    reads.clear()
+    second = _load(tmp_path)
+    assert (K, F) not in reads and (U, K) not in reads  # neither components_ nor coef_ was read again
+    for a, b in zip(first, second, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    W64, c64 = _reference()
+    np.testing.assert_allclose(second[0], W64, rtol=2e-7, atol=0)
+    np.testing.assert_allclose(second[1], c64, rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(second[2], _weights()["reg_param"]["coef_"].astype(np.float32))
+
+
+def test_cached_outputs_are_bit_identical_to_the_uncached_path(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path)
+    rows = np.array([5, 3, 1100, 7, 7, *range(400, 800)])  # a large selection, unordered, with a repeat
+    _load(tmp_path, rows)  # fills the cache
+    cached = _load(tmp_path, rows)
+    small = _load(tmp_path, np.array([9, 2]))  # a small selection uses the cache that is there
+    monkeypatch.setenv(derived_cache.ENABLE_ENV, "0")
+    plain, plain_small = _load(tmp_path, rows), _load(tmp_path, np.array([9, 2]))
+    for a, b in zip(cached + small, plain + plain_small, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_small_selection_alone_does_not_convert_the_whole_regression(tmp_path: Path, cache: Path, reads: list[Any]) -> None:
+    _write(tmp_path)
+    _load(tmp_path, np.array([3]))
+    assert len(_files(cache)) == 2  # the projection only: one row of coef_ is cheaper read from the source
+
+
+def test_rewritten_or_touched_source_invalidates(tmp_path: Path, cache: Path, reads: list[Any]) -> None:
+    path = _write(tmp_path, seed=0)
+    _load(tmp_path)
+    old_entries = {p.name for p in cache.iterdir()}
+    _write(tmp_path, seed=1)  # other weights, same path
+    reads.clear()
+    W, _c, coef, _ = _load(tmp_path)
+    assert (K, F) in reads  # read and folded again
+    W64, _ = _reference(seed=1)
+    np.testing.assert_allclose(W, W64, rtol=2e-7, atol=0)
+    np.testing.assert_array_equal(coef, _weights(1)["reg_param"]["coef_"].astype(np.float32))
+    assert not old_entries & {p.name for p in cache.iterdir()}  # the old version's entry is gone
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # touched only
+    reads.clear()
+    _load(tmp_path)
+    assert (K, F) in reads
+
+
+def test_truncated_or_foreign_cache_file_is_rebuilt_never_used(tmp_path: Path, cache: Path, reads: list[Any]) -> None:
+    _write(tmp_path)
+    expected = _load(tmp_path)
+    biggest = max(_files(cache), key=lambda p: p.stat().st_size)
+    with open(biggest, "r+b") as fh:
+        fh.truncate(biggest.stat().st_size - 4)
+    reads.clear()
+    again = _load(tmp_path)
+    assert reads  # rebuilt from the source
+    assert all(np.array_equal(a, b) for a, b in zip(expected, again, strict=True))
+    assert biggest.stat().st_size > 0 and biggest.exists()
+    # an array of another shape under the same name (a foreign file) is refused too
+    np.save(biggest, np.zeros((2, 2), dtype=np.float32))
+    again = _load(tmp_path)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, again, strict=True))
+
+
+def test_off_switch(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, reads: list[Any]) -> None:
+    _write(tmp_path)
+    monkeypatch.setenv(derived_cache.ENABLE_ENV, "0")
+    _load(tmp_path)
+    _load(tmp_path)
+    assert _files(cache) == []
+    assert reads.count((K, F)) == 2
+
+
+def test_eviction_keeps_the_cache_under_its_limit(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one_file = (K * F + K + U * K) * 4 + 3 * 128  # W, c, coef_ as float32, with their headers
+    monkeypatch.setenv(derived_cache.LIMIT_ENV, str(1.5 * one_file / (1 << 30)))  # room for one file's arrays
+    stores = [tmp_path / f"s{i}" for i in range(3)]
+    for i, root in enumerate(stores):
+        _write(root, seed=i)
+        _load(root)
+        time.sleep(0.01)  # distinct folder times
+    assert sum(p.stat().st_size for p in _files(cache)) <= 1.5 * one_file
+    assert len(list(cache.iterdir())) == 1  # only the most recent source is kept
+    got = _load(stores[2])
+    W64, _ = _reference(seed=2)
+    np.testing.assert_allclose(got[0], W64, rtol=2e-7, atol=0)
+    monkeypatch.setenv(derived_cache.LIMIT_ENV, "0")  # nothing fits: nothing is written, loads still work
+    _write(tmp_path / "s3", seed=3)
+    before = _files(cache)
+    _load(tmp_path / "s3")
+    assert _files(cache) == before
+
+
+_WRITER = r"""
+import sys, numpy as np
+from berg_core.store import derived_cache
+entry = derived_cache.source_entry(sys.argv[1])
+arr = np.arange(int(sys.argv[2]), dtype=np.float32).reshape(-1, 1024)
+for _ in range(int(sys.argv[3])):
+    entry.put("concurrent", arr)
+"""
+
+
+def test_concurrent_writers_never_leave_a_half_written_entry_in_use(tmp_path: Path, cache: Path) -> None:
+    source = _write(tmp_path)
+    n = 4 << 20  # 16 MB of float32: long enough to write that a reader would catch a partial file
+    expected = np.arange(n, dtype=np.float32).reshape(-1, 1024)
+    env = dict(os.environ)
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(source), str(n), "4"], env=env) for _ in range(2)]
+    entry = derived_cache.source_entry(source)
+    assert entry is not None
+    seen = 0
+    while any(p.poll() is None for p in procs):
+        got = entry.get("concurrent", expected.shape, np.float32)
+        if got is not None:
+            assert np.array_equal(got, expected)  # complete, or not there at all
+            seen += 1
+    assert all(p.wait() == 0 for p in procs)
+    got = entry.get("concurrent", expected.shape, np.float32)
+    assert got is not None and np.array_equal(got, expected)
+    assert not list(entry.folder.glob("*.tmp"))  # no temporary left behind
+    # a writer killed half-way leaves only a temporary, which is never read
+    (entry.folder / "leftover.npy.0123.tmp").write_bytes(b"\x93NUMPY")
+    assert entry.get("other", (3,), np.float32) is None
+
+
+def test_remote_style_stores_are_not_cached(tmp_path: Path, cache: Path) -> None:
+    _write(tmp_path)
+    wf = PickledNpyFile(Store(str(tmp_path)), REL)
+    wf.local_path = None  # what a remote store's file has
+    read_folded_projection(wf)
+    assert _files(cache) == []
