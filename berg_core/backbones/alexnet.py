@@ -68,10 +68,11 @@ class AlexNetFeatures(nn.Module):
     soon as it is computed, into its slice of a preallocated output (no list of node outputs
     and no ``cat``: one copy less of every value), so later in-place ReLUs cannot touch it.
 
-    The three max pools run on channels-last copies of their inputs: torch's NCHW 2-D max pool
-    on CPU is several times slower than its channels-last kernel (a third of the convolutions'
-    time in the first pool), and a max is exact in any layout, so the values are the same
-    bit for bit. The convolutions stay NCHW, where oneDNN is faster for AlexNet's shapes.
+    Weights and activations are channels-last (``torch.channels_last``): torch's NCHW 2-D max
+    pool on CPU is several times slower than its channels-last kernel (the first pool took a third
+    of the convolutions' time), and oneDNN's convolutions are a little faster channels-last too
+    (together about 10 % of the pass at batch 32). The values equal the NCHW pass to float32
+    rounding (``tests/perf/test_convnet_paths.py``).
     """
 
     n_features = ALEXNET_N_FEATURES
@@ -88,12 +89,9 @@ class AlexNetFeatures(nn.Module):
         f, c = net.features, net.classifier
         out = torch.empty((x.shape[0], self.n_features), dtype=x.dtype, device=x.device)
         start = 0
-        h = x
+        h = x.contiguous(memory_format=torch.channels_last)
         for i, layer in enumerate(f):
-            if isinstance(layer, nn.MaxPool2d) and h.device.type == "cpu":
-                h = layer(h.contiguous(memory_format=torch.channels_last)).contiguous()
-            else:
-                h = layer(h)
+            h = layer(h)
             if i in (2, 5, 7, 9, 12):
                 start = _put(out, h, start)
         h = torch.flatten(net.avgpool(h), 1)
@@ -108,6 +106,7 @@ class AlexNetFeatures(nn.Module):
 def _put(out: torch.Tensor, h: torch.Tensor, start: int) -> int:
     """Copy node output ``h`` into ``out[:, start:]``, flattened channel-major; the next start."""
     n = h[0].numel()
+    # a view of the slice in the node's logical shape: one strided copy, whatever the node's memory layout
     out[:, start : start + n].view(h.shape).copy_(h)
     return start + n
 
@@ -126,7 +125,8 @@ def build_alexnet(state_dict: Mapping[str, torch.Tensor], source: str = "<state 
         net.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise IntegrityError(f"{source} does not hold torchvision alexnet weights: {exc}") from None
-    return AlexNetFeatures(net).eval()
+    # channels-last convolution weights, as the activations (see AlexNetFeatures)
+    return AlexNetFeatures(net.to(memory_format=torch.channels_last)).eval()
 
 
 def untrained_alexnet_state_dict(seed: int) -> dict[str, torch.Tensor]:
