@@ -74,3 +74,10 @@ def empty_torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
     return tmp_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _berg_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Caches the tests fill (downloads, derived arrays of local weight files) go to a temporary folder, never ~/.cache/berg."""
+    if not os.environ.get("BERG_CACHE_DIR"):
+        os.environ["BERG_CACHE_DIR"] = str(tmp_path_factory.mktemp("berg_cache"))
