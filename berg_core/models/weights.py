@@ -198,14 +198,14 @@ class PickledNpyFile:
             if idx is not None and idx.size * 4 < arr.shape[0]:
                 return None
 
-            def fill(out: np.ndarray) -> bool:
-                for start, block in arr.iter_row_blocks(max(1, (8 << 20) // max(1, arr.nbytes // arr.shape[0]))):
+            def blocks() -> Any:
+                for _, block in arr.iter_row_blocks(max(1, (8 << 20) // max(1, arr.nbytes // arr.shape[0]))):
                     if block.dtype.kind in "fc" and not np.isfinite(block).all():
-                        return False  # the source path raises (or not, for a selection) as it always did
-                    out[start : start + block.shape[0]] = block
-                return True
+                        yield None  # not cached: the source path raises (or not, for a selection) as it always did
+                        return
+                    yield block
 
-            if not entry.put_with(name, tuple(arr.shape), dtype, fill):
+            if not entry.put_blocks(name, tuple(arr.shape), dtype, blocks()):
                 return None
             whole = entry.get(name, tuple(arr.shape), dtype)
             if whole is None:

@@ -28,7 +28,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -115,19 +115,22 @@ class SourceEntry:
             pass
         return arr
 
-    def put(self, name: str, arr: np.ndarray) -> None:
-        """Write ``arr`` as ``name`` (atomically; silently skipped when it cannot be or would not fit)."""
-        self.put_with(name, arr.shape, arr.dtype, lambda out: out.__setitem__(..., arr))
+    def put(self, name: str, arr: np.ndarray) -> bool:
+        """Write ``arr`` as ``name`` (atomically; skipped when it cannot be or would not fit). Returns whether it was."""
+        return self.put_blocks(name, arr.shape, arr.dtype, [arr])
 
-    def put_with(self, name: str, shape: tuple[int, ...], dtype: Any, fill: Callable[[np.ndarray], bool | None]) -> bool:
-        """Write the array ``name`` by letting ``fill(out)`` write into a memory-mapped ``out`` (flat memory).
+    def put_blocks(self, name: str, shape: tuple[int, ...], dtype: Any, blocks: Iterable[np.ndarray | None]) -> bool:
+        """Write the array ``name`` from consecutive row ``blocks`` (each converted to ``dtype`` as it is written).
 
-        ``fill`` returns ``False`` to give up (nothing is kept). Returns whether the array was written.
+        Written with plain ``write`` calls, one block at a time: neither a copy of the whole array
+        nor mapped pages add to the writer's memory. A ``None`` block gives up (nothing is kept).
+        Returns whether the array was written.
         """
         dtype = np.dtype(dtype)
+        shape = tuple(int(s) for s in shape)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         limit = derived_cache_limit()
-        if nbytes > limit:
+        if nbytes > limit or dtype.hasobject:
             return False
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -136,11 +139,17 @@ class SourceEntry:
             target = self.path(name)
             tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
             try:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
-                ok = fill(out)
-                out.flush()
-                del out
-                if ok is False:
+                with open(tmp, "wb") as fh:
+                    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+                    np.lib.format.write_array_header_1_0(fh, header)
+                    written = 0
+                    for block in blocks:
+                        if block is None:
+                            return False
+                        data = np.ascontiguousarray(block, dtype=dtype)
+                        fh.write(memoryview(data).cast("B"))  # type: ignore[arg-type]
+                        written += data.nbytes
+                if written != nbytes:
                     return False
                 os.replace(tmp, target)  # readers see nothing or the whole file
                 return True

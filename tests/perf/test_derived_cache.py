@@ -231,3 +231,18 @@ def test_remote_style_stores_are_not_cached(tmp_path: Path, cache: Path) -> None
     wf.local_path = None  # what a remote store's file has
     read_folded_projection(wf)
     assert _files(cache) == []
+
+
+def test_damaged_regression_is_never_cached_and_still_refused(tmp_path: Path, cache: Path) -> None:
+    from berg_core.errors import IntegrityError
+
+    w = _weights()
+    w["reg_param"]["coef_"][1000, 3] = np.nan
+    path = tmp_path / REL
+    path.parent.mkdir(parents=True)
+    np.save(path, np.array(w, dtype=object), allow_pickle=True)
+    with pytest.raises(IntegrityError, match="NaN"):
+        _load(tmp_path)
+    _, _, coef, _ = _load(tmp_path, np.arange(900))  # a selection without the damaged row loads as before
+    np.testing.assert_array_equal(coef, w["reg_param"]["coef_"][:900].astype(np.float32))
+    assert len(_files(cache)) == 2  # the projection only
