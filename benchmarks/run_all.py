@@ -18,7 +18,10 @@ Sections (``--sections``, default all):
 ``load``
     Per ViT-B/32 model, each in a fresh child process: the time from ``get_encoding_model`` to a
     loaded model (backbone included) from the BERG 2.0 layout, after plugin discovery (timed apart,
-    ``plugin_discovery_s``); a second load in the same process;
+    ``plugin_discovery_s``); a second load in the same process; the same load in a second process
+    (``berg_berg2_layout_second_process``: the folded projection and float32 heads memory-mapped from
+    the derived cache the first process wrote, see ``berg_core.store.derived_cache``) and with that
+    cache off (``berg_berg2_layout_cache_off``);
     the peak RSS increase of the load next to the bytes of weights the model keeps; the same
     from the Zarr layout of ``berg convert`` for a one-channel / one-ROI selection; and, as the
     baseline, what BERG 2.0 does for the same model on the same files (labelled
@@ -274,8 +277,8 @@ print(json.dumps({"load_s": seconds, "peak_increase_bytes": peak - before}))
 """
 
 
-def _child(code: str, *argv: str) -> dict[str, Any]:
-    env = dict(os.environ)
+def _child(code: str, *argv: str, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ, **(env_extra or {}))
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, timeout=900)
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
@@ -298,12 +301,21 @@ def bench_load(root: Path, models: list[str], weights: str, args: argparse.Names
         if card.backbone != "vit_b_32":
             continue
         res: dict[str, Any] = {}
-        res["berg_berg2_layout"] = _child(_CHILD_BERG, str(root), mid, weights, "null", json.dumps(_subject(mid)))
+        # a fresh derived cache (folded projections, float32 heads): the first process fills it, the second reads it
+        env = {"BERG_CACHE_DIR": str(root.parent / f"cache_{mid}")}
+        res["berg_berg2_layout"] = _child(_CHILD_BERG, str(root), mid, weights, "null", json.dumps(_subject(mid)), env_extra=env)
+        res["berg_berg2_layout_second_process"] = _child(_CHILD_BERG, str(root), mid, weights, "null", json.dumps(_subject(mid)),
+                                                         env_extra=env)
+        res["berg_berg2_layout_cache_off"] = _child(_CHILD_BERG, str(root), mid, weights, "null", json.dumps(_subject(mid)),
+                                                    env_extra={**env, "BERG_DERIVED_CACHE": "0"})
         files = _subject_files(root, card.store_path)
         res["berg2_equivalent"] = _child(_CHILD_BERG2, json.dumps(files), weights)
         res["berg2_files"] = [os.path.relpath(f, root) for f in files]
-        if "load_s" in res["berg_berg2_layout"] and "load_s" in res["berg2_equivalent"]:
-            res["load_time_over_berg2"] = res["berg_berg2_layout"]["load_s"] / res["berg2_equivalent"]["load_s"]
+        base = res["berg2_equivalent"].get("load_s")
+        for kind, label in (("berg_berg2_layout", "load_time_over_berg2"),
+                            ("berg_berg2_layout_second_process", "second_process_load_time_over_berg2")):
+            if "load_s" in res[kind] and base:
+                res[label] = res[kind]["load_s"] / base
         if mid in ONE_OUTPUT:
             try:
                 convert_store(str(root), str(zarr_root), models=[mid], show_progress=False)
