@@ -79,6 +79,9 @@ class WeightsSource:
 
         from berg_core.io.torch_checkpoint import TorchCheckpoint
 
+        cached = _cached_state(self._derived_entry())
+        if cached is not None:  # a local checkpoint read before, in any process: memory-mapped, checked then
+            return cached
         what = f"cannot read {self.spec.title} weights from {self.key}"
         try:
             with self._open() as fh:
@@ -108,7 +111,68 @@ class WeightsSource:
         for name, tensor in state.items():
             if not all_finite(tensor):
                 raise IntegrityError(f"{what}: weight {name!r} holds NaN or infinite values")
+        _remember_state(self._derived_entry(), state)
         return state
+
+    def _derived_entry(self) -> Any:
+        """The derived-cache entry of a local checkpoint file (:mod:`berg_core.store.derived_cache`), or ``None``."""
+        from berg_core.store.derived_cache import source_entry
+
+        if self.path is not None:
+            return source_entry(self.path)
+        if self.store is not None and self.relpath is not None and self.store.is_local and getattr(self.store, "cache", None) is None:
+            return source_entry(self.store.path(self.relpath))
+        return None
+
+
+_STATE_INDEX = "state_dict"
+
+
+def _cached_state(entry: Any) -> dict[str, Any] | None:
+    """The state dict kept by :func:`_remember_state`, each tensor sharing a copy-on-write map of its file."""
+    if entry is None:
+        return None
+    index = entry.get_json(_STATE_INDEX)
+    if not isinstance(index, list):
+        return None
+    import torch
+
+    state = {}
+    for item in index:
+        if not (isinstance(item, list) and len(item) == 3):
+            return None
+        name, dtype, shape = item
+        try:
+            arr = entry.get(f"state:{name}", tuple(shape), dtype)
+        except (TypeError, ValueError):
+            return None
+        if arr is None:
+            return None
+        state[str(name)] = torch.from_numpy(arr)
+    return state
+
+
+def _remember_state(entry: Any, state: dict[str, Any]) -> None:
+    """Keep a checked state dict as plain ``.npy`` files, so a later load (any process) maps instead of unzipping.
+
+    Only for dtypes NumPy holds (not bfloat16) and checkpoints worth it; the index is written last.
+    """
+    if entry is None:
+        return
+    from berg_core.store import derived_cache
+
+    try:
+        arrays = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
+    except (TypeError, RuntimeError):  # a dtype NumPy has no match for
+        return
+    if sum(a.nbytes for a in arrays.values()) < derived_cache.MIN_BYTES:
+        return
+    index = []
+    for name, arr in arrays.items():
+        if not entry.put(f"state:{name}", arr):
+            return
+        index.append([name, arr.dtype.str, list(arr.shape)])
+    entry.put_json(_STATE_INDEX, index)
 
 
 def _hub_checkpoint(spec: BackboneSpec) -> Path:

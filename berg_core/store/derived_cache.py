@@ -25,6 +25,7 @@ source entries are evicted to make room (an entry's folder time is renewed on ev
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import uuid
@@ -157,6 +158,26 @@ class SourceEntry:
                 _unlink(tmp)
         except OSError:
             return False  # a full disk or a read-only cache costs speed, never a load
+
+    def get_json(self, name: str) -> Any:
+        """The small JSON value stored as ``name`` (e.g. the index of a group of arrays), or ``None``."""
+        try:
+            return json.loads((self.folder / f"{_digest(name, 32)}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put_json(self, name: str, value: Any) -> bool:
+        """Store a small JSON value as ``name`` (atomically). Written after the arrays it indexes, it says they are all there."""
+        target = self.folder / f"{_digest(name, 32)}.json"
+        tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(value), encoding="utf-8")
+            os.replace(tmp, target)
+            return True
+        except OSError:
+            _unlink(tmp)
+            return False
 
     def _drop_older_versions(self) -> None:
         """Remove the entries of earlier versions of the same source (same path, other identity)."""

@@ -246,3 +246,37 @@ def test_damaged_regression_is_never_cached_and_still_refused(tmp_path: Path, ca
     _, _, coef, _ = _load(tmp_path, np.arange(900))  # a selection without the damaged row loads as before
     np.testing.assert_array_equal(coef, w["reg_param"]["coef_"][:900].astype(np.float32))
     assert len(_files(cache)) == 2  # the projection only
+
+
+def test_backbone_checkpoint_is_mapped_on_later_loads(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from berg_core.backbones.catalog import VIT_B_32
+    from berg_core.backbones.loading import WeightsSource
+    from berg_core.io import torch_checkpoint
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.LayerNorm(512), torch.nn.BatchNorm1d(512))
+    path = tmp_path / "tiny.pth"
+    torch.save(module.state_dict(), path)  # float32 weights, an int64 0-d counter (num_batches_tracked)
+    expected = torch.load(path, weights_only=True)
+    opened: list[int] = []
+    get = torch_checkpoint.TorchCheckpoint.get
+    monkeypatch.setattr(torch_checkpoint.TorchCheckpoint, "get", lambda self: opened.append(1) or get(self))
+    first = WeightsSource(VIT_B_32, "test", path=str(path)).load_state_dict()
+    second = WeightsSource(VIT_B_32, "test", path=str(path)).load_state_dict()
+    assert len(opened) == 1  # the second load read no checkpoint
+    for state in (first, second):
+        assert list(state) == list(expected)
+        for name, t in expected.items():
+            assert state[name].dtype == t.dtype and state[name].shape == t.shape and torch.equal(state[name], t)
+    second["0.weight"].add_(1.0)  # a copy-on-write map: the cached file is not changed
+    third = WeightsSource(VIT_B_32, "test", path=str(path)).load_state_dict()
+    assert torch.equal(third["0.weight"], expected["0.weight"])
+    # bfloat16 (no NumPy dtype) is read from the checkpoint every time, never cached
+    torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in module.state_dict().items()}, tmp_path / "bf.pth")
+    opened.clear()
+    for _ in range(2):
+        state = WeightsSource(VIT_B_32, "test", path=str(tmp_path / "bf.pth")).load_state_dict()
+        assert state["0.weight"].dtype == torch.bfloat16
+    assert len(opened) == 2
