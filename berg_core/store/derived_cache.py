@@ -7,8 +7,8 @@ files (``allow_pickle=False``) and every later load, in any process, memory-maps
 
 Layout: ``<cache dir>/derived/<source-key>/<array-key>.npy`` where ``<cache dir>`` is the one of
 :mod:`berg_core.store.cache` (``$BERG_CACHE_DIR``, ...). ``<source-key>`` hashes the source file's
-resolved path and its identity (device, inode, size, ``mtime_ns``): a file written again (or only
-touched) gets a new key, and the entries of its older versions are removed when the new one is
+resolved path and its identity (device, inode, size, ``mtime_ns``, and a digest of a few spread-out
+pieces of its bytes, as modification times tick coarsely): a file written again (or only touched) gets a new key, and the entries of its older versions are removed when the new one is
 written. ``<array-key>`` hashes what was derived and from which stored array (key, shape, dtype,
 offset in the file), so a file whose arrays changed can never be answered from another's cache.
 
@@ -200,8 +200,30 @@ def source_entry(path: str | os.PathLike[str]) -> SourceEntry | None:
         return None
     if not os.path.isfile(real):
         return None
-    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    sample = _content_sample(real, st.st_size)
+    if sample is None:
+        return None
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sample)
     return SourceEntry(derived_cache_root(), real, identity)
+
+
+def _content_sample(path: str, size: int, pieces: int = 16, piece: int = 4096) -> str | None:
+    """A digest of a few spread-out 4 KiB pieces of the file (and its last 64 KiB).
+
+    Modification times tick coarsely (a few ms): a file written again in place with the same size
+    within one tick keeps its whole stat identity, but not these bytes (weights differ everywhere).
+    """
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for i in range(pieces):
+                fh.seek(size * i // pieces)
+                h.update(fh.read(piece))
+            fh.seek(max(0, size - (64 << 10)))
+            h.update(fh.read(64 << 10))
+    except OSError:
+        return None
+    return h.hexdigest()[:32]
 
 
 def _open_checked(path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:

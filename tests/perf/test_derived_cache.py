@@ -280,3 +280,15 @@ def test_backbone_checkpoint_is_mapped_on_later_loads(tmp_path: Path, cache: Pat
         state = WeightsSource(VIT_B_32, "test", path=str(tmp_path / "bf.pth")).load_state_dict()
         assert state["0.weight"].dtype == torch.bfloat16
     assert len(opened) == 2
+
+
+def test_source_rewritten_in_place_within_one_clock_tick_invalidates(tmp_path: Path, cache: Path) -> None:
+    path = _write(tmp_path, seed=0)
+    st = path.stat()
+    _load(tmp_path)
+    _write(tmp_path, seed=1)  # same size, same inode (written in place)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same modification time
+    assert path.stat().st_ino == st.st_ino and path.stat().st_size == st.st_size
+    W, _, coef, _ = _load(tmp_path)
+    np.testing.assert_array_equal(coef, _weights(1)["reg_param"]["coef_"].astype(np.float32))
+    np.testing.assert_allclose(W, _reference(seed=1)[0], rtol=2e-7, atol=0)
