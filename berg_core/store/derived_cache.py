@@ -86,7 +86,7 @@ class SourceEntry:
     cannot be stat-ed).
     """
 
-    def __init__(self, root: Path, source: str, identity: tuple[int, ...]) -> None:
+    def __init__(self, root: Path, source: str, identity: tuple[Any, ...]) -> None:
         self.root = root
         self.source = source
         self.prefix = _digest(source, 16)
