@@ -273,6 +273,7 @@ def _evict(root: Path, budget: int, keep: Path) -> None:
         entries = [p for p in root.iterdir() if p.is_dir()]
     except OSError:
         return
+    _drop_stale_temporaries(entries)
     sized = []
     for p in entries:
         try:
@@ -299,3 +300,20 @@ def _evict(root: Path, budget: int, keep: Path) -> None:
                 continue
             _unlink(f)
             total -= n
+
+
+#: a temporary this old is a killed writer's, not one being written
+STALE_TMP_S = 3600
+
+
+def _drop_stale_temporaries(entries: list[Path]) -> None:
+    import time
+
+    cutoff = time.time() - STALE_TMP_S
+    for folder in entries:
+        for tmp in folder.glob("*.tmp"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+            except OSError:
+                pass

@@ -223,6 +223,10 @@ def test_concurrent_writers_never_leave_a_half_written_entry_in_use(tmp_path: Pa
     # a writer killed half-way leaves only a temporary, which is never read
     (entry.folder / "leftover.npy.0123.tmp").write_bytes(b"\x93NUMPY")
     assert entry.get("other", (3,), np.float32) is None
+    old = time.time() - derived_cache.STALE_TMP_S - 10
+    os.utime(entry.folder / "leftover.npy.0123.tmp", (old, old))
+    entry.put("small", np.zeros(3, dtype=np.float32))  # a write cleans up killed writers' temporaries
+    assert not list(entry.folder.glob("*.tmp"))
 
 
 def test_remote_style_stores_are_not_cached(tmp_path: Path, cache: Path) -> None:
