@@ -122,7 +122,7 @@ def n_units(model_id: str, stimuli: Any) -> int:
 
 # ---- FLOP counting -------------------------------------------------------------------------------------------------
 def _count_cpu_attention() -> None:
-    """Teach the counter CPU's fused attention (torch counts the CUDA kernels only, so CPU attention counted 0).
+    """Teach the counter CPU's fused attention and oneDNN convolutions (torch counted both as 0 FLOPs).
 
     The formula is torch's own for the other fused kernels: ``QK^T`` and ``AV``, over every query and key (a causal
     mask is not subtracted, as for the CUDA kernels and the unfused ``bmm`` path).
@@ -132,6 +132,13 @@ def _count_cpu_attention() -> None:
     op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
     if op not in flop_counter.flop_registry:
         flop_counter.register_flop_formula(op, get_raw=True)(flop_counter.sdpa_flop)  # already shape-wrapped
+    # S3D calls oneDNN's convolution directly on CPU (berg_fmri_bmd.s3d_features); torch counts only aten.convolution
+    conv = torch.ops.aten.mkldnn_convolution
+    if conv not in flop_counter.flop_registry:
+
+        @flop_counter.register_flop_formula(conv)
+        def _mkldnn_conv_flop(x_shape, w_shape, _bias, _padding, _stride, _dilation, _groups, *args, out_shape=None, **kwargs):  # type: ignore[no-untyped-def]
+            return flop_counter.conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
