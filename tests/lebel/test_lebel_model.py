@@ -108,7 +108,8 @@ def test_context_resets_with_small_context_sizes(store: Path, opt_folder: Path) 
     _close(got, word_vectors(opt_folder, words, min_words=3, max_words=6))
     full = model.word_vectors(words)
     # up to the first reset (5 real words... 6 with "'s" skipped is later) the contexts are the same
-    np.testing.assert_allclose(got[:6], full[:6], rtol=1e-5, atol=1e-6)
+    # same contexts, other sequence lengths: float32 rounding of the longer matmuls, relative to the largest value
+    np.testing.assert_allclose(got[:6], full[:6], rtol=1e-5, atol=1e-5 * np.abs(full[:6]).max())
     assert not np.allclose(got[-1], full[-1], atol=1e-3)  # later words lost their early context
     with pytest.raises(InvalidParameterError, match="min_words < max_words"):
         model.word_vectors(words, min_words=6, max_words=6)
