@@ -71,6 +71,9 @@ Results and plots
     ``finish_figure``, ``check_plot_options``, ``describe_result``,
     ``pick_stimuli``, ``reliable_units``, ``symmetric_limit`` and
     ``COMMON_OPTIONS`` give every plugin's plots the same look and options.
+    ``volume_affine``, ``volume_shape``, ``voxel_indices``, ``volume_mask``
+    and ``volume_values`` read and scatter volume results (``i``/``j``/``k``
+    voxel coords, ``affine`` and ``volume_shape`` attrs).
 Synthetic stores
     ``write_synthetic_store`` writes a store of seeded random weights through
     each plugin's ``berg_write_synthetic_store`` hook (plus the backbone);
@@ -217,6 +220,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["FoldedHeads", "load_folded_heads", "read_regression_rows"], "models.folded_heads"),
     "check_int": "cards.numbers",
     "check_result": "results.checks",
+    **dict.fromkeys(["volume_affine", "volume_mask", "volume_shape", "volume_values", "voxel_indices"], "results.volume"),
     "Stimuli": "stimuli.inputs",
     "STIMULUS_KINDS": "stimuli.kinds",
     "SentenceStimuli": "stimuli.sentences",
@@ -334,6 +338,11 @@ __all__ = [
     "write_atomically",
     "write_synthetic_backbone",
     "write_synthetic_store",
+    "volume_affine",
+    "volume_mask",
+    "volume_shape",
+    "volume_values",
+    "voxel_indices",
 ]
 
 

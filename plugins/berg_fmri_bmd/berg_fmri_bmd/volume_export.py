@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from berg_core.plugin import (
-    IntegrityError,
     InvalidParameterError,
     check_options,
     check_result,
     make_folder,
     output_errors,
+    volume_affine,
+    volume_mask,
+    volume_values,
 )
 
 from .layout import MODEL_ID
@@ -34,46 +36,19 @@ def _checked(responses: Any) -> Any:
     return check_result(responses, ("stimulus", "voxel"), MODEL_ID, ("i", "j", "k"), ("affine", "volume_shape"))
 
 
-def _shape(da: Any) -> tuple[int, int, int]:
-    shape = tuple(int(n) for n in np.ravel(da.attrs["volume_shape"]))
-    if len(shape) != 3:
-        raise IntegrityError(f"the result's volume_shape attr should hold 3 sizes, found {da.attrs['volume_shape']!r}")
-    return shape  # type: ignore[return-value]
-
-
 def affine_of(responses: Any) -> np.ndarray:
     """The ``(4, 4)`` voxel-to-MNI affine of a result (stored flat, row-major, in attrs)."""
-    da = _checked(responses)
-    affine = np.asarray(da.attrs["affine"], dtype=np.float64)
-    if affine.size != 16:
-        raise IntegrityError(f"the result's affine attr should hold 16 numbers, found {affine.size}")
-    return affine.reshape(4, 4)
-
-
-def _ijk(da: Any) -> tuple[np.ndarray, ...]:
-    shape = _shape(da)
-    ijk = tuple(np.asarray(da[a].values, dtype=np.int64) for a in "ijk")
-    for axis, idx, n in zip("ijk", ijk, shape, strict=True):
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise IntegrityError(f"voxel coordinate {axis} lies outside the volume of shape {shape}")
-    return ijk
+    return volume_affine(_checked(responses))
 
 
 def result_mask(responses: Any) -> np.ndarray:
     """The 3-D boolean mask of the result's voxels (``vol[mask]`` lists them in C order)."""
-    da = _checked(responses)
-    mask = np.zeros(_shape(da), dtype=bool)
-    mask[_ijk(da)] = True
-    return mask
+    return volume_mask(_checked(responses))
 
 
 def to_volume(responses: Any) -> np.ndarray:
     """``(I, J, K, stimuli)`` float32 volume, NaN outside the result's voxels."""
-    da = _checked(responses)
-    i, j, k = _ijk(da)
-    vol = np.full((*_shape(da), da.sizes["stimulus"]), np.nan, dtype=np.float32)
-    vol[i, j, k, :] = np.asarray(da.transpose("voxel", "stimulus").values, dtype=np.float32)
-    return vol
+    return volume_values(_checked(responses))
 
 
 def to_nifti(responses: Any, path: str | os.PathLike[str]) -> Path:
