@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import matmul_peak_flops, report
+from common import matmul_peak_flops, plain_products, report
 
 ALEXNET_NODES = ["features.2", "features.5", "features.7", "features.9", "features.12", "classifier.2",
                  "classifier.5", "classifier.6"]
@@ -48,7 +48,7 @@ def flops_per_stimulus(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> fl
     """FLOPs of ``fn(x)`` per stimulus (``x``'s first axis), as ``FlopCounterMode`` counts them."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    with plain_products(), FlopCounterMode(display=False) as counter:
         fn(x)
     return counter.get_total_flops() / x.shape[0]
 

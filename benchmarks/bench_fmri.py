@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PeakMemory, current_rss, matmul_peak_flops, report, time_call
+from common import PeakMemory, current_rss, matmul_peak_flops, plain_products, report, time_call
 
 FSAVERAGE = "fmri-nsd_fsaverage-vit_b_32"
 FWRF = "fmri-nsd-fwrf"
@@ -78,7 +78,7 @@ def flops_per_image(berg: Any, model: Any, image: np.ndarray) -> float:
     from berg_core.stimuli.inputs import as_stimuli
 
     x = model.preprocess(as_stimuli(image))
-    with FlopCounterMode(display=False) as counter:
+    with plain_products(), FlopCounterMode(display=False) as counter:
         model.encode_batch(x, [0])
     return float(counter.get_total_flops())
 

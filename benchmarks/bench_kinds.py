@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import matmul_peak_flops, report
+from common import matmul_peak_flops, plain_products, report
 
 TUCKUTE = "fmri-tuckute_2024-GPT2_XL"
 ZADA = "ecog-zada2025-gpt2_xl"
@@ -146,7 +146,7 @@ def count_flops(fn: Callable[[], Any]) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     _count_cpu_attention()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    with plain_products(), FlopCounterMode(display=False) as counter, torch.no_grad():
         fn()
     return int(counter.get_total_flops())
 

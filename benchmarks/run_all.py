@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import matmul_peak_flops, report
+from common import matmul_peak_flops, plain_products, report
 
 BATCHES = (1, 8, 32)
 #: one-output selections for the Zarr load (issue 16: "a one-ROI or one-channel selection")
@@ -119,7 +119,7 @@ def flops_per_stimulus(model: Any, images: np.ndarray) -> float:
     from berg_core.stimuli.inputs import as_stimuli
 
     x = model.preprocess(as_stimuli(images[:2]))
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    with plain_products(), FlopCounterMode(display=False) as counter, torch.inference_mode():
         model.feature_extractor(x)
     return counter.get_total_flops() / 2
 

@@ -168,6 +168,7 @@ def _remember_state(entry: Any, state: dict[str, Any]) -> None:
     if sum(a.nbytes for a in arrays.values()) < derived_cache.MIN_BYTES:
         return
     index = []
+    entry.reserve(sum(a.nbytes for a in arrays.values()))
     for name, arr in arrays.items():
         if not entry.put(f"state:{name}", arr):
             return

@@ -12,6 +12,7 @@ are shared as for any backbone (:mod:`berg_core.backbones.loading`).
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,6 +31,7 @@ from berg_core.backbones.catalog import (
 )
 from berg_core.backbones.loading import WeightsSource, cached_count, get_backbone, resolve_weights
 from berg_core.errors import IntegrityError
+from berg_core.models.onednn import PackedLinear, enabled_for, pack_all
 
 if TYPE_CHECKING:
     from berg_core.store.model_store import Store
@@ -75,9 +77,50 @@ class ViTB32Features(nn.Module):
         cls = vit.class_token.expand(b, -1, -1)
         h = torch.cat([cls, tokens], dim=1) + vit.encoder.pos_embedding
         out = torch.empty((b, N_BLOCKS, N_TOKENS, WIDTH), dtype=h.dtype, device=h.device)
+        packed = self._packed(h)
         for i, layer in enumerate(vit.encoder.layers):
-            h = _encoder_block(layer, h, out[:, i])
+            if packed is None:
+                h = _encoder_block(layer, h, out[:, i])
+            else:
+                h = _packed_encoder_block(layer, packed[i], h, out[:, i])
         return out.reshape(b, -1)
+
+    def _packed(self, h: torch.Tensor) -> list[tuple[PackedLinear, ...]] | None:
+        """The blocks' products in oneDNN's layout (packed at the first CPU float32 forward), or ``None``."""
+        if not enabled_for(h):
+            return None
+        packs = self.__dict__.get("_packs", _UNPACKED)
+        if packs is _UNPACKED:
+            with _PACK_LOCK:
+                packs = self.__dict__.get("_packs", _UNPACKED)
+                if packs is _UNPACKED:
+                    packs = _pack_blocks(self.vit)
+                    self.__dict__["_packs"] = packs  # not a module attribute: never in state_dict or .to()
+        return packs  # type: ignore[return-value]
+
+
+_UNPACKED = object()
+_PACK_LOCK = threading.Lock()
+
+
+def _pack_blocks(vit: Any) -> list[tuple[PackedLinear, ...]] | None:
+    """Each block's four products packed for oneDNN (``None`` if one can't be: the plain path is used)."""
+    blocks = []
+    for i, layer in enumerate(vit.encoder.layers):
+        attn, mlp = layer.self_attention, layer.mlp
+        packed = pack_all(
+            [
+                (f"block {i} qkv", attn.in_proj_weight, attn.in_proj_bias),
+                (f"block {i} out_proj", attn.out_proj.weight, attn.out_proj.bias),
+                (f"block {i} mlp.0", mlp[0].weight, mlp[0].bias),
+                (f"block {i} mlp.3", mlp[3].weight, mlp[3].bias),
+            ],
+            rows_hint=8 * N_TOKENS,
+        )
+        if packed is None:
+            return None
+        blocks.append(tuple(packed.values()))
+    return blocks
 
 
 def _encoder_block(layer: Any, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -94,6 +137,19 @@ def _encoder_block(layer: Any, h: torch.Tensor, out: torch.Tensor) -> torch.Tens
     y = F.layer_norm(h, (d,), layer.ln_2.weight, layer.ln_2.bias, layer.ln_2.eps)
     z = F.linear(F.gelu(F.linear(y, mlp[0].weight, mlp[0].bias)), mlp[3].weight, mlp[3].bias)
     return torch.add(h, z, out=out)
+
+
+def _packed_encoder_block(layer: Any, packed: tuple[PackedLinear, ...], h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """:func:`_encoder_block` with oneDNN's packed products, GELU and the first residual sum fused into them."""
+    b, t, d = h.shape
+    heads = layer.self_attention.num_heads
+    qkv_p, out_p, fc1, fc2 = packed
+    y = F.layer_norm(h, (d,), layer.ln_1.weight, layer.ln_1.bias, layer.ln_1.eps)
+    qkv = qkv_p(y).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(b, t, d)
+    h = out_p.add(a, h)
+    y = F.layer_norm(h, (d,), layer.ln_2.weight, layer.ln_2.bias, layer.ln_2.eps)
+    return torch.add(h, fc2(fc1(y, "gelu")), out=out)
 
 
 def build_vit_b_32(state_dict: dict[str, torch.Tensor], source: str = "<state dict>") -> ViTB32Features:

@@ -138,17 +138,40 @@ class LazyArray:
             out[order[run]] = block[sorted_rows[run] - first]
         return out
 
-    def iter_row_blocks(self, block_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        """``(start, rows[start:start + block_rows])`` for the whole array, one block in memory at a time."""
+    def iter_row_blocks(self, block_rows: int, reuse: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, rows[start:start + block_rows])`` for the whole array, one block in memory at a time.
+
+        ``reuse=N`` reads the blocks into ``N`` buffers taken in turn: a block is overwritten
+        ``N`` blocks later, so the caller must be done with it by then. A fresh buffer per block
+        costs the kernel a page fault per 4 KiB (0.4 s for BERG 2.0's 920 MB of components on
+        these VMs); reused buffers are faulted once.
+        """
         if self.fortran or self.ndim == 0:
             yield 0, self.read()
             return
-        row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        row_shape = self.shape[1:]
+        row_bytes = int(np.prod(row_shape, dtype=np.int64)) * self.dtype.itemsize
+        ring = [np.empty((min(block_rows, self.shape[0]), *row_shape), dtype=self.dtype) for _ in range(max(0, reuse))]
         with self._open() as fh:
-            for start in range(0, self.shape[0], block_rows):
+            for i, start in enumerate(range(0, self.shape[0], block_rows)):
                 n = min(block_rows, self.shape[0] - start)
-                data = self._read_bytes(fh, start * row_bytes, n * row_bytes)
-                yield start, np.frombuffer(data, dtype=self.dtype).reshape((n, *self.shape[1:]))
+                if ring:
+                    out = ring[i % len(ring)][:n]
+                    self._read_into(fh, start * row_bytes, out)
+                    yield start, out
+                else:
+                    data = self._read_bytes(fh, start * row_bytes, n * row_bytes)
+                    yield start, np.frombuffer(data, dtype=self.dtype).reshape((n, *row_shape))
+
+    def _read_into(self, fh: IO[bytes], start: int, out: np.ndarray) -> None:
+        view = memoryview(out.reshape(-1)).cast("B")  # type: ignore[arg-type]
+        fh.seek(self.offset + start)
+        done = 0
+        while done < out.nbytes:
+            got = fh.readinto(view[done:])  # type: ignore[attr-defined]
+            if not got:
+                raise IntegrityError(f"{self.source} is truncated: expected {out.nbytes} bytes at offset {self.offset + start}, got {done}")
+            done += got
 
 
 class _LazyUnpickler(SklearnUnpickler):

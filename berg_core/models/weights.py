@@ -199,7 +199,7 @@ class PickledNpyFile:
                 return None
 
             def blocks() -> Any:
-                for _, block in arr.iter_row_blocks(max(1, (8 << 20) // max(1, arr.nbytes // arr.shape[0]))):
+                for _, block in arr.iter_row_blocks(max(1, (8 << 20) // max(1, arr.nbytes // arr.shape[0])), reuse=2):
                     if block.dtype.kind in "fc" and not np.isfinite(block).all():
                         yield None  # not cached: the source path raises (or not, for a selection) as it always did
                         return
@@ -212,13 +212,16 @@ class PickledNpyFile:
                 return None
         return whole if idx is None else whole[idx]
 
-    def row_blocks(self, key: str, block_rows: int) -> Any:
-        """``(start, block)`` pairs covering the array at ``key``, one block in memory at a time."""
+    def row_blocks(self, key: str, block_rows: int, reuse: int = 0) -> Any:
+        """``(start, block)`` pairs covering the array at ``key``, one block in memory at a time.
+
+        ``reuse``: see :meth:`berg_core.io.lazy_pickle.LazyArray.iter_row_blocks`.
+        """
         from berg_core.io.lazy_pickle import LazyArray
 
         arr = _lookup(self.tree, key, self.source)
         if isinstance(arr, LazyArray):
-            return arr.iter_row_blocks(block_rows)
+            return arr.iter_row_blocks(block_rows, reuse)
         return ((a, arr[a : a + block_rows]) for a in range(0, arr.shape[0], block_rows))
 
     def value(self, key: str) -> Any:
@@ -551,8 +554,6 @@ def read_folded_projection(
     if pca_key == "pca_param" and has_folded_projection(wf):
         return wf.folded_projection()  # type: ignore[attr-defined]
     if isinstance(wf, PickledNpyFile):
-        from berg_core.stimuli.prefetch import prefetch
-
         # row blocks straight from the file: the float64 components are never all in memory; the
         # next block is read in a thread while this one is folded (file reads release the GIL)
         tree_comp = _lookup(wf.tree, comp_key, wf.source)
@@ -564,7 +565,7 @@ def read_folded_projection(
             wf.read("scaler_param/scale_"),
             wf.read(f"{pca_key}/mean_") if centered else np.zeros(tree_comp.shape[-1]),
             tuple(tree_comp.shape),
-            prefetch(wf.row_blocks(comp_key, FOLD_BLOCK_ROWS), lambda block: block, depth=1),
+            _prefetched_blocks(wf, comp_key),
             source=source or wf.source,
         )
     components = wf.read(comp_key)
@@ -575,6 +576,16 @@ def read_folded_projection(
         components,
         source=source or wf.source,
     )
+
+
+def _prefetched_blocks(wf: PickledNpyFile, key: str) -> Any:
+    """Row blocks of ``key``, the next read in a thread while this one is used (file reads release the GIL).
+
+    Four buffers in turn: the block in use, the one waiting in the queue and the one being read never share one.
+    """
+    from berg_core.stimuli.prefetch import prefetch
+
+    return prefetch(wf.row_blocks(key, FOLD_BLOCK_ROWS, reuse=4), lambda block: block, depth=1)
 
 
 def _worth_caching(arr: Any) -> bool:
@@ -594,7 +605,6 @@ def _cached_fold(
     and what every input array is in the file, so a different file can never match.
     """
     from berg_core.models.readout import fold_scaler_pca_rows
-    from berg_core.stimuli.prefetch import prefetch
 
     comp_key = f"{pca_key}/components_"
     inputs = ["scaler_param/mean_", "scaler_param/scale_", comp_key] + ([f"{pca_key}/mean_"] if centered else [])
@@ -615,11 +625,12 @@ def _cached_fold(
         wf.read("scaler_param/scale_"),
         wf.read(f"{pca_key}/mean_") if centered else np.zeros(tree_comp.shape[-1]),
         tuple(tree_comp.shape),
-        prefetch(wf.row_blocks(comp_key, FOLD_BLOCK_ROWS), lambda block: block, depth=1),
+        _prefetched_blocks(wf, comp_key),
         source=source or wf.source,
     )
     # c first, W last: a reader needs both, and W is the one worth the wait
     if c.dtype == np.float32 and W.dtype == np.float32:
+        entry.reserve(c.nbytes + W.nbytes)
         entry.put(name + ":c", c)
         entry.put(name + ":W", W)
     return W, c

@@ -93,3 +93,22 @@ def test_truncated_file_is_an_integrity_error_when_its_rows_are_read(tmp_path):
     cut.write_bytes(raw[: len(raw) - 50])
     with pytest.raises(IntegrityError, match="corrupt or truncated"):
         load_lazy_npy(lambda: open(cut, "rb"), str(cut))
+
+
+@pytest.mark.parametrize("reuse", [0, 1, 3])
+def test_row_blocks_with_reused_buffers_give_the_same_rows(tmp_path, reuse):
+    path = tmp_path / "w.npy"
+    comp = np.random.default_rng(4).normal(size=(37, 1000))
+    np.save(path, {"pca": {"components_": comp}}, allow_pickle=True)
+    arr = load_lazy_npy(lambda: open(path, "rb"), str(path))["pca"]["components_"]
+    starts, rows = [], []
+    for start, block in arr.iter_row_blocks(8, reuse=reuse):
+        starts.append(start)
+        rows.append(block.copy())  # with reuse, a block is overwritten some blocks later
+    assert starts == [0, 8, 16, 24, 32]
+    np.testing.assert_array_equal(np.concatenate(rows), comp)
+    # the file cut short after it was opened: the block that runs past the end says so
+    raw = path.read_bytes()
+    path.write_bytes(raw[: arr.offset + arr.nbytes - 100])
+    with pytest.raises(IntegrityError, match="truncated"):
+        list(arr.iter_row_blocks(8, reuse=reuse))

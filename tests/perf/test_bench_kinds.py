@@ -22,6 +22,15 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_kinds.py"
 WIDTH, HEADS = 16, 2
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads() -> Any:
+    # bench.main(["--threads", "1"]) sets the process's torch threads; later tests compare this process's values
+    # with spawned workers' (which start with torch's default), and oneDNN's sums depend on the thread count
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def bench() -> Any:
     spec = importlib.util.spec_from_file_location("bench_kinds", BENCH)

@@ -80,9 +80,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
         seen.append(self.shape)
         return read(self, rows)
 
-    def counted_blocks(self: Any, block_rows: int) -> Any:
+    def counted_blocks(self: Any, block_rows: int, reuse: int = 0) -> Any:
         seen.append(self.shape)
-        return blocks(self, block_rows)
+        return blocks(self, block_rows, reuse)
 
     monkeypatch.setattr(lazy_pickle.LazyArray, "read", counted_read)
     monkeypatch.setattr(lazy_pickle.LazyArray, "iter_row_blocks", counted_blocks)
@@ -296,3 +296,23 @@ def test_source_rewritten_in_place_within_one_clock_tick_invalidates(tmp_path: P
     W, _, coef, _ = _load(tmp_path)
     np.testing.assert_array_equal(coef, _weights(1)["reg_param"]["coef_"].astype(np.float32))
     np.testing.assert_allclose(W, _reference(seed=1)[0], rtol=2e-7, atol=0)
+
+
+def test_many_arrays_of_one_entry_measure_the_cache_once(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backbone's 150 tensors: one pass over the cache folder for all of them, not one per tensor."""
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(1 << 16))
+    entry = derived_cache.source_entry(source)
+    assert entry is not None
+    passes: list[int] = []
+    evict = derived_cache._evict
+    monkeypatch.setattr(derived_cache, "_evict", lambda *a, **k: passes.append(1) or evict(*a, **k))
+    arrays = {f"t{i}": np.full((64, 64), i, dtype=np.float32) for i in range(20)}
+    entry.reserve(sum(a.nbytes for a in arrays.values()))
+    assert all(entry.put(name, a) for name, a in arrays.items())
+    assert len(passes) == 1
+    assert entry.put("extra", np.zeros(8, dtype=np.float32))  # past what was reserved: measured again
+    assert len(passes) == 2
+    for name, a in arrays.items():
+        got = entry.get(name, a.shape, a.dtype)
+        assert got is not None and np.array_equal(got, a)
