@@ -330,6 +330,8 @@ class ZarrWeightFile:
         from berg_core.store.zarr_store import open_zarr_group
 
         self.source = store.url_of(relpath)
+        self._store = store
+        self._relpath = relpath.strip("/")
         self._group: Any = open_zarr_group(store, relpath)
         if self._group.attrs.get(LAYOUT_ATTR) not in ("weights", "metadata"):
             raise IntegrityError(f"{self.source} is a Zarr group but not a berg weight file (attribute {LAYOUT_ATTR!r} missing)")
@@ -460,12 +462,51 @@ class ZarrWeightFile:
         node = self._array(key)
         if node.ndim != 2 or node.attrs.get(ROW_ORDER_ATTR) or node.dtype != np.float32:
             return self.read(key, dtype=np.float32)
+        mapped = self._mapped_whole(key, node)
+        if mapped is not None:
+            return mapped
         W = np.empty(node.shape, dtype=np.float32)
         step = max(1, int(node.chunks[1]))
         for a in range(0, node.shape[1], step):
             W[:, a : a + step] = node[:, a : a + step]
             require_finite(W[:, a : a + step], f"{key} (columns {a} to {min(a + step, node.shape[1]) - 1})", self.source)
         return W
+
+    def _mapped_whole(self, key: str, node: Any) -> np.ndarray | None:
+        """An array stored as one uncompressed chunk of a local store, memory-mapped (no read, no copy).
+
+        ``berg convert`` writes ``folded/W`` so (:mod:`berg_core.workflows.convert`); a load then maps
+        the 460 MB of a ViT-B/32 projection instead of reading it. The chunk is checked against the
+        store's manifest (:meth:`~berg_core.store.model_store.Store.map_array`), which proves its values
+        are those ``berg convert`` folded and checked; a store without one has them checked here.
+        ``None`` for any other layout: the caller reads it chunk by chunk.
+        """
+        from zarr.codecs import BytesCodec
+
+        meta = node.metadata
+        codecs = getattr(meta, "codecs", None)
+        chunk_shape = getattr(getattr(meta, "chunk_grid", None), "chunk_shape", None)
+        if (
+            getattr(meta, "zarr_format", None) != 3
+            or tuple(chunk_shape or ()) != tuple(node.shape)
+            or not codecs
+            or len(codecs) != 1
+            or not isinstance(codecs[0], BytesCodec)
+            or node.dtype.byteorder not in "=<|"
+            or getattr(getattr(codecs[0], "endian", None), "value", "little") != "little"
+        ):
+            return None
+        chunk = meta.chunk_key_encoding.encode_chunk_key((0,) * node.ndim)
+        rel = f"{self._relpath}/{key}/{chunk}"
+        mapped = self._store.map_array(rel, node.dtype, tuple(node.shape))
+        if mapped is None:
+            return None
+        manifest, _ = self._store._covering(rel)
+        if manifest is None:
+            step = max(1, (32 << 20) // max(1, mapped[0].nbytes))
+            for a in range(0, mapped.shape[0], step):
+                require_finite(mapped[a : a + step], f"{key} (rows {a} to {min(a + step, mapped.shape[0]) - 1})", self.source)
+        return mapped  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._inverse.clear()

@@ -45,6 +45,8 @@ __all__ = [
     "derived_cache_enabled",
     "derived_cache_limit",
     "derived_cache_root",
+    "known_sha256",
+    "remember_sha256",
     "source_entry",
 ]
 
@@ -340,3 +342,25 @@ def _drop_stale_temporaries(entries: list[Path]) -> None:
                     tmp.unlink()
             except OSError:
                 pass
+
+
+_SHA_NAME = "verified-sha256"
+
+
+def known_sha256(path: str | os.PathLike[str]) -> str | None:
+    """The SHA-256 a manifest check found for the local file ``path`` as it is now, or ``None``.
+
+    Remembered by :func:`remember_sha256` under the file's identity (device, inode, size,
+    modification time and a sample of its bytes, as every derived array is): a file changed
+    since has another identity and is hashed again.
+    """
+    entry = source_entry(path)
+    value = entry.get_json(_SHA_NAME) if entry is not None else None
+    return value if isinstance(value, str) else None
+
+
+def remember_sha256(path: str | os.PathLike[str], digest: str) -> None:
+    """Remember that the local file ``path``, as it is now, hashes to ``digest`` (skipped when the cache is off)."""
+    entry = source_entry(path)
+    if entry is not None:
+        entry.put_json(_SHA_NAME, digest)

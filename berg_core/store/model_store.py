@@ -273,6 +273,47 @@ class Store:
         self._remember_verified(str(target))
         return str(target)
 
+    def map_array(self, relpath: str, dtype: Any, shape: tuple[int, ...]) -> Any:
+        """The raw file ``relpath`` of a local store as a copy-on-write memory map, or ``None``.
+
+        ``None`` where mapping does not apply (a remote or cached store, a missing file, or one
+        whose size is not that of ``shape`` x ``dtype``): the caller reads it its usual way. A file
+        listed in a manifest is verified first, as :meth:`read_bytes` verifies it; its SHA-256 is
+        remembered by file identity (:func:`berg_core.store.derived_cache.known_sha256`), so a later
+        load in any process maps the unchanged file without hashing it again.
+
+        Raises
+        ------
+        IntegrityError
+            The file does not match its manifest, or is not listed in it.
+        """
+        import numpy as np
+
+        from berg_core.store import derived_cache
+
+        rel = _norm(relpath)
+        if not self.is_local or self.cache is not None:
+            return None
+        path = self.path(rel)
+        dt = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        try:
+            if os.path.getsize(path) != nbytes or nbytes == 0:
+                return None
+        except OSError:
+            return None
+        manifest, inner = self._covering(rel)
+        if manifest is not None:
+            entry = manifest.entry(inner)
+            url = self.url_of(rel)
+            if entry is None:
+                manifest.check_bytes(inner, b"", url)  # raises: a file the manifest does not list
+                return None
+            if derived_cache.known_sha256(path) != entry.sha256:
+                manifest.check_file(inner, path, url)  # raises unless size and SHA-256 match
+                derived_cache.remember_sha256(path, entry.sha256)
+        return np.memmap(path, dtype=dt, mode="c", shape=shape)
+
     def read_bytes(self, relpath: str, missing_ok: bool = False) -> bytes | None:
         """The verified content of ``relpath`` (``None`` if missing and ``missing_ok``)."""
         rel = _norm(relpath)

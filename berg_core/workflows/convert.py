@@ -52,8 +52,6 @@ CARD_NAME = "berg-card.yaml"
 WEIGHTS_DIR = "encoding_models_weights"
 METADATA_DIR = "metadata"
 ACCURACY_DIR = "encoding_models_accuracy"
-#: Columns of the folded projection per chunk (W is always read whole).
-W_COLUMNS_PER_CHUNK = 32768
 #: Rows per chunk of regression arrays when the owning plugin plans none.
 DEFAULT_ROWS_PER_CHUNK = 4096
 #: 1-D regression arrays (intercepts) take this many times more rows per chunk.
@@ -214,7 +212,8 @@ def _weights_policy(rows_per_chunk: int | None, orders: dict[str, np.ndarray]) -
     def policy(key: str, arr: np.ndarray) -> ArraySpec:
         top = key.split("/", 1)[0]
         if key == f"{FOLDED_GROUP}/W" and arr.ndim == 2:
-            return ArraySpec(chunks=(arr.shape[0], min(arr.shape[1], W_COLUMNS_PER_CHUNK)))
+            # one uncompressed chunk: a local load memory-maps it whole (read whole anyway, by every selection)
+            return ArraySpec(chunks=tuple(arr.shape))
         if top.endswith(REGRESSION_SUFFIX) and arr.ndim >= 1 and arr.shape[0] > 1:
             rows = rows_per_chunk or DEFAULT_ROWS_PER_CHUNK
             if arr.ndim == 1:

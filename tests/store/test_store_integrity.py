@@ -99,3 +99,72 @@ def test_manifest_round_trip_and_merge() -> None:
     with pytest.raises(IntegrityError, match="too long"):
         merged.check_bytes("c", b"xy", "c")
     np.testing.assert_equal(len(merged), 2)
+
+
+W_CHUNK = f"{FS_DIR}/encoding_models_weights/weights_subject-01.zarr/folded/W/c/0/0"
+WEIGHTS_NPY = f"{FS_DIR}/encoding_models_weights/weights_subject-01.npy"
+
+
+def test_folded_projection_is_mapped_and_hashed_once_per_file_version(
+    native_copy: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """berg convert writes W as one raw chunk: a local load maps it, checked against the manifest once per version."""
+    from berg_core.models.weights import read_folded_projection
+    from berg_core.store import manifest as manifest_mod
+
+    hashed: list[str] = []
+    check = manifest_mod.Manifest.check_file
+    monkeypatch.setattr(manifest_mod.Manifest, "check_file", lambda self, p, *a: hashed.append(p) or check(self, p, *a))
+
+    def load() -> np.ndarray:
+        wf = open_weight_file(Store(str(native_copy)), WEIGHTS_NPY)
+        W, _ = read_folded_projection(wf)
+        return W
+
+    first = load()
+    assert isinstance(first, np.memmap) and hashed == ["encoding_models_weights/weights_subject-01.zarr/folded/W/c/0/0"]
+    second = load()
+    assert isinstance(second, np.memmap) and len(hashed) == 1  # the unchanged file is not hashed again
+    np.testing.assert_array_equal(first, second)
+    second[0, 0] += 1.0  # copy-on-write: the store's file is not changed
+    assert load()[0, 0] == first[0, 0]
+    _flip_byte(native_copy / W_CHUNK, offset=12345)  # another version: hashed again, and refused
+    with pytest.raises(IntegrityError, match=r"folded/W/c/0/0 does not match its manifest: SHA-256"):
+        load()
+
+
+def test_folded_projection_without_manifest_is_checked_for_nan(native_copy: Path) -> None:
+    from berg_core.models.weights import read_folded_projection
+
+    (native_copy / FS_DIR / "berg-manifest.json").unlink()
+    wf = open_weight_file(Store(str(native_copy)), WEIGHTS_NPY)
+    assert isinstance(read_folded_projection(wf)[0], np.memmap)
+    raw = np.memmap(native_copy / W_CHUNK, dtype=np.float32, mode="r+")
+    raw[12345] = np.nan
+    raw.flush()
+    del raw
+    wf = open_weight_file(Store(str(native_copy)), WEIGHTS_NPY)
+    with pytest.raises(IntegrityError, match=r"folded/W \(rows 0 to .*NaN or infinite"):
+        read_folded_projection(wf)
+
+
+def test_projection_of_stores_converted_in_column_chunks_is_read_chunk_by_chunk(
+    legacy_root: Path, native_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stores converted before W became one chunk ((k, 32768) chunks) load the same values."""
+    from berg_core.models.weights import read_folded_projection
+    from berg_core.store.zarr_layout import ArraySpec
+    from berg_core.workflows import convert
+
+    new_policy = convert._weights_policy
+
+    def old_policy(*args: Any) -> Any:
+        policy = new_policy(*args)
+        return lambda key, arr: ArraySpec(chunks=(arr.shape[0], 32768)) if key == "folded/W" else policy(key, arr)
+
+    monkeypatch.setattr(convert, "_weights_policy", old_policy)
+    old = tmp_path / "old"
+    convert.convert_store(str(legacy_root), str(old), models=[FSAVERAGE], subjects=[1], show_progress=False)
+    W, _ = read_folded_projection(open_weight_file(Store(str(old)), WEIGHTS_NPY))
+    assert not isinstance(W, np.memmap)
+    np.testing.assert_array_equal(W, read_folded_projection(open_weight_file(Store(str(native_root)), WEIGHTS_NPY))[0])
