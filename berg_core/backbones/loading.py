@@ -83,6 +83,7 @@ class WeightsSource:
         if cached is not None:  # a local checkpoint read before, in any process: memory-mapped, checked then
             return cached
         what = f"cannot read {self.spec.title} weights from {self.key}"
+        mapped = False
         try:
             with self._open() as fh:
                 head = fh.read(4)
@@ -90,6 +91,7 @@ class WeightsSource:
                 if head == b"PK\x03\x04":  # the zip archive torch.save writes
                     with TorchCheckpoint(fh, self.key) as ckpt:
                         state = ckpt.get()
+                        mapped = ckpt.all_mapped
                 elif head[:2] == b"\x80\x02":  # torch's legacy format, a pickle stream
                     state = torch.load(fh, map_location="cpu", weights_only=True)
                 else:
@@ -111,7 +113,8 @@ class WeightsSource:
         for name, tensor in state.items():
             if not all_finite(tensor):
                 raise IntegrityError(f"{what}: weight {name!r} holds NaN or infinite values")
-        _remember_state(self._derived_entry(), state)
+        if not mapped:  # a mapped checkpoint loads as fast as the derived copy would
+            _remember_state(self._derived_entry(), state)
         return state
 
     def _derived_entry(self) -> Any:

@@ -278,9 +278,9 @@ class Store:
 
         ``None`` where mapping does not apply (a remote or cached store, a missing file, or one
         whose size is not that of ``shape`` x ``dtype``): the caller reads it its usual way. A file
-        listed in a manifest is verified first, as :meth:`read_bytes` verifies it; its SHA-256 is
-        remembered by file identity (:func:`berg_core.store.derived_cache.known_sha256`), so a later
-        load in any process maps the unchanged file without hashing it again.
+        listed in a manifest is verified first, as :meth:`local_file` verifies it (its SHA-256 is
+        remembered by file identity, :func:`berg_core.store.derived_cache.known_sha256`, so a later
+        load in any process maps the unchanged file without hashing it again).
 
         Raises
         ------
@@ -288,8 +288,6 @@ class Store:
             The file does not match its manifest, or is not listed in it.
         """
         import numpy as np
-
-        from berg_core.store import derived_cache
 
         rel = _norm(relpath)
         if not self.is_local or self.cache is not None:
@@ -303,15 +301,7 @@ class Store:
         except OSError:
             return None
         manifest, inner = self._covering(rel)
-        if manifest is not None:
-            entry = manifest.entry(inner)
-            url = self.url_of(rel)
-            if entry is None:
-                manifest.check_bytes(inner, b"", url)  # raises: a file the manifest does not list
-                return None
-            if derived_cache.known_sha256(path) != entry.sha256:
-                manifest.check_file(inner, path, url)  # raises unless size and SHA-256 match
-                derived_cache.remember_sha256(path, entry.sha256)
+        self._check_local(path, manifest, inner, self.url_of(rel))
         return np.memmap(path, dtype=dt, mode="c", shape=shape)
 
     def read_bytes(self, relpath: str, missing_ok: bool = False) -> bytes | None:
@@ -422,7 +412,14 @@ class Store:
             if self._verified.get(path) == (st.st_size, st.st_mtime_ns):
                 return
         if manifest is not None:
-            manifest.check_file(inner, path, url)
+            from berg_core.store import derived_cache
+
+            # a file hashed before, unchanged since (same identity), in any process: not hashed again
+            entry = manifest.entry(inner)
+            if entry is None or derived_cache.known_sha256(path) != entry.sha256:
+                manifest.check_file(inner, path, url)  # raises unless listed with this size and SHA-256
+                if entry is not None:
+                    derived_cache.remember_sha256(path, entry.sha256)
         elif cached_rel is not None and self.cache is not None:
             size = self._raw_size(cached_rel)  # as recorded when fetched; asked again if the record was lost
             if size is not None and size >= 0 and size != st.st_size:

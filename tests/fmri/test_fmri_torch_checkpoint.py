@@ -222,3 +222,17 @@ def test_big_endian_archives(saved: Path, tmp_path: Path) -> None:
     with _open(big) as ckpt:
         enc = ckpt.get("best_params", "enc")
     assert torch.equal(enc["w"], torch.arange(12.0).reshape(3, 4)) and int(enc["n"]) == 7
+
+
+def test_local_records_are_mapped_not_read(saved: Path) -> None:
+    """A local archive's storages are copy-on-write maps of its records (CRC-checked); other sources are read."""
+    with open(saved, "rb") as fh, TorchCheckpoint(fh, "good.pt") as ckpt:
+        enc = ckpt.get("best_params", "enc")
+        assert ckpt.all_mapped and ckpt.mapped == 2
+    assert torch.equal(enc["w"], torch.arange(12.0).reshape(3, 4)) and int(enc["n"]) == 7
+    raw = saved.read_bytes()
+    enc["w"].add_(1.0)  # private to this process: the file keeps its bytes
+    assert saved.read_bytes() == raw
+    with TorchCheckpoint(io.BytesIO(raw), "good.pt") as ckpt:
+        assert torch.equal(ckpt.get("best_params", "enc")["w"], torch.arange(12.0).reshape(3, 4))
+        assert not ckpt.all_mapped and ckpt.mapped == 0

@@ -257,33 +257,41 @@ def test_backbone_checkpoint_is_mapped_on_later_loads(tmp_path: Path, cache: Pat
 
     from berg_core.backbones.catalog import VIT_B_32
     from berg_core.backbones.loading import WeightsSource
-    from berg_core.io import torch_checkpoint
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.LayerNorm(512), torch.nn.BatchNorm1d(512))
     path = tmp_path / "tiny.pth"
     torch.save(module.state_dict(), path)  # float32 weights, an int64 0-d counter (num_batches_tracked)
     expected = torch.load(path, weights_only=True)
+    raw = path.read_bytes()
     opened: list[int] = []
-    get = torch_checkpoint.TorchCheckpoint.get
-    monkeypatch.setattr(torch_checkpoint.TorchCheckpoint, "get", lambda self: opened.append(1) or get(self))
-    first = WeightsSource(VIT_B_32, "test", path=str(path)).load_state_dict()
-    second = WeightsSource(VIT_B_32, "test", path=str(path)).load_state_dict()
-    assert len(opened) == 1  # the second load read no checkpoint
+    open_file = WeightsSource._open
+    monkeypatch.setattr(WeightsSource, "_open", lambda self: opened.append(1) or open_file(self))
+
+    def load(p: Path) -> dict[str, Any]:
+        return WeightsSource(VIT_B_32, "test", path=str(p)).load_state_dict()
+
+    # torch.save's zip archive: its records are the tensors' bytes, mapped from the file itself (no derived copy)
+    first, second = load(path), load(path)
+    assert len(opened) == 2 and _files(cache) == []
     for state in (first, second):
         assert list(state) == list(expected)
         for name, t in expected.items():
             assert state[name].dtype == t.dtype and state[name].shape == t.shape and torch.equal(state[name], t)
-    second["0.weight"].add_(1.0)  # a copy-on-write map: the cached file is not changed
-    third = WeightsSource(VIT_B_32, "test", path=str(path)).load_state_dict()
-    assert torch.equal(third["0.weight"], expected["0.weight"])
-    # bfloat16 (no NumPy dtype) is read from the checkpoint every time, never cached
+    second["0.weight"].add_(1.0)  # a copy-on-write map: neither the file nor a later load changes
+    assert torch.equal(load(path)["0.weight"], expected["0.weight"]) and path.read_bytes() == raw
+    # bfloat16 (no NumPy dtype) maps too
     torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in module.state_dict().items()}, tmp_path / "bf.pth")
+    state = load(tmp_path / "bf.pth")
+    assert state["0.weight"].dtype == torch.bfloat16 and torch.equal(state["0.weight"], expected["0.weight"].to(torch.bfloat16))
+    # torch's legacy (non-zip) format can't be mapped: its checked state dict is kept in the derived cache instead
+    legacy = tmp_path / "legacy.pth"
+    torch.save(module.state_dict(), legacy, _use_new_zipfile_serialization=False)
     opened.clear()
-    for _ in range(2):
-        state = WeightsSource(VIT_B_32, "test", path=str(tmp_path / "bf.pth")).load_state_dict()
-        assert state["0.weight"].dtype == torch.bfloat16
-    assert len(opened) == 2
+    first, second = load(legacy), load(legacy)
+    assert len(opened) == 1 and _files(cache)  # the second load read no checkpoint
+    for name, t in expected.items():
+        assert torch.equal(second[name], t)
 
 
 def test_source_rewritten_in_place_within_one_clock_tick_invalidates(tmp_path: Path, cache: Path) -> None:
