@@ -12,7 +12,7 @@ import pytest
 import yaml
 import zarr
 
-from berg_core import BERG, InvalidParameterError, StoreError
+from berg_core import BERG, IntegrityError, InvalidParameterError, StoreError
 from berg_core.cards.model_card import card_from_dict
 from berg_core.cli.main import main
 from berg_core.io import load_pickled_npy
@@ -168,3 +168,24 @@ def test_convert_needs_model_folders(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(StoreError, match="no model folders"):
         convert_store(str(tmp_path / "empty"), str(tmp_path / "out"), show_progress=False)
+
+
+def test_files_just_converted_are_not_hashed_again_on_this_machine(
+    legacy_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """convert hashed what it wrote; a load here maps the projection without hashing 460 MB again."""
+    from berg_core.store import manifest as manifest_mod
+
+    out = tmp_path / "native"
+    convert_store(str(legacy_root), str(out), models=[FSAVERAGE], subjects=[1], show_progress=False)
+    hashed: list[str] = []
+    check = manifest_mod.Manifest.check_file
+    monkeypatch.setattr(manifest_mod.Manifest, "check_file", lambda self, p, *a: hashed.append(p) or check(self, p, *a))
+    W, _ = read_folded_projection(open_weight_file(Store(str(out)), f"{FS_DIR}/{WEIGHTS}.npy"))
+    assert isinstance(W, np.memmap) and hashed == []
+    chunk = out / FS_DIR / f"{WEIGHTS}.zarr/folded/W/c/0/0"
+    data = bytearray(chunk.read_bytes())
+    data[-1] ^= 0xFF  # changed after the convert: hashed, and refused
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="does not match its manifest"):
+        read_folded_projection(open_weight_file(Store(str(out)), f"{FS_DIR}/{WEIGHTS}.npy"))
