@@ -6,7 +6,9 @@ Sections (``--sections``, default all):
 
 ``throughput``
     Per installed image model (default: every one whose plugin writes a synthetic store): images/s
-    through ``BERG.encode`` at batch 1, 8 and 32 (that many images, one batch) and with the defaults
+    through ``BERG.encode`` at batch 1, 8 and 32 (that many images, one batch; ``backbone_batch_N``:
+    the backbone's forward alone on the prepared batch, the rest being read-out, preparation and
+    labelling) and with the defaults
     (``--n-images`` images, the model's default batch size), each next to the fp32 matmul peak
     measured right before and after it (the larger is used, so a slow peak measurement cannot
     inflate a ratio). The FLOPs per stimulus of each backbone are counted with
@@ -159,8 +161,15 @@ def bench_throughput(berg: Any, models: list[str], weights: dict[str, str], args
         def run(n: int, bs: int | None, model: Any = model) -> None:
             berg.encode(model, images[:n], batch_size=bs, show_progress=False)
 
+        from berg_core.stimuli.inputs import as_stimuli
+
         for bs in BATCHES:
             res[f"batch_{bs}"] = _timed(lambda bs=bs: run(bs, bs), bs, device, flops, args.repeats)
+            # the backbone pass alone on a prepared batch: what the read-out, preparation and labelling add is the gap
+            x = model.preprocess(as_stimuli(images[:bs]))
+            with torch.inference_mode():
+                model.feature_extractor(x)
+                res[f"backbone_batch_{bs}"] = _timed(lambda x=x: model.feature_extractor(x), bs, device, flops, args.repeats)
         n = args.n_images
         res[f"default_{n}_images"] = _timed(lambda n=n: run(n, None), n, device, flops, args.repeats)
         out[mid] = res

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,32 @@ def fold_scaler_pca_rows(
     """
     if len(shape) != 2:
         raise IntegrityError(f"{source}: pca components_ should be 2-D, found shape {shape}")
+    W = np.empty(shape, dtype=np.float32)
+
+    def into(start: int, rows: np.ndarray) -> None:
+        W[start : start + rows.shape[0]] = rows
+
+    c = fold_scaler_pca_rows_to(scaler_mean, scaler_scale, pca_mean, shape, blocks, into, source)
+    return W, c
+
+
+def fold_scaler_pca_rows_to(
+    scaler_mean: np.ndarray,
+    scaler_scale: np.ndarray,
+    pca_mean: np.ndarray,
+    shape: tuple[int, ...],
+    blocks: Iterable[tuple[int, np.ndarray]],
+    sink: Callable[[int, np.ndarray], None],
+    source: str = "weights",
+) -> np.ndarray:
+    """:func:`fold_scaler_pca_rows` handing ``W`` to ``sink`` instead of keeping it; returns ``c``.
+
+    Each block of ``W``'s rows goes to ``sink(start, rows)``, in one reused buffer (the sink must
+    copy or write it before returning), e.g. to the file that keeps it: ``W`` is never all in this
+    process's memory.
+    """
+    if len(shape) != 2:
+        raise IntegrityError(f"{source}: pca components_ should be 2-D, found shape {shape}")
     k, n_feat = shape
     for name, arr in (("scaler mean_", scaler_mean), ("scaler scale_", scaler_scale), ("pca mean_", pca_mean)):
         if arr.shape != (n_feat,):
@@ -111,12 +137,11 @@ def fold_scaler_pca_rows(
     _check_scaler(scaler_mean, scaler_scale, pca_mean, source)
     scale = scaler_scale.astype(np.float64)
     shift = scaler_mean.astype(np.float64) / scale + pca_mean.astype(np.float64)
-    W = np.empty((k, n_feat), dtype=np.float32)
     c = np.empty(k, dtype=np.float64)
     seen = 0
     scale_t = torch.from_numpy(scale)
-    W_t = torch.from_numpy(W)
     quotient: torch.Tensor | None = None
+    rows = np.empty(0, dtype=np.float32)  # W's block (one buffer, reused)
     for start, block in blocks:
         comp = np.asarray(block, dtype=np.float64)
         stop = start + comp.shape[0]
@@ -124,23 +149,26 @@ def fold_scaler_pca_rows(
         # a third of the time of NumPy's casting divide (buffered, one core) or of a fresh temporary per block
         if quotient is None or quotient.shape[0] < comp.shape[0]:
             quotient = torch.empty(comp.shape, dtype=torch.float64)
+            rows = np.empty(comp.shape, dtype=np.float32)
         q = quotient[: comp.shape[0]]
         torch.div(_tensor(comp), scale_t, out=q)
-        W_t[start:stop].copy_(q)
+        w_rows = rows[: comp.shape[0]]
+        torch.from_numpy(w_rows).copy_(q)
         # a NaN or infinity in the components is one in W too (the scale is finite and not 0): the
         # block is scanned for a message only then
-        if not _finite_float32(W[start:stop]):
+        if not _finite_float32(w_rows):
             if not np.isfinite(comp).all():
                 raise IntegrityError(f"{source}: pca components_ hold NaN or infinite values (rows {start} to {stop - 1})")
             raise IntegrityError(f"{source}: the scaler and PCA give NaN or infinite projections; the weights are damaged")
         c[start:stop] = -(comp @ shift)
+        sink(start, w_rows)
         seen += comp.shape[0]
     if seen != k:
         raise IntegrityError(f"{source}: read {seen} rows of components_, expected {k}")
     c32 = c.astype(np.float32)
     if not np.isfinite(c32).all():
         raise IntegrityError(f"{source}: the scaler and PCA give NaN or infinite projections; the weights are damaged")
-    return W, c32
+    return c32
 
 
 def _tensor(arr: np.ndarray) -> torch.Tensor:

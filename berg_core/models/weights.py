@@ -645,7 +645,7 @@ def _cached_fold(
     memory-map them and read none of the float64 scaler and PCA. The cache name holds where
     and what every input array is in the file, so a different file can never match.
     """
-    from berg_core.models.readout import fold_scaler_pca_rows
+    from berg_core.models.readout import fold_scaler_pca_rows, fold_scaler_pca_rows_to
 
     comp_key = f"{pca_key}/components_"
     inputs = ["scaler_param/mean_", "scaler_param/scale_", comp_key] + ([f"{pca_key}/mean_"] if centered else [])
@@ -656,22 +656,28 @@ def _cached_fold(
         described.append(f"{key}:{getattr(node, 'dtype', type(node).__name__)}:{tuple(getattr(node, 'shape', ()))}:{where}")
     name = "fold:" + "|".join(described)
     shape = tuple(int(s) for s in tree_comp.shape)
-    if len(shape) == 2:
-        W = entry.get(name + ":W", shape, np.float32)
-        c = entry.get(name + ":c", shape[:1], np.float32)
-        if W is not None and c is not None:
-            return W, c
-    W, c = fold_scaler_pca_rows(
+    if len(shape) != 2:
+        raise IntegrityError(f"{source or wf.source}: pca components_ should be 2-D, found shape {shape}")
+    W = entry.get(name + ":W", shape, np.float32)
+    c = entry.get(name + ":c", shape[:1], np.float32)
+    if W is not None and c is not None:
+        return W, c
+    # W goes to the file that keeps it block by block as it is folded, and is then mapped: never all in
+    # this process's own memory (0.5-1 s of page faults for 460 MB on these VMs) nor written twice. c is put
+    # inside the block and W renamed into place when it ends: a reader needs both, and sees W last
+    args = (
         wf.read("scaler_param/mean_"),
         wf.read("scaler_param/scale_"),
         wf.read(f"{pca_key}/mean_") if centered else np.zeros(tree_comp.shape[-1]),
-        tuple(tree_comp.shape),
-        _prefetched_blocks(wf, comp_key),
-        source=source or wf.source,
+        shape,
     )
-    # c first, W last: a reader needs both, and W is the one worth the wait
-    if c.dtype == np.float32 and W.dtype == np.float32:
-        entry.reserve(c.nbytes + W.nbytes)
-        entry.put(name + ":c", c)
-        entry.put(name + ":W", W)
-    return W, c
+    with entry.writing(name + ":W", shape, np.float32) as sink:
+        if sink is None:  # the cache can't keep it: folded into this process's memory
+            return fold_scaler_pca_rows(*args, _prefetched_blocks(wf, comp_key), source=source or wf.source)
+        c = fold_scaler_pca_rows_to(*args, _prefetched_blocks(wf, comp_key), sink, source=source or wf.source)
+        entry.put(name + ":c", c)  # if it can't be, a later load finds no c and folds again
+    mapped = entry.get(name + ":W", shape, np.float32)  # copy-on-write: torch may write, the file stays
+    if mapped is not None:
+        return mapped, c
+    # the cache dropped the file at the end (a full disk): fold again, into memory
+    return fold_scaler_pca_rows(*args, _prefetched_blocks(wf, comp_key), source=source or wf.source)

@@ -24,12 +24,13 @@ source entries are evicted to make room (an entry's folder time is renewed on ev
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,72 @@ class SourceEntry:
                 _unlink(tmp)
         except OSError:
             return False  # a full disk or a read-only cache costs speed, never a load
+
+    @contextlib.contextmanager
+    def writing(self, name: str, shape: tuple[int, ...], dtype: Any) -> Iterator[Callable[[int, np.ndarray], None] | None]:
+        """A writer of the array ``name`` row block by row block, kept (renamed into place) if the block ends well.
+
+        For arrays computed block by block (a fold of 460 MB): each block goes to the file as it is
+        made, so the whole array is never in the caller's memory and never written twice. Yields
+        ``write(rows)`` (blocks of consecutive rows, in order), or ``None`` where the array cannot be
+        kept (too large, cache off or unwritable): the caller then keeps it in memory of its own. An
+        error in the block, a write that fails or a wrong total size keeps nothing. Use :meth:`get`
+        afterwards for the copy-on-write map.
+        """
+        dtype = np.dtype(dtype)
+        shape = tuple(int(s) for s in shape)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        target = self.path(name)
+        tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
+        fh = None
+        if 0 < nbytes <= derived_cache_limit() and not dtype.hasobject:
+            try:
+                self.reserve(nbytes)
+                if not self._dropped_older:
+                    self._drop_older_versions()
+                    self._dropped_older = True
+                self._reserved = max(0, self._reserved - nbytes)
+                fh = open(tmp, "wb")  # closed below, whatever happens in the block
+                np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+            except OSError:
+                if fh is not None:
+                    fh.close()
+                fh = None
+                _unlink(tmp)
+        written = [0]
+        failed = [False]
+
+        row_bytes = nbytes // shape[0] if shape and shape[0] else 0
+
+        def write(start: int, rows: np.ndarray) -> None:
+            if fh is None or failed[0]:
+                return
+            if start * row_bytes != written[0]:  # not the next rows: this file can't be kept
+                failed[0] = True
+                return
+            try:
+                data = np.ascontiguousarray(rows, dtype=dtype)
+                fh.write(memoryview(data).cast("B"))  # type: ignore[arg-type]
+                written[0] += data.nbytes
+            except OSError:  # a full disk costs the cache entry, never the load
+                failed[0] = True
+
+        ok = False
+        try:
+            yield write if fh is not None else None
+            ok = True
+        finally:
+            if fh is not None:
+                try:
+                    fh.close()
+                except OSError:
+                    failed[0] = True
+                if ok and not failed[0] and written[0] == nbytes:
+                    try:
+                        os.replace(tmp, target)  # readers see nothing or the whole file
+                    except OSError:
+                        pass
+                _unlink(tmp)
 
     def get_json(self, name: str) -> Any:
         """The small JSON value stored as ``name`` (e.g. the index of a group of arrays), or ``None``."""

@@ -324,3 +324,31 @@ def test_many_arrays_of_one_entry_measure_the_cache_once(tmp_path: Path, cache: 
     for name, a in arrays.items():
         got = entry.get(name, a.shape, a.dtype)
         assert got is not None and np.array_equal(got, a)
+
+
+def test_an_array_written_block_by_block_is_kept_only_when_whole(tmp_path: Path, cache: Path) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(1 << 16))
+    entry = derived_cache.source_entry(source)
+    assert entry is not None
+    arr = np.random.default_rng(0).normal(size=(10, 300)).astype(np.float32)
+    with entry.writing("ok", arr.shape, np.float32) as write:
+        assert write is not None
+        for start in range(0, 10, 4):
+            write(start, arr[start : start + 4])
+    got = entry.get("ok", arr.shape, np.float32)
+    assert got is not None and np.array_equal(got, arr)
+    with pytest.raises(RuntimeError), entry.writing("failed", arr.shape, np.float32) as write:
+        assert write is not None
+        write(0, arr[:4])
+        raise RuntimeError("the fold failed half way")
+    with entry.writing("short", arr.shape, np.float32) as write:
+        assert write is not None
+        write(0, arr[:4])  # rows 4-9 never come
+    with entry.writing("gap", arr.shape, np.float32) as write:
+        assert write is not None
+        write(0, arr[:4])
+        write(8, arr[8:])  # rows 4-7 skipped
+    for name in ("failed", "short", "gap"):
+        assert entry.get(name, arr.shape, np.float32) is None
+    assert not list(entry.folder.glob("*.tmp"))  # no temporaries left behind
