@@ -169,7 +169,7 @@ def bench_throughput(berg: Any, models: list[str], weights: dict[str, str], args
             x = model.preprocess(as_stimuli(images[:bs]))
             with torch.inference_mode():
                 model.feature_extractor(x)
-                res[f"backbone_batch_{bs}"] = _timed(lambda x=x: model.feature_extractor(x), bs, device, flops, args.repeats)
+                res[f"backbone_batch_{bs}"] = _timed(lambda x=x, m=model: m.feature_extractor(x), bs, device, flops, args.repeats)
         n = args.n_images
         res[f"default_{n}_images"] = _timed(lambda n=n: run(n, None), n, device, flops, args.repeats)
         out[mid] = res

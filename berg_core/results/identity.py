@@ -23,8 +23,9 @@ __all__ = ["stimulus_fingerprint", "weights_fingerprint"]
 
 #: Digests of modules already hashed in this process, by id (modules are shared between models).
 _MODULE_DIGESTS: dict[int, tuple[Any, str]] = {}
-#: Attributes that do not hold weights: handles, descriptions, the plugin manager.
-_SKIP = {"card", "store", "factory", "_plugin_manager", "plugin_name", "device", "selection"}
+#: Attributes that do not hold weights: handles, descriptions, the plugin manager, and copies of weights in
+#: another layout made at the first product (oneDNN's packed projection: it appears after the first encode).
+_SKIP = {"card", "store", "factory", "_plugin_manager", "plugin_name", "device", "selection", "_packed"}
 #: Deep enough for read-outs nested in helper objects (model -> readout -> heads -> tensors); cycles are cut by `seen`.
 _MAX_DEPTH = 16
 

@@ -119,3 +119,17 @@ def test_vit_forward_packs_its_products_and_equals_the_plain_path(vit_weights_fi
     plain = net(x)
     torch.testing.assert_close(packed, plain, rtol=0, atol=1e-5 * float(plain.abs().max()))
     torch.testing.assert_close(net(x[:1]), plain[:1], rtol=0, atol=1e-5 * float(plain.abs().max()))  # plain after packing
+
+
+def test_packing_leaves_the_weights_fingerprint_alone() -> None:
+    """A result's request records a digest of the weights; the packed copy made at the first product is not weights."""
+    import types
+
+    from berg_core.results.identity import weights_fingerprint
+
+    w, b = _layer(12, 3000)
+    model = types.SimpleNamespace(readout=FoldedProjection(w, b))
+    before = weights_fingerprint(model)  # type: ignore[arg-type]
+    model.readout(torch.randn(2, 3000))
+    assert model.readout._packed is not None
+    assert weights_fingerprint(model) == before  # type: ignore[arg-type]
