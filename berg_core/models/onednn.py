@@ -20,11 +20,13 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ENV_VAR", "PackedLinear", "enabled_for", "pack_all", "pack_linear"]
+__all__ = ["ENV_VAR", "PackedLinear", "enabled_for", "pack_all", "pack_linear", "packed_once"]
 
 #: ``0`` turns the packed path off (e.g. to compare with the plain path).
 ENV_VAR = "BERG_ONEDNN"
@@ -130,3 +132,26 @@ def pack_all(
             return None
         out[name] = packed
     return out
+
+
+_ONCE_LOCK = threading.Lock()
+_NOT_PACKED = object()
+
+
+def packed_once(owner: Any, build: Callable[[], Any]) -> Any:
+    """``owner._packed``, made by ``build()`` at the first call (``None`` where it returned ``None``: not again).
+
+    For weights objects whose product packs lazily at its first CPU float32 use. The attribute is
+    named ``_packed`` everywhere: the request fingerprint (:mod:`berg_core.results.identity`) skips it,
+    and a deep copy must not carry it (it would not follow the copy's weights).
+    """
+    packed = owner.__dict__.get("_packed")
+    if packed is None:
+        with _ONCE_LOCK:
+            packed = owner.__dict__.get("_packed")
+            if packed is None:
+                packed = build()
+                if packed is None:
+                    packed = _NOT_PACKED
+                owner._packed = packed
+    return None if packed is _NOT_PACKED else packed

@@ -133,3 +133,22 @@ def test_packing_leaves_the_weights_fingerprint_alone() -> None:
     model.readout(torch.randn(2, 3000))
     assert model.readout._packed is not None
     assert weights_fingerprint(model) == before  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n_out", [16, 37, 5])
+def test_regression_heads_pack_and_keep_every_unit_the_same_bits_in_any_selection(n_out: int) -> None:
+    from berg_core.models.readout import RegressionHeads
+
+    g = torch.Generator().manual_seed(n_out)
+    coef, intercept = torch.randn(n_out, 250, generator=g), torch.randn(n_out, generator=g)
+    heads = RegressionHeads(coef.clone(), intercept.clone(), 1)
+    z = torch.randn(6, 250, generator=g)
+    got = heads(z)
+    assert heads._packed is not None
+    want = torch.addmm(intercept.double(), z.double(), coef.double().T)
+    torch.testing.assert_close(got.double(), want, rtol=0, atol=1e-5 * float(want.abs().max()))
+    for rows in ([0], [n_out - 1], list(range(1, n_out, 2)), list(range(n_out // 2, n_out))):
+        sub = RegressionHeads(coef[rows].clone(), intercept[rows].clone(), 1)
+        assert torch.equal(sub(z), got[:, rows]), rows
+    clone = copy.deepcopy(heads)
+    assert clone._packed is None and torch.equal(clone(z), got)
