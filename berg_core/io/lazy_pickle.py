@@ -23,6 +23,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from berg_core.errors import IntegrityError
+from berg_core.io.local_map import map_array, regular_file_path
 from berg_core.io.safe_pickle import (
     _Opcodes,
     checked_nbytes,
@@ -51,6 +52,10 @@ class _LazyBytes:
     def __init__(self, offset: int, length: int) -> None:
         self.offset = offset
         self.length = length
+
+
+#: Whole arrays at least this large are mapped from local files rather than read (smaller ones cost nothing).
+MAP_MIN_BYTES = 1 << 20
 
 
 class LazyArray:
@@ -108,7 +113,15 @@ class LazyArray:
             return self._read_rows(fh, np.asarray(rows, dtype=np.int64))
 
     def _read_whole(self, fh: IO[bytes]) -> np.ndarray:
-        """The whole array, read straight into its own writable memory (no bytes object to copy from)."""
+        """The whole array: mapped copy-on-write from a local file (:mod:`berg_core.io.local_map`), else read
+        straight into its own writable memory (no bytes object to copy from)."""
+        path = regular_file_path(fh)
+        if path is not None and self.nbytes >= MAP_MIN_BYTES:
+            if self.offset + self.nbytes > file_end(fh):
+                raise IntegrityError(f"{self.source} is truncated: expected {self.nbytes} bytes at offset {self.offset}")
+            mapped = map_array(path, self.offset, self.shape, self.dtype, self.fortran)
+            if mapped is not None:
+                return mapped
         out = np.empty(self.shape, dtype=self.dtype, order="F" if self.fortran else "C")
         view = memoryview(out.ravel(order="K")).cast("B")  # type: ignore[arg-type]
         fh.seek(self.offset)

@@ -28,8 +28,6 @@ import collections
 import errno
 import io
 import math
-import os
-import stat
 import struct
 import zipfile
 import zlib
@@ -41,6 +39,7 @@ import numpy as np
 import torch
 
 from berg_core.errors import IntegrityError, StoreError
+from berg_core.io.local_map import map_array, regular_file_path
 from berg_core.io.safe_pickle import _ALLOWED as _NUMPY_AND_BUILTINS
 from berg_core.io.safe_pickle import MAX_NDIM, PARSE_ERRORS, BoundedUnpickler, _Opcodes, file_end, short_repr, unpickle
 
@@ -233,20 +232,6 @@ class _CheckpointUnpickler(BoundedUnpickler):
         return _StorageRef(key, storage_type.dtype, numel)
 
 
-def _regular_file_path(fh: IO[bytes]) -> str | None:
-    """The path of the regular local file ``fh`` reads (to map its records), or ``None``."""
-    name = getattr(fh, "name", None)
-    try:
-        opened = os.fstat(fh.fileno())
-        if isinstance(name, str) and stat.S_ISREG(opened.st_mode):
-            named = os.stat(name)
-            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
-                return name
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return None
-    return None
-
-
 _CORRUPT: tuple[type[Exception], ...] = (zipfile.BadZipFile, RuntimeError, NotImplementedError, *PARSE_ERRORS)
 
 
@@ -274,7 +259,7 @@ class TorchCheckpoint:
     def __init__(self, fh: IO[bytes], source: str) -> None:
         self.source = source
         self._tensors: dict[str, torch.Tensor] = {}
-        self._local_path = _regular_file_path(fh)
+        self._local_path = regular_file_path(fh)
         #: how many storages were memory-mapped from the file rather than read (see :meth:`_mapped_member`)
         self.mapped = 0
         try:
@@ -366,7 +351,9 @@ class TorchCheckpoint:
             raise IntegrityError(
                 f"{self.source} is truncated or damaged: record {name} claims {info.file_size} bytes, the archive has {self._size}"
             )
-        raw = np.memmap(self._local_path, dtype=np.uint8, mode="c", offset=start, shape=(info.file_size,))
+        raw = map_array(self._local_path, start, (info.file_size,), np.uint8)
+        if raw is None:
+            return None
         # the check zipfile makes of every record it reads (0.1 s for ViT-B/32's 350 MB)
         if zlib.crc32(raw.data) != info.CRC:
             raise IntegrityError(f"{self.source}: storage {name} is corrupt: BadZipFile: Bad CRC-32 for file {name!r}")

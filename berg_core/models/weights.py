@@ -185,9 +185,15 @@ class PickledNpyFile:
         The whole array is converted and cached on the first read that keeps at least a quarter of
         its rows (a regression read whole or nearly so); smaller selections use the cache only when
         it is there, as reading their rows from the source is cheap. A cached array was checked
-        finite as a whole, so every selection of it is. ``None``: read from the source as usual.
+        finite as a whole, so every selection of it is. An array already of ``dtype`` is cached
+        only when its bytes are not aligned in the file (a pickle puts them anywhere): an aligned
+        one is mapped where it lies (:mod:`berg_core.io.local_map`). ``None``: read from the source
+        as usual.
         """
-        if dtype == arr.dtype or not _worth_caching(arr) or arr.ndim == 0 or arr.fortran or dtype.kind not in "fc":
+        same = dtype == arr.dtype
+        if same and arr.offset % arr.dtype.itemsize == 0:
+            return None
+        if not _worth_caching(arr) or arr.ndim == 0 or arr.fortran or dtype.kind not in "fc":
             return None
         entry = self._derived_entry()
         if entry is None:

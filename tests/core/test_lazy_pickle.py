@@ -112,3 +112,23 @@ def test_row_blocks_with_reused_buffers_give_the_same_rows(tmp_path, reuse):
     path.write_bytes(raw[: arr.offset + arr.nbytes - 100])
     with pytest.raises(IntegrityError, match="truncated"):
         list(arr.iter_row_blocks(8, reuse=reuse))
+
+
+def test_large_arrays_of_local_files_are_mapped_copy_on_write(tmp_path):
+    coef = np.random.default_rng(5).normal(size=(600, 250)).astype(np.float32)  # 600 KB: read
+    big = np.random.default_rng(6).normal(size=(3000, 250)).astype(np.float32)  # 3 MB: mapped where aligned
+    seen = set()
+    for pad in range(4):  # the payload's offset in the pickle moves with the bytes before it
+        path = tmp_path / f"w{pad}.npy"
+        np.save(path, {"pad": "x" * pad, "coef_": coef, "big": big}, allow_pickle=True)
+        raw = path.read_bytes()
+        tree = load_lazy_npy(lambda path=path: open(path, "rb"), str(path))
+        small, whole = tree["coef_"].read(), tree["big"].read()
+        aligned = tree["big"].offset % 4 == 0
+        seen.add(aligned)
+        assert not isinstance(small, np.memmap) and isinstance(whole, np.memmap) == aligned
+        np.testing.assert_array_equal(small, coef)
+        np.testing.assert_array_equal(whole, big)
+        whole[0, 0] = 123.0  # writable either way; a mapped array privately: the file keeps its bytes
+        assert path.read_bytes() == raw
+    assert seen == {True, False}

@@ -37,8 +37,9 @@ def test_throughput_reports_encode_and_backbone_ratios(run_all: Any, tmp_path: P
         torch.set_num_threads(before)
     r = results["throughput"][EEG]
     assert saved["throughput"] is results["throughput"]
-    # ViT-B/32: 8.72 GFLOP per 224 x 224 image, counted on the plain path even though encode takes oneDNN's
-    assert r["gflops_per_stimulus"] == pytest.approx(8.72, rel=0.01)
+    # ViT-B/32: 8.72 GFLOP per 224 x 224 image (8.82 once bench_kinds has taught the counter CPU attention),
+    # counted on the plain path even though encode takes oneDNN's (which the counter would not see)
+    assert 8.7 < r["gflops_per_stimulus"] < 8.85
     for key in ("batch_1", "batch_2", "backbone_batch_1", "backbone_batch_2", "default_3_images"):
         t = r[key]
         assert t["images_per_s"] > 0 and t["peak_gflops"] > 0
