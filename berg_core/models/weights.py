@@ -275,8 +275,9 @@ def _read_all(obj: Any) -> Any:
 
 
 COMPONENTS_KEY = "pca_param/components_"
-#: components rows folded at a time (16 x 460,800 float64 = 59 MB)
-FOLD_BLOCK_ROWS = 16
+#: components rows folded at a time (8 x 460,800 float64 = 29 MB; a fold holds three such reading buffers and
+#: a quotient block, so a load's peak stays within 1.2x the weights it keeps)
+FOLD_BLOCK_ROWS = 8
 
 
 def require_finite(arr: np.ndarray, key: str, source: str) -> np.ndarray:
@@ -628,11 +629,12 @@ def read_folded_projection(
 def _prefetched_blocks(wf: PickledNpyFile, key: str) -> Any:
     """Row blocks of ``key``, the next read in a thread while this one is used (file reads release the GIL).
 
-    Four buffers in turn: the block in use, the one waiting in the queue and the one being read never share one.
+    Three buffers in turn: the block in use, the one waiting in the queue and the one being read never share one
+    (the reader starts a block only after the queue's was taken, so after the one in use was done with).
     """
     from berg_core.stimuli.prefetch import prefetch
 
-    return prefetch(wf.row_blocks(key, FOLD_BLOCK_ROWS, reuse=4), lambda block: block, depth=1)
+    return prefetch(wf.row_blocks(key, FOLD_BLOCK_ROWS, reuse=3), lambda block: block, depth=1)
 
 
 def _worth_caching(arr: Any) -> bool:
