@@ -123,14 +123,7 @@ class LazyArray:
             if mapped is not None:
                 return mapped
         out = np.empty(self.shape, dtype=self.dtype, order="F" if self.fortran else "C")
-        view = memoryview(out.ravel(order="K")).cast("B")  # type: ignore[arg-type]
-        fh.seek(self.offset)
-        done = 0
-        while done < self.nbytes:
-            got = fh.readinto(view[done:])  # type: ignore[attr-defined]
-            if not got:
-                raise IntegrityError(f"{self.source} is truncated: expected {self.nbytes} bytes at offset {self.offset}, got {done}")
-            done += got
+        self._read_into(fh, 0, out)
         return out
 
     def _read_rows(self, fh: IO[bytes], rows: np.ndarray) -> np.ndarray:
@@ -177,7 +170,8 @@ class LazyArray:
                     yield start, np.frombuffer(data, dtype=self.dtype).reshape((n, *row_shape))
 
     def _read_into(self, fh: IO[bytes], start: int, out: np.ndarray) -> None:
-        view = memoryview(out.reshape(-1)).cast("B")  # type: ignore[arg-type]
+        """Fill the contiguous (C or Fortran order) ``out`` with the array's bytes from ``start`` on."""
+        view = memoryview(out.ravel(order="K")).cast("B")  # type: ignore[arg-type]
         fh.seek(self.offset + start)
         done = 0
         while done < out.nbytes:
