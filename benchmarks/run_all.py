@@ -203,13 +203,8 @@ def bench_multi(berg: Any, models: list[str], weights: dict[str, str], args: arg
 
 
 # ---- loads, each in a fresh child process ----------------------------------------------------------
-_CHILD_BERG = r"""
-import json, os, sys, time
-import torch
-import torchvision  # imported before the clock starts, as in the BERG 2.0 child
-from berg_core import BERG
-from berg_core.models.base import EncodingModel
-
+#: the memory readings both children make (current and peak RSS of the child itself)
+_CHILD_MEMORY = r"""
 def rss():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -218,7 +213,15 @@ def hwm():
     # the peak RSS of this program: VmHWM starts afresh at exec (ru_maxrss keeps the forked parent's)
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
+"""
 
+_CHILD_BERG = r"""
+import json, os, sys, time
+import torch
+import torchvision  # imported before the clock starts, as in the BERG 2.0 child
+from berg_core import BERG
+from berg_core.models.base import EncodingModel
+""" + _CHILD_MEMORY + r"""
 def kept_bytes(model):
     seen, total, stack = set(), 0, [model.__dict__]
     while stack:
@@ -260,16 +263,7 @@ _CHILD_BERG2 = r"""
 import json, os, sys, time
 import numpy as np
 import torch
-
-def rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-def hwm():
-    # the peak RSS of this program: VmHWM starts afresh at exec (ru_maxrss keeps the forked parent's)
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
-
+""" + _CHILD_MEMORY + r"""
 files, weights = json.loads(sys.argv[1]), sys.argv[2]
 import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
