@@ -168,10 +168,11 @@ def _remember_state(entry: Any, state: dict[str, Any]) -> None:
         arrays = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
     except (TypeError, RuntimeError):  # a dtype NumPy has no match for
         return
-    if sum(a.nbytes for a in arrays.values()) < derived_cache.MIN_BYTES:
+    total = sum(a.nbytes for a in arrays.values())
+    if total < derived_cache.MIN_BYTES:
         return
     index = []
-    entry.reserve(sum(a.nbytes for a in arrays.values()))
+    entry.reserve(total)
     for name, arr in arrays.items():
         if not entry.put(f"state:{name}", arr):
             return

@@ -12,7 +12,7 @@ are shared as for any backbone (:mod:`berg_core.backbones.loading`).
 from __future__ import annotations
 
 import os
-import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,7 +31,7 @@ from berg_core.backbones.catalog import (
 )
 from berg_core.backbones.loading import WeightsSource, cached_count, get_backbone, resolve_weights
 from berg_core.errors import IntegrityError
-from berg_core.models.onednn import PackedLinear, enabled_for, pack_all
+from berg_core.models.onednn import enabled_for, pack_all, packed_once
 
 if TYPE_CHECKING:
     from berg_core.store.model_store import Store
@@ -77,35 +77,32 @@ class ViTB32Features(nn.Module):
         cls = vit.class_token.expand(b, -1, -1)
         h = torch.cat([cls, tokens], dim=1) + vit.encoder.pos_embedding
         out = torch.empty((b, N_BLOCKS, N_TOKENS, WIDTH), dtype=h.dtype, device=h.device)
-        packed = self._packed(h)
+        # oneDNN's packed products on the CPU in float32 (packed at the first such forward), else torch's
+        packed = packed_once(self, lambda: _pack_blocks(vit)) if enabled_for(h) else None
         for i, layer in enumerate(vit.encoder.layers):
-            if packed is None:
-                h = _encoder_block(layer, h, out[:, i])
-            else:
-                h = _packed_encoder_block(layer, packed[i], h, out[:, i])
+            h = _encoder_block(layer, packed[i] if packed is not None else _plain_products(layer), h, out[:, i])
         return out.reshape(b, -1)
 
-    def _packed(self, h: torch.Tensor) -> list[tuple[PackedLinear, ...]] | None:
-        """The blocks' products in oneDNN's layout (packed at the first CPU float32 forward), or ``None``."""
-        if not enabled_for(h):
-            return None
-        packs = self.__dict__.get("_packs", _UNPACKED)
-        if packs is _UNPACKED:
-            with _PACK_LOCK:
-                packs = self.__dict__.get("_packs", _UNPACKED)
-                if packs is _UNPACKED:
-                    packs = _pack_blocks(self.vit)
-                    self.__dict__["_packs"] = packs  # not a module attribute: never in state_dict or .to()
-        return packs  # type: ignore[return-value]
+
+#: A block's four products: query-key-value, attention output plus the residual ``(a, h)``, first MLP product
+#: with its GELU, second MLP product.
+BlockProducts = tuple[Callable[..., torch.Tensor], ...]
 
 
-_UNPACKED = object()
-_PACK_LOCK = threading.Lock()
+def _plain_products(layer: Any) -> BlockProducts:
+    """torch's products of a torchvision ``EncoderBlock`` (eval mode)."""
+    attn, mlp = layer.self_attention, layer.mlp  # mlp: Linear, GELU, Dropout, Linear, Dropout
+    return (
+        lambda y: F.linear(y, attn.in_proj_weight, attn.in_proj_bias),
+        lambda a, h: h + F.linear(a, attn.out_proj.weight, attn.out_proj.bias),
+        lambda y: F.gelu(F.linear(y, mlp[0].weight, mlp[0].bias)),
+        lambda z: F.linear(z, mlp[3].weight, mlp[3].bias),
+    )
 
 
-def _pack_blocks(vit: Any) -> list[tuple[PackedLinear, ...]] | None:
-    """Each block's four products packed for oneDNN (``None`` if one can't be: the plain path is used)."""
-    blocks = []
+def _pack_blocks(vit: Any) -> list[BlockProducts] | None:
+    """Each block's products on oneDNN's packed weights, GELU and the residual sum fused (``None`` if one can't be)."""
+    blocks: list[BlockProducts] = []
     for i, layer in enumerate(vit.encoder.layers):
         attn, mlp = layer.self_attention, layer.mlp
         packed = pack_all(
@@ -119,37 +116,24 @@ def _pack_blocks(vit: Any) -> list[tuple[PackedLinear, ...]] | None:
         )
         if packed is None:
             return None
-        blocks.append(tuple(packed.values()))
+        qkv, out_proj, fc1, fc2 = packed
+        products: BlockProducts = (qkv, lambda a, h, p=out_proj: p.add(a, h), lambda y, p=fc1: p(y, "gelu"), fc2)
+        blocks.append(products)
     return blocks
 
 
-def _encoder_block(layer: Any, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """torchvision's ``EncoderBlock`` (eval mode) on ``h`` ``(B, T, D)``, its result written into ``out``."""
-    b, t, d = h.shape
-    attn = layer.self_attention
-    heads = attn.num_heads
-    y = F.layer_norm(h, (d,), layer.ln_1.weight, layer.ln_1.bias, layer.ln_1.eps)
-    # one product for query, key and value, then attention over (B, heads, T, D / heads) views
-    qkv = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-    a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(b, t, d)
-    h = h + F.linear(a, attn.out_proj.weight, attn.out_proj.bias)
-    mlp = layer.mlp  # Linear, GELU, Dropout, Linear, Dropout
-    y = F.layer_norm(h, (d,), layer.ln_2.weight, layer.ln_2.bias, layer.ln_2.eps)
-    z = F.linear(F.gelu(F.linear(y, mlp[0].weight, mlp[0].bias)), mlp[3].weight, mlp[3].bias)
-    return torch.add(h, z, out=out)
-
-
-def _packed_encoder_block(layer: Any, packed: tuple[PackedLinear, ...], h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """:func:`_encoder_block` with oneDNN's packed products, GELU and the first residual sum fused into them."""
+def _encoder_block(layer: Any, products: BlockProducts, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``EncoderBlock`` (eval mode) on ``h`` ``(B, T, D)`` with ``products``, its result written into ``out``."""
     b, t, d = h.shape
     heads = layer.self_attention.num_heads
-    qkv_p, out_p, fc1, fc2 = packed
+    qkv_product, attention_out_plus, mlp_first, mlp_second = products
     y = F.layer_norm(h, (d,), layer.ln_1.weight, layer.ln_1.bias, layer.ln_1.eps)
-    qkv = qkv_p(y).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    # one product for query, key and value, then attention over (B, heads, T, D / heads) views
+    qkv = qkv_product(y).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
     a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(b, t, d)
-    h = out_p.add(a, h)
+    h = attention_out_plus(a, h)
     y = F.layer_norm(h, (d,), layer.ln_2.weight, layer.ln_2.bias, layer.ln_2.eps)
-    return torch.add(h, fc2(fc1(y, "gelu")), out=out)
+    return torch.add(h, mlp_second(mlp_first(y)), out=out)
 
 
 def build_vit_b_32(state_dict: dict[str, torch.Tensor], source: str = "<state dict>") -> ViTB32Features:

@@ -17,6 +17,7 @@ only (a different order of summation), the same for every batch size.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import warnings
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ENV_VAR", "PackedLinear", "enabled_for", "pack_all", "pack_linear", "packed_once"]
+__all__ = ["ENV_VAR", "LazilyPacked", "PackedLinear", "enabled_for", "pack_all", "pack_linear", "packed_once"]
 
 #: ``0`` turns the packed path off (e.g. to compare with the plain path).
 ENV_VAR = "BERG_ONEDNN"
@@ -121,16 +122,14 @@ def pack_linear(weight: torch.Tensor, bias: torch.Tensor | None, rows_hint: int,
     return layer
 
 
-def pack_all(
-    layers: list[tuple[str, torch.Tensor, torch.Tensor | None]], rows_hint: int
-) -> dict[str, PackedLinear] | None:
-    """Pack several ``(name, weight, bias)`` layers; ``None`` unless every one packs."""
-    out: dict[str, PackedLinear] = {}
+def pack_all(layers: list[tuple[str, torch.Tensor, torch.Tensor | None]], rows_hint: int) -> list[PackedLinear] | None:
+    """Pack several ``(name, weight, bias)`` layers, in order; ``None`` unless every one packs."""
+    out = []
     for name, weight, bias in layers:
         packed = pack_linear(weight, bias, rows_hint, name)
         if packed is None:
             return None
-        out[name] = packed
+        out.append(packed)
     return out
 
 
@@ -155,3 +154,20 @@ def packed_once(owner: Any, build: Callable[[], Any]) -> Any:
                     packed = _NOT_PACKED
                 owner._packed = packed
     return None if packed is _NOT_PACKED else packed
+
+
+class LazilyPacked:
+    """Mixin of weights objects whose product packs at its first CPU float32 use (:func:`packed_once`).
+
+    A deep copy or a pickle leaves the packed copy behind: the copy packs its own weights when it
+    first encodes (a packed copy would not follow the copy's weights, and oneDNN's tensors do not pickle).
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_packed"})
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_packed"}

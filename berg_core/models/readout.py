@@ -13,7 +13,6 @@ That replaces three passes over 460,800 features with one matrix product.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from berg_core.errors import IntegrityError
-from berg_core.models.onednn import enabled_for, pack_linear, packed_once
+from berg_core.models.onednn import LazilyPacked, enabled_for, pack_linear, packed_once
 
 __all__ = ["FoldedProjection", "RegressionHeads", "fold_scaler_pca"]
 
@@ -101,9 +100,7 @@ def fold_scaler_pca_rows(
     ``c[r] = -components_[r] @ (mean / scale + pca_mean)`` in float64. Peak extra
     memory is one block, so the components can stream from a file.
     """
-    if len(shape) != 2:
-        raise IntegrityError(f"{source}: pca components_ should be 2-D, found shape {shape}")
-    W = np.empty(shape, dtype=np.float32)
+    W = np.empty(shape, dtype=np.float32)  # a shape that is not 2-D is refused by the fold, before any row
 
     def into(start: int, rows: np.ndarray) -> None:
         W[start : start + rows.shape[0]] = rows
@@ -183,7 +180,7 @@ def _finite_float32(block: np.ndarray) -> bool:
 
 
 @dataclass
-class FoldedProjection:
+class FoldedProjection(LazilyPacked):
     """``z = f @ W.T + c`` on a torch device.
 
     On the CPU in float32 the product runs on a copy of ``W`` in oneDNN's blocked layout, made
@@ -213,13 +210,6 @@ class FoldedProjection:
                 return packed(features)  # type: ignore[no-any-return]
         return torch.addmm(self.bias, features, self.weight.T)
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> FoldedProjection:
-        # the packed copy is rebuilt from the copied weights when the copy first encodes
-        return FoldedProjection(copy.deepcopy(self.weight, memo), copy.deepcopy(self.bias, memo))
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"weight": self.weight, "bias": self.bias, "_packed": None}
-
 
 
 def _stacked(parts: list[np.ndarray]) -> np.ndarray:
@@ -234,7 +224,7 @@ ROW_ALIGN = 16
 
 
 @dataclass
-class RegressionHeads:
+class RegressionHeads(LazilyPacked):
     """Several linear regressions on the same components, computed in one product.
 
     ``coef`` is ``(H, U, k)`` and ``intercept`` ``(H, U)`` for ``H`` heads
@@ -298,10 +288,3 @@ class RegressionHeads:
         if (whole and first is None) or (whole != n and rest is None):
             return None
         return first, rest
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> RegressionHeads:
-        # the packed copies are rebuilt from the copied weights when the copy first encodes
-        return RegressionHeads(copy.deepcopy(self.coef, memo), copy.deepcopy(self.intercept, memo), self.n_heads)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"coef": self.coef, "intercept": self.intercept, "n_heads": self.n_heads, "_packed": None}

@@ -30,7 +30,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,112 +144,67 @@ class SourceEntry:
     def put_blocks(self, name: str, shape: tuple[int, ...], dtype: Any, blocks: Iterable[np.ndarray | None]) -> bool:
         """Write the array ``name`` from consecutive row ``blocks`` (each converted to ``dtype`` as it is written).
 
-        Written with plain ``write`` calls, one block at a time: neither a copy of the whole array
-        nor mapped pages add to the writer's memory. A ``None`` block gives up (nothing is kept).
-        Returns whether the array was written.
+        Written with plain ``write`` calls, one block at a time (:meth:`writing`): neither a copy of
+        the whole array nor mapped pages add to the writer's memory. A ``None`` block gives up
+        (nothing is kept). Returns whether the array was written.
         """
-        dtype = np.dtype(dtype)
-        shape = tuple(int(s) for s in shape)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        limit = derived_cache_limit()
-        if nbytes > limit or dtype.hasobject:
-            return False
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if nbytes <= self._reserved:
-                self._reserved -= nbytes
-            else:
-                _evict(self.root, limit - nbytes, keep=self.folder)
-            if not self._dropped_older:
-                self._drop_older_versions()
-                self._dropped_older = True
-            target = self.path(name)
-            tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                with open(tmp, "wb") as fh:
-                    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-                    np.lib.format.write_array_header_1_0(fh, header)
-                    written = 0
-                    for block in blocks:
-                        if block is None:
-                            return False
-                        data = np.ascontiguousarray(block, dtype=dtype)
-                        fh.write(memoryview(data).cast("B"))  # type: ignore[arg-type]
-                        written += data.nbytes
-                if written != nbytes:
-                    return False
-                os.replace(tmp, target)  # readers see nothing or the whole file
-                return True
-            finally:
-                _unlink(tmp)
-        except OSError:
-            return False  # a full disk or a read-only cache costs speed, never a load
+        with self.writing(name, shape, dtype) as writer:
+            if writer is None:
+                return False
+            start = 0
+            for block in blocks:
+                if block is None:
+                    break  # fewer bytes than the array's: nothing is kept
+                writer(start, block)
+                start += block.shape[0] if np.ndim(block) else 1
+        return writer.kept
+
+    def _make_room(self, nbytes: int) -> None:
+        """Evict for ``nbytes`` about to be written (unless :meth:`reserve` did), and drop older versions once."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if nbytes <= self._reserved:
+            self._reserved -= nbytes
+        else:
+            _evict(self.root, derived_cache_limit() - nbytes, keep=self.folder)
+        if not self._dropped_older:
+            self._drop_older_versions()
+            self._dropped_older = True
 
     @contextlib.contextmanager
-    def writing(self, name: str, shape: tuple[int, ...], dtype: Any) -> Iterator[Callable[[int, np.ndarray], None] | None]:
+    def writing(self, name: str, shape: tuple[int, ...], dtype: Any) -> Iterator[_RowWriter | None]:
         """A writer of the array ``name`` row block by row block, kept (renamed into place) if the block ends well.
 
         For arrays computed block by block (a fold of 460 MB): each block goes to the file as it is
         made, so the whole array is never in the caller's memory and never written twice. Yields
-        ``write(rows)`` (blocks of consecutive rows, in order), or ``None`` where the array cannot be
-        kept (too large, cache off or unwritable): the caller then keeps it in memory of its own. An
-        error in the block, a write that fails or a wrong total size keeps nothing. Use :meth:`get`
-        afterwards for the copy-on-write map.
+        ``writer(start, rows)`` (blocks of consecutive rows, in order from row 0), or ``None`` where the
+        array cannot be kept (too large, cache off or unwritable): the caller then keeps it in memory of
+        its own. An error in the block, a write that fails, rows out of order or a wrong total size keep
+        nothing; ``writer.kept`` says afterwards. Use :meth:`get` for the copy-on-write map.
         """
         dtype = np.dtype(dtype)
         shape = tuple(int(s) for s in shape)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if nbytes > derived_cache_limit() or dtype.hasobject:
+            yield None
+            return
         target = self.path(name)
         tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
-        fh = None
-        if 0 < nbytes <= derived_cache_limit() and not dtype.hasobject:
-            try:
-                self.reserve(nbytes)
-                if not self._dropped_older:
-                    self._drop_older_versions()
-                    self._dropped_older = True
-                self._reserved = max(0, self._reserved - nbytes)
-                fh = open(tmp, "wb")  # closed below, whatever happens in the block
-                np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
-            except OSError:
-                if fh is not None:
-                    fh.close()
-                fh = None
-                _unlink(tmp)
-        written = [0]
-        failed = [False]
-
-        row_bytes = nbytes // shape[0] if shape and shape[0] else 0
-
-        def write(start: int, rows: np.ndarray) -> None:
-            if fh is None or failed[0]:
-                return
-            if start * row_bytes != written[0]:  # not the next rows: this file can't be kept
-                failed[0] = True
-                return
-            try:
-                data = np.ascontiguousarray(rows, dtype=dtype)
-                fh.write(memoryview(data).cast("B"))  # type: ignore[arg-type]
-                written[0] += data.nbytes
-            except OSError:  # a full disk costs the cache entry, never the load
-                failed[0] = True
-
-        ok = False
         try:
-            yield write if fh is not None else None
-            ok = True
+            self._make_room(nbytes)
+            fh = open(tmp, "wb")  # closed by the writer, whatever happens in the block
+        except OSError:  # a full disk or a read-only cache costs speed, never a load
+            yield None
+            return
+        writer = _RowWriter(fh, dtype, nbytes // shape[0] if shape and shape[0] else 0)
+        try:
+            np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+        except OSError:
+            writer.failed = True
+        try:
+            yield writer
+            writer.close(tmp, target if writer.written == nbytes else None)
         finally:
-            if fh is not None:
-                try:
-                    fh.close()
-                except OSError:
-                    failed[0] = True
-                if ok and not failed[0] and written[0] == nbytes:
-                    try:
-                        os.replace(tmp, target)  # readers see nothing or the whole file
-                    except OSError:
-                        pass
-                _unlink(tmp)
+            writer.close(tmp, None)
 
     def get_json(self, name: str) -> Any:
         """The small JSON value stored as ``name`` (e.g. the index of a group of arrays), or ``None``."""
@@ -279,6 +234,48 @@ class SourceEntry:
             return
         for p in siblings:
             shutil.rmtree(p, ignore_errors=True)
+
+
+class _RowWriter:
+    """``writer(start, rows)``: appends consecutive rows of an array to its temporary ``.npy``."""
+
+    def __init__(self, fh: Any, dtype: np.dtype[Any], row_bytes: int) -> None:
+        self.fh = fh
+        self.dtype = dtype
+        self.row_bytes = row_bytes
+        self.written = 0
+        self.failed = False
+        self.kept = False
+
+    def __call__(self, start: int, rows: np.ndarray) -> None:
+        if self.failed or self.fh is None:
+            return
+        if start * self.row_bytes != self.written:  # not the next rows: this file can't be kept
+            self.failed = True
+            return
+        try:
+            data = np.ascontiguousarray(rows, dtype=self.dtype)
+            self.fh.write(memoryview(data).cast("B"))  # type: ignore[arg-type]
+            self.written += data.nbytes
+        except OSError:  # a full disk costs the cache entry, never the load
+            self.failed = True
+
+    def close(self, tmp: Path, target: Path | None) -> None:
+        """Close the file once; rename it to ``target`` if given and nothing failed, else delete it."""
+        if self.fh is None:
+            return
+        try:
+            self.fh.close()
+        except OSError:
+            self.failed = True
+        self.fh = None
+        if target is not None and not self.failed:
+            try:
+                os.replace(tmp, target)  # readers see nothing or the whole file
+                self.kept = True
+            except OSError:
+                pass
+        _unlink(tmp)
 
 
 def source_entry(path: str | os.PathLike[str]) -> SourceEntry | None:
