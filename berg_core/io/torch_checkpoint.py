@@ -335,9 +335,10 @@ class TorchCheckpoint:
             info = self._zip.getinfo(name)
             if info.compress_type != zipfile.ZIP_STORED or info.file_size == 0:
                 return None
-            with open(self._local_path, "rb") as fh:
-                fh.seek(info.header_offset)
-                header = fh.read(30)
+            fp = self._zip.fp  # the archive's own handle (zipfile seeks before each of its reads)
+            assert fp is not None
+            fp.seek(info.header_offset)
+            header = fp.read(30)  # the local header: its name and extra lengths give where the bytes start
             if len(header) != 30 or header[:4] != b"PK\x03\x04":
                 return None
             name_len, extra_len = struct.unpack("<HH", header[26:30])
