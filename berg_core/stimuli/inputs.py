@@ -90,6 +90,8 @@ class Stimuli:
     lazy_rows: tuple[int, int] = (0, 0)
     items: list[np.ndarray] | None = None
     _decoded: list[Any] | None = field(default=None, repr=False)
+    #: an array batch's images as the one ``(B, 3, H, W)`` tensor they are views of (stacked without a copy)
+    _block_tensor: Any = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -143,21 +145,36 @@ class Stimuli:
         """The images as ``(3, H, W)`` torch tensors: uint8, or float32 in [0, 1]."""
         if self._decoded is not None:
             return self._decoded
-        torch = _torch()
-        block = self._block()
+        block = self._block_tensor if self._block_tensor is not None else self._read_block()
         if block is not None:
-            return list(torch.from_numpy(np.ascontiguousarray(block)).unbind(0))
+            return list(block.unbind(0))
+        torch = _torch()
         if self.items is not None:
             return [torch.from_numpy(np.ascontiguousarray(to_pixels(im, "a stimulus", check=False))) for im in self.items]
         if self.pil is not None:
             return [pil_to_tensor(im, f"PIL image {i}") for i, im in zip(self.ids, self.pil, strict=True)]
         return [open_image(p) for p in self.paths or []]
 
+    def _read_block(self) -> Any | None:
+        """This array batch as one tensor, kept (its images are views of it); ``None`` for other forms."""
+        block = self._block()
+        if block is None:
+            return None
+        block = np.ascontiguousarray(block)
+        if not block.flags.writeable or (self.array is not None and np.may_share_memory(block, self.array)):
+            block = block.copy()  # a preparation writing into its input must never reach the user's array
+        self._block_tensor = _torch().from_numpy(block)
+        return self._block_tensor
+
     def stacked(self) -> Any | None:
-        """The batch as one ``(B, 3, H, W)`` tensor when all images share a size and dtype, else ``None``."""
+        """The batch as one ``(B, 3, H, W)`` tensor when all images share a size and dtype, else ``None``.
+
+        An array batch gives the one tensor its images were copied into (:meth:`tensors` are views
+        of it), not a further copy.
+        """
+        if self._block_tensor is not None or (self._decoded is None and self._read_block() is not None):
+            return self._block_tensor
         torch = _torch()
-        if self._decoded is None and (self.array is not None or self.lazy is not None):
-            self._decoded = list(torch.from_numpy(np.ascontiguousarray(self._block())).unbind(0))
         ts = self.tensors()
         if len({(tuple(t.shape), t.dtype) for t in ts}) == 1:
             return torch.stack(ts)

@@ -176,3 +176,14 @@ def test_iterators_of_paths_and_of_pil_images(tmp_path):
     assert len(as_stimuli(gen)) == 2
     with pytest.raises(StimulusError, match="iterator yielded nothing"):
         as_stimuli(iter([]))
+
+
+def test_an_array_batch_stacks_without_a_copy_and_leaves_the_users_array_alone() -> None:
+    data = np.stack([_rgb(6, 7, i) for i in range(4)])
+    batch = as_stimuli(data)[1:3].decoded()
+    stacked = batch.stacked()
+    np.testing.assert_array_equal(stacked.numpy(), data[1:3])
+    # the images handed out one by one are views of that one tensor, itself a copy of the user's rows
+    assert [t.data_ptr() for t in batch.tensors()] == [stacked[i].data_ptr() for i in range(2)]
+    assert not np.shares_memory(stacked.numpy(), data)
+    assert batch.stacked() is stacked
