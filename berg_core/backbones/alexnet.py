@@ -39,6 +39,7 @@ from torch import nn
 
 from berg_core.backbones.catalog import ALEXNET_LAYERS, ALEXNET_N_FEATURES
 from berg_core.errors import IntegrityError
+from berg_core.models.device import to_device
 
 if TYPE_CHECKING:
     from berg_core.stimuli.inputs import Stimuli
@@ -211,4 +212,4 @@ def alexnet_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> t
         x = berg2_imagenet_transform(stacked if stacked is not None else stimuli.tensors())
     else:
         x = _pil_batch(list(stimuli.tensors()))
-    return x.to(device)
+    return to_device(x, device)

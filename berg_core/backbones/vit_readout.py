@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from berg_core.models.base import EncodingModel
+from berg_core.models.device import to_device
 from berg_core.stimuli.transforms import IMAGENET_MEAN, IMAGENET_STD, berg2_imagenet_transform, square_crop_resize
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def vit_b_32_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> 
         x = berg2_imagenet_transform(images)
     else:
         x = square_crop_resize(images, INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD)
-    return x.to(device)
+    return to_device(x, device)
 
 
 def alexnet_input(stimuli: Stimuli, preprocessing: str | None, device: Any) -> torch.Tensor:

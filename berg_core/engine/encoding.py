@@ -14,6 +14,7 @@ the Zarr sink appends them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from berg_core.engine.ordered_worker import OrderedWorker
 from berg_core.errors import PluginError
 
 if TYPE_CHECKING:
@@ -101,11 +103,13 @@ class MemorySink:
 
 
 def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: xr.DataArray | None) -> xr.DataArray:
-    """Check that a plugin's batch result keeps the hook's contract; label it with its model and subject.
+    """Check that a plugin's batch result keeps the hook's contract; label the first batch with its model and subject.
 
     ``model_id`` and ``subject`` become scalar coordinates (and stay attributes), so results
     of several subjects concatenate with the right labels (``xr.concat(..., dim="subject")``);
-    a participant-averaged model's results carry no ``subject``.
+    a participant-averaged model's results carry no ``subject``. Of a model with a row per
+    stimulus only the first batch (``template`` is ``None``) is labelled: sinks take every
+    label but the stimuli's from it (ragged rows are labelled in every batch).
 
     A ragged model (its card's first output dim is not ``stimulus``: ``tr``, ``word``...) gives
     that row dim first, any number of rows per stimulus, and a ``stimulus`` coordinate along it
@@ -124,6 +128,8 @@ def check_batch_result(model: EncodingModel, da: Any, ids: list[Any], template: 
         )
     if template is not None and (da.dims != template.dims or da.shape[1:] != template.shape[1:]):
         raise PluginError(f"{model.model_id}: batch result shape {da.shape} differs from the first batch's {template.shape}")
+    if template is not None and row == "stimulus":
+        return da
     labels: dict[str, Any] = {"model_id": model.model_id}
     if model.subject is not None:  # a participant-averaged model's results carry no subject
         labels["subject"] = model.subject if isinstance(model.subject, str) else int(model.subject)
@@ -193,6 +199,12 @@ def _features(model: EncodingModel, x: Any, precision: str) -> Any:
     return feats.float()
 
 
+def _prepares_ahead(model: EncodingModel) -> bool:
+    """Whether ``model``'s inputs are prepared in the decoding thread: on an accelerator, not on the CPU."""
+    device = getattr(model, "device", None)
+    return device is not None and getattr(device, "type", str(device)) != "cpu"
+
+
 def _hook(pm: PluginManager, name: str, model: EncodingModel) -> Any:
     """``name`` as answered for ``model``: by its owning plugin (in the manager that loaded it), then core."""
     return (getattr(model, "_plugin_manager", None) or pm).model_hook(name, model)
@@ -230,7 +242,8 @@ def run_encode_many(
 
     Models with the same :attr:`~berg_core.models.base.EncodingModel.feature_key` (for example
     every model on the same backbone, whatever its subject or plugin) share preprocessing and
-    the backbone forward pass: each batch is decoded once (ahead, in a background thread), run
+    the backbone forward pass: each batch is decoded once (ahead, in a background thread, which on
+    an accelerator also prepares the inputs and queues their copy to the device), run
     through the backbone once per group, and handed with those features to every model's
     ``berg_encode_batch``.
 
@@ -249,34 +262,56 @@ def run_encode_many(
 
     # equal-size batches fixed by (n, batch_size): a resumed run cuts the same ones
     steps = batches_from(plan_batches(len(stimuli), batch_size) if plan is None else plan, skip)
-    batches = prefetch((stimuli[a:b] for a, b in steps), lambda b: b.decoded(), depth=2)
+    leads = [models[group[0]] for group in groups]
+    ahead = [_prepares_ahead(lead) for lead in leads]
+
+    def prepare(batch: Stimuli) -> tuple[Stimuli, list[Any]]:
+        batch = batch.decoded()
+        # an accelerator computes the batch before while the host prepares (and queues the copy of) this one;
+        # on the CPU both would share the same cores, so inputs are prepared when they are used
+        return batch, [_hook(pm, "berg_preprocess", lead)(model=lead, stimuli=batch) if early else None
+                       for lead, early in zip(leads, ahead, strict=True)]
+
+    batches = prefetch((stimuli[a:b] for a, b in steps), prepare, depth=2)
     # result stores record what each batch's images were, so a resumed run can tell other images apart
     fingerprinted = [bool(getattr(s, "fingerprints", False)) for s in sinks]
+
+    def encode_group(group: list[int], x: Any, feats: Any, batch: Stimuli, start: int, fingerprint: Any) -> None:
+        outs = {
+            i: _hook(pm, "berg_encode_batch", models[i])(model=models[i], batch=x, stimulus_ids=batch.ids, features=feats)
+            for i in group
+        }
+        for i, da in outs.items():
+            da = check_batch_result(models[i], da, batch.ids, templates[i])
+            if templates[i] is None:
+                templates[i] = da
+                sinks[i].begin(da, stimuli.ids)
+            if fingerprinted[i]:
+                # a sink of ragged rows records which stimuli each batch held (rows do not say it for those without)
+                extra = {"ids": batch.ids} if getattr(sinks[i], "takes_ids", False) else {}
+                sinks[i].write(start, da, fingerprint=fingerprint, **extra)  # type: ignore[call-arg]
+            else:
+                sinks[i].write(start, da)
+
     # the bar counts what the kind's users count: images, clips, sentences, or words (stories differ in length)
     unit = progress_unit(getattr(stimuli, "kind", "images"))
     total, done = stimuli.n_units(), (stimuli[:skip].n_units() if skip else 0)
-    with tqdm(total=total, initial=done, unit=unit, desc=desc, disable=not show_progress, leave=False) as bar:
-        for batch in batches:
+    with tqdm(total=total, initial=done, unit=unit, desc=desc, disable=not show_progress, leave=False) as bar, \
+            OrderedWorker(depth=1) as host:
+        for batch, prepared in batches:
             fingerprint = stimulus_fingerprint(batch) if any(fingerprinted) else None
-            for group in groups:
-                lead = models[group[0]]
-                x = _hook(pm, "berg_preprocess", lead)(model=lead, stimuli=batch)
+            for group, lead, early, x in zip(groups, leads, ahead, prepared, strict=True):
+                if not early:
+                    x = _hook(pm, "berg_preprocess", lead)(model=lead, stimuli=batch)
                 feats = None if lead.feature_extractor is None else _features(lead, x, precision)
-                outs = {
-                    i: _hook(pm, "berg_encode_batch", models[i])(model=models[i], batch=x, stimulus_ids=batch.ids, features=feats)
-                    for i in group
-                }
-                for i, da in outs.items():
-                    da = check_batch_result(models[i], da, batch.ids, templates[i])
-                    if templates[i] is None:
-                        templates[i] = da
-                        sinks[i].begin(da, stimuli.ids)
-                    if fingerprinted[i]:
-                        # a sink of ragged rows records which stimuli each batch held (rows do not say it for those without)
-                        extra = {"ids": batch.ids} if getattr(sinks[i], "takes_ids", False) else {}
-                        sinks[i].write(start, da, fingerprint=fingerprint, **extra)  # type: ignore[call-arg]
-                    else:
-                        sinks[i].write(start, da)
+                work = functools.partial(encode_group, group, x, feats, batch, start, fingerprint)
+                # on an accelerator, reading out, bringing home and writing this batch overlap the next batch's
+                # backbone, queued meanwhile; results and the order of writes are the same
+                if early:
+                    host.submit(work)
+                else:
+                    work()
             start += len(batch)
             bar.update(batch.n_units())
+        host.finish()
     return [sink.finish() for sink in sinks]

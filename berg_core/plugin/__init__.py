@@ -63,9 +63,12 @@ Stimuli and transforms
     those of the other kinds a card's ``stimuli:`` may declare (``STIMULUS_KINDS``);
     ``timed_words`` builds a checked story, ``read_video`` decodes a video file;
     ``square_crop_resize``, ``berg2_imagenet_transform``,
-    ``berg2_squash_resize``, ``IMAGENET_MEAN``/``IMAGENET_STD`` prepare it.
+    ``berg2_squash_resize``, ``IMAGENET_MEAN``/``IMAGENET_STD`` prepare it;
+    ``to_device`` moves the prepared batch to the model's device (through pinned
+    memory, without waiting, on CUDA).
 Results and plots
     ``EncodingModel.base_attrs()`` gives the attrs every result carries;
+    ``batch_array`` labels a batch result without copying its coordinates;
     ``result_model_id(result)`` reads back which model made a result;
     ``SYNTHETIC_ATTR`` marks results of synthetic weights. ``new_figure``,
     ``finish_figure``, ``check_plot_options``, ``describe_result``,
@@ -142,6 +145,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from berg_core.io.sklearn_pickle import SklearnEstimator, dump_sklearn_pickle, load_sklearn_pickle
     from berg_core.io.torch_checkpoint import TorchCheckpoint
     from berg_core.models.base import EncodingModel
+    from berg_core.models.device import to_device
     from berg_core.models.folded_heads import FoldedHeads, load_folded_heads, read_regression_rows
     from berg_core.models.readout import FoldedProjection, RegressionHeads, fold_scaler_pca
     from berg_core.models.selection import (
@@ -162,6 +166,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         read_metadata,
     )
     from berg_core.registry.request import ConvertPlan, DemoSettings, LoadRequest
+    from berg_core.results.batch_array import batch_array
     from berg_core.results.checks import check_result
     from berg_core.results.plotting import (
         COMMON_OPTIONS,
@@ -207,6 +212,7 @@ _LAZY: dict[str, str] = {
         "models.selection",
     ),
     "EncodingModel": "models.base",
+    "to_device": "models.device",
     **dict.fromkeys(["LoadRequest", "DemoSettings", "ConvertPlan"], "registry.request"),
     "BackboneSpec": "backbones.spec",
     **dict.fromkeys(["AlexNetReadout", "BackboneReadout", "ViTB32Readout"], "backbones.vit_readout"),
@@ -220,6 +226,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["FoldedHeads", "load_folded_heads", "read_regression_rows"], "models.folded_heads"),
     "check_int": "cards.numbers",
     "check_result": "results.checks",
+    "batch_array": "results.batch_array",
     **dict.fromkeys(["volume_affine", "volume_mask", "volume_shape", "volume_values", "voxel_indices"], "results.volume"),
     "Stimuli": "stimuli.inputs",
     "STIMULUS_KINDS": "stimuli.kinds",
@@ -250,6 +257,7 @@ __all__ = [
     "BackboneReadout",
     "BackboneSpec",
     "backbone_spec",
+    "batch_array",
     "berg2_imagenet_transform",
     "berg2_squash_resize",
     "BERGError",
@@ -329,6 +337,7 @@ __all__ = [
     "timed_words",
     "TimedWords",
     "TimedWordStimuli",
+    "to_device",
     "TorchCheckpoint",
     "VideoStimuli",
     "VIT_B_32_N_FEATURES",

@@ -214,3 +214,34 @@ def test_a_complete_result_is_done_only_for_the_same_computation(toy_berg: Any, 
 
     kept = xr.open_zarr(target)
     np.testing.assert_array_equal(kept[kept.attrs["berg_variable"]].values, first.values)  # refusals changed nothing
+
+
+def test_a_run_stopped_while_its_host_thread_writes_resumes_to_the_uninterrupted_result(
+    toy_berg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an accelerator's run does (inputs prepared ahead, results written by a host thread), stopped at its third write."""
+    from berg_core.engine import encoding
+    from berg_core.results.zarr_sink import ZarrResultSink
+
+    model = toy_berg.get_encoding_model(TOY, subject=1, device="cpu")
+    images, target = _images(10), tmp_path / "run.zarr"
+    expected = toy_berg.encode(model, images, batch_size=2, show_progress=False).values
+    monkeypatch.setattr(encoding, "_prepares_ahead", lambda model: True)
+    write, writes = ZarrResultSink.write, []
+
+    def stopping(self: Any, start: int, *args: Any, **kwargs: Any) -> None:
+        writes.append(start)
+        if len(writes) == 3:
+            raise Interrupt
+        write(self, start, *args, **kwargs)
+
+    monkeypatch.setattr(ZarrResultSink, "write", stopping)
+    with pytest.raises(Interrupt):
+        toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target)
+    assert writes == [0, 2, 4]  # nothing was written after the failed write
+    complete, done = result_state(target)
+    assert not complete and done.sum() == 4
+    monkeypatch.setattr(ZarrResultSink, "write", write)
+    resumed = toy_berg.encode(model, images, batch_size=2, show_progress=False, store=target)
+    np.testing.assert_array_equal(resumed.values, expected)
+    assert result_state(target)[0] is True

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from berg_core.plugin import StimulusError
+from berg_core.plugin import StimulusError, to_device
 
 from .layout import N_FRAMES
 
@@ -92,4 +92,4 @@ def video_input(clips: Sequence[torch.Tensor] | torch.Tensor, preprocessing: str
         out.append(s3d_transform(clip[idx].contiguous()))
     if not out:
         raise StimulusError("no videos to encode")
-    return torch.stack(out).to(device)
+    return to_device(torch.stack(out), device)

@@ -23,6 +23,7 @@ from berg_core.plugin import (
     LoadRequest,
     ViTB32Readout,
     WeightFile,
+    batch_array,
     read_regression_rows,
 )
 
@@ -88,12 +89,12 @@ class _FsaverageReadout(BackboneReadout):
     # ---- encoding -------------------------------------------------------------------------
     def encode_features(self, features: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
         """``(B, n_features)`` backbone features -> ``(stimulus, vertex)`` responses."""
-        return xr.DataArray(
+        return batch_array(
             self.read_out(features).to("cpu", torch.float32).numpy(),
-            dims=("stimulus", "vertex"),
-            coords={"stimulus": ("stimulus", np.asarray(stimulus_ids)), **self._coords},
-            attrs=dict(self._attrs),
-            name="fmri",
+            ("stimulus", "vertex"),
+            {"stimulus": ("stimulus", np.asarray(stimulus_ids)), **self._coords},
+            self._attrs,
+            "fmri",
         )
 
     # ---- metadata ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from berg_core.plugin import (
     Store,
     berg2_squash_resize,
     square_crop_resize,
+    to_device,
 )
 
 from .fwrf_checkpoint import load_fwrf_part
@@ -152,7 +153,7 @@ class FwrfModel(EncodingModel):
             x = berg2_squash_resize(images, INPUT_SIZE)
         else:
             x = square_crop_resize(images, INPUT_SIZE)
-        return x.to(self.device)
+        return to_device(x, self.device)
 
     @torch.inference_mode()
     def encode_batch(self, batch: torch.Tensor, stimulus_ids: list[Any]) -> xr.DataArray:
