@@ -72,7 +72,7 @@ Results and plots
     ``result_model_id(result)`` reads back which model made a result;
     ``SYNTHETIC_ATTR`` marks results of synthetic weights. ``new_figure``,
     ``finish_figure``, ``check_plot_options``, ``describe_result``,
-    ``pick_stimuli``, ``reliable_units``, ``symmetric_limit`` and
+    ``pick_stimuli``, ``reliable_units``, ``symmetric_limit``, ``topomap_times`` and
     ``COMMON_OPTIONS`` give every plugin's plots the same look and options.
     ``volume_affine``, ``volume_shape``, ``voxel_indices``, ``volume_mask``
     and ``volume_values`` read and scatter volume results (``i``/``j``/``k``
@@ -179,6 +179,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
         pick_stimuli,
         reliable_units,
         symmetric_limit,
+        topomap_times,
     )
     from berg_core.stimuli.inputs import Stimuli
     from berg_core.stimuli.kinds import STIMULUS_KINDS
@@ -239,7 +240,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         ["COMMON_OPTIONS", "SYNTHETIC_ATTR", "check_plot_options", "describe_result", "finish_figure", "finish_plot", "new_figure",
-         "pick_stimuli", "reliable_units", "symmetric_limit"],
+         "pick_stimuli", "reliable_units", "symmetric_limit", "topomap_times"],
         "results.plotting",
     ),
     **dict.fromkeys(["write_synthetic_store", "write_synthetic_backbone"], "workflows.synthetic"),
@@ -338,6 +339,7 @@ __all__ = [
     "TimedWords",
     "TimedWordStimuli",
     "to_device",
+    "topomap_times",
     "TorchCheckpoint",
     "VideoStimuli",
     "VIT_B_32_N_FEATURES",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "plot_results",
     "reliable_units",
     "symmetric_limit",
+    "topomap_times",
 ]
 
 #: attrs key that marks results of seeded synthetic weights (``berg demo``, tests).
@@ -164,6 +165,52 @@ def symmetric_limit(values: np.ndarray, percentile: float = 100.0) -> float:
     finite = np.abs(values[np.isfinite(values)])
     top = float(np.percentile(finite, percentile)) if finite.size else 0.0
     return top if top > 0 else 1.0
+
+
+def topomap_times(
+    requested: Any, times: np.ndarray, default: Sequence[float] = (0.1, 0.2, 0.3, 0.4), most: int = 8
+) -> list[float]:
+    """The sample times of a time-resolved result's maps (EEG, MEG topographies): the samples nearest the requested times.
+
+    Parameters
+    ----------
+    requested
+        A number, a list of numbers (seconds), or ``None`` for ``default``
+        (or, if none of those lies in the result's range, 4 times spread over it).
+    times
+        The result's time coordinate, increasing.
+    default
+        The times drawn when none are requested.
+    most
+        The largest number of times that may be requested.
+
+    Raises
+    ------
+    InvalidParameterError
+        Not numbers, more than ``most``, or a time outside the result's range.
+    """
+    lo, hi = float(times[0]), float(times[-1])
+    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+    if requested is None:
+        wanted = [t for t in default if lo <= t <= hi]
+        if not wanted:
+            picks = np.unique(np.linspace(0, times.size - 1, min(4, times.size)).round().astype(int))
+            return [float(times[i]) for i in picks]
+    else:
+        values = [requested] if isinstance(requested, (int, float, np.number)) else requested
+        if (
+            isinstance(requested, (bool, str, bytes))
+            or not isinstance(values, Sequence | np.ndarray)
+            or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
+            or not 1 <= len(values) <= most
+        ):
+            raise InvalidParameterError(f"times must be a number or a list of 1 to {most} numbers (seconds), got {requested!r}")
+        wanted = [float(v) for v in values]
+        outside = [t for t in wanted if not lo - step / 2 <= t <= hi + step / 2]
+        if outside:
+            raise InvalidParameterError(f"times {outside} lie outside this result's time range, {lo:.3f} to {hi:.3f} s")
+    nearest = [float(times[int(np.argmin(np.abs(times - t)))]) for t in wanted]
+    return list(dict.fromkeys(nearest))
 
 
 def describe_result(result: xr.DataArray, what: str) -> str:

@@ -10,7 +10,6 @@ the model's arbitrary units.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from berg_core.plugin import (
     reliable_units,
     result_model_id,
     select_names,
+    topomap_times,
 )
 
 from .layout import MODEL_ID
@@ -34,7 +34,7 @@ from .mne_export import DIMS, to_mne
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["DEFAULT_TIMES", "EEG_PLOT_OPTIONS", "MIN_TOPOMAP_CHANNELS", "plot_eeg", "topomap_times"]
+__all__ = ["DEFAULT_TIMES", "EEG_PLOT_OPTIONS", "MIN_TOPOMAP_CHANNELS", "plot_eeg"]
 
 EEG_PLOT_OPTIONS = {
     "times": "times in seconds of the scalp topographies (default 0.1, 0.2, 0.3, 0.4 where available; at most 8)",
@@ -48,50 +48,6 @@ MAX_TOPOMAPS = 8
 #: With at most this many channels, the legend names each line.
 LABELLED_CHANNELS = 12
 _UNSCALED = {"scalings": {"eeg": 1.0}, "units": {"eeg": "a.u."}}
-
-
-def topomap_times(requested: Any, times: np.ndarray) -> list[float]:
-    """The sample times of the topographies: the samples nearest the requested times.
-
-    Parameters
-    ----------
-    requested
-        A number, a list of numbers (seconds), or ``None`` for :data:`DEFAULT_TIMES`
-        (or, if none of those lies in the result's range, 4 times spread over it).
-    times
-        The result's time coordinate, increasing.
-
-    Raises
-    ------
-    InvalidParameterError
-        Not numbers, more than 8, or a time outside the result's range.
-    """
-    lo, hi = float(times[0]), float(times[-1])
-    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
-    if requested is None:
-        wanted = [t for t in DEFAULT_TIMES if lo <= t <= hi]
-        if not wanted:
-            picks = np.unique(np.linspace(0, times.size - 1, min(4, times.size)).round().astype(int))
-            return [float(times[i]) for i in picks]
-    else:
-        values = [requested] if isinstance(requested, (int, float, np.number)) else requested
-        if (
-            isinstance(requested, (bool, str, bytes))
-            or not isinstance(values, Sequence | np.ndarray)
-            or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
-            or not 1 <= len(values) <= MAX_TOPOMAPS
-        ):
-            raise InvalidParameterError(
-                f"times must be a number or a list of 1 to {MAX_TOPOMAPS} numbers (seconds), got {requested!r}"
-            )
-        wanted = [float(v) for v in values]
-        outside = [t for t in wanted if not lo - step / 2 <= t <= hi + step / 2]
-        if outside:
-            raise InvalidParameterError(
-                f"times {outside} lie outside this result's time range, {lo:.3f} to {hi:.3f} s"
-            )
-    nearest = [float(times[int(np.argmin(np.abs(times - t)))]) for t in wanted]
-    return list(dict.fromkeys(nearest))
 
 
 def _time_course_channels(requested: Any, available: list[str]) -> list[str]:
@@ -144,7 +100,7 @@ def plot_eeg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
         raise InvalidParameterError(
             f"scalp topographies need at least {MIN_TOPOMAP_CHANNELS} channels; this result has {channels}"
         )
-    at = topomap_times(opts.get("times"), times) if with_maps else []
+    at = topomap_times(opts.get("times"), times, DEFAULT_TIMES, MAX_TOPOMAPS) if with_maps else []
 
     evoked = to_mne(da, kind="evoked")  # mean over the chosen stimuli and the repetitions
     fig = new_figure(11.0, 7.0 if with_maps else 4.5)

@@ -9,7 +9,6 @@ unscaled, in the model's units.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from berg_core.plugin import (
     reliable_units,
     select_names,
     symmetric_limit,
+    topomap_times,
 )
 
 from .layout import MODEL_ID, REGIONS
@@ -32,7 +32,7 @@ from .mne_export import check_meg_result, topomap_positions
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["DEFAULT_TIMES", "MEG_PLOT_OPTIONS", "MIN_TOPOMAP_SENSORS", "plot_meg", "topomap_times"]
+__all__ = ["DEFAULT_TIMES", "MEG_PLOT_OPTIONS", "MIN_TOPOMAP_SENSORS", "plot_meg"]
 
 MEG_PLOT_OPTIONS = {
     "times": "times in seconds of the topographies (default 0.1, 0.2, 0.3, 0.4 where available; at most 8)",
@@ -44,40 +44,6 @@ MIN_TOPOMAP_SENSORS = 4
 MAX_TOPOMAPS = 8
 _REGION_COLOURS = dict(zip(REGIONS.values(), ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"),
                            strict=True))
-
-
-def topomap_times(requested: Any, times: np.ndarray) -> list[float]:
-    """The sample times of the topographies: the samples nearest the requested times.
-
-    Raises
-    ------
-    InvalidParameterError
-        Not numbers, more than 8, or a time outside the result's range.
-    """
-    lo, hi = float(times[0]), float(times[-1])
-    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
-    if requested is None:
-        wanted = [t for t in DEFAULT_TIMES if lo <= t <= hi]
-        if not wanted:
-            picks = np.unique(np.linspace(0, times.size - 1, min(4, times.size)).round().astype(int))
-            return [float(times[i]) for i in picks]
-    else:
-        values = [requested] if isinstance(requested, (int, float, np.number)) else requested
-        if (
-            isinstance(requested, (bool, str, bytes))
-            or not isinstance(values, Sequence | np.ndarray)
-            or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
-            or not 1 <= len(values) <= MAX_TOPOMAPS
-        ):
-            raise InvalidParameterError(
-                f"times must be a number or a list of 1 to {MAX_TOPOMAPS} numbers (seconds), got {requested!r}"
-            )
-        wanted = [float(v) for v in values]
-        outside = [t for t in wanted if not lo - step / 2 <= t <= hi + step / 2]
-        if outside:
-            raise InvalidParameterError(f"times {outside} lie outside this result's time range, {lo:.3f} to {hi:.3f} s")
-    nearest = [float(times[int(np.argmin(np.abs(times - t)))]) for t in wanted]
-    return list(dict.fromkeys(nearest))
 
 
 def plot_meg(result: xr.DataArray, path: str | None, options: dict[str, Any]) -> Figure:
@@ -118,7 +84,7 @@ def plot_meg(result: xr.DataArray, path: str | None, options: dict[str, Any]) ->
     with_maps = len(names) >= MIN_TOPOMAP_SENSORS
     if not with_maps and opts.get("times") is not None:
         raise InvalidParameterError(f"topographies need at least {MIN_TOPOMAP_SENSORS} sensors; this result has {names}")
-    at = topomap_times(opts.get("times"), times) if with_maps else []
+    at = topomap_times(opts.get("times"), times, DEFAULT_TIMES, MAX_TOPOMAPS) if with_maps else []
     positions = topomap_positions(names) if with_maps else None
 
     fig = new_figure(11.0, 7.0 if with_maps else 4.5)
