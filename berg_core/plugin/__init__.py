@@ -74,6 +74,9 @@ Results and plots
     ``finish_figure``, ``check_plot_options``, ``describe_result``,
     ``pick_stimuli``, ``reliable_units``, ``symmetric_limit``, ``topomap_times`` and
     ``COMMON_OPTIONS`` give every plugin's plots the same look and options.
+    ``to_mne_arrays`` turns ``(stimulus, group, unit, time)`` values into MNE
+    epochs or evoked data (``even_sampling_frequency`` checks the times; MNE is
+    imported on call, a dependency of the plugins that use it).
     ``volume_affine``, ``volume_shape``, ``voxel_indices``, ``volume_mask``
     and ``volume_values`` read and scatter volume results (``i``/``j``/``k``
     voxel coords, ``affine`` and ``volume_shape`` attrs).
@@ -168,6 +171,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from berg_core.registry.request import ConvertPlan, DemoSettings, LoadRequest
     from berg_core.results.batch_array import batch_array
     from berg_core.results.checks import check_result
+    from berg_core.results.mne_arrays import even_sampling_frequency, to_mne_arrays
     from berg_core.results.plotting import (
         COMMON_OPTIONS,
         SYNTHETIC_ATTR,
@@ -227,6 +231,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["FoldedHeads", "load_folded_heads", "read_regression_rows"], "models.folded_heads"),
     "check_int": "cards.numbers",
     "check_result": "results.checks",
+    **dict.fromkeys(["even_sampling_frequency", "to_mne_arrays"], "results.mne_arrays"),
     "batch_array": "results.batch_array",
     **dict.fromkeys(["volume_affine", "volume_mask", "volume_shape", "volume_values", "voxel_indices"], "results.volume"),
     "Stimuli": "stimuli.inputs",
@@ -278,6 +283,7 @@ __all__ = [
     "Dimension",
     "EncodingModel",
     "ENTRY_POINT_GROUP",
+    "even_sampling_frequency",
     "finish_figure",
     "finish_plot",
     "first_listed_wins",
@@ -339,6 +345,7 @@ __all__ = [
     "TimedWords",
     "TimedWordStimuli",
     "to_device",
+    "to_mne_arrays",
     "topomap_times",
     "TorchCheckpoint",
     "VideoStimuli",

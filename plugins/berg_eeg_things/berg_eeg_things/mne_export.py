@@ -18,7 +18,13 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from berg_core.plugin import InvalidParameterError, check_result, result_model_id
+from berg_core.plugin import (
+    InvalidParameterError,
+    check_result,
+    even_sampling_frequency,
+    result_model_id,
+    to_mne_arrays,
+)
 
 from .layout import MODEL_ID, SFREQ
 
@@ -26,19 +32,6 @@ __all__ = ["DIMS", "MONTAGE", "to_mne"]
 
 DIMS = ("stimulus", "repetition", "channel", "time")
 MONTAGE = "easycap-M1"
-
-
-def _sfreq(times: np.ndarray) -> float:
-    if times.size == 1:
-        return SFREQ
-    steps = np.diff(times)
-    if not np.allclose(steps, steps[0], rtol=0, atol=1e-6) or steps[0] <= 0:
-        raise InvalidParameterError(
-            "MNE needs evenly spaced, increasing times; this result's times are "
-            f"{np.round(times[:6], 4).tolist()}{'...' if times.size > 6 else ''}. "
-            "Select a contiguous range (e.g. timepoints=slice(0.0, 0.3)) or encode all times"
-        )
-    return float(1.0 / steps[0])
 
 
 def _info(ch_names: list[str], sfreq: float) -> Any:
@@ -76,54 +69,11 @@ def to_mne(
     -------
     mne.EpochsArray, mne.EvokedArray or list of mne.EvokedArray
     """
-    import mne
-    import pandas as pd
-
     da = check_result(result, DIMS, result_model_id(result) or MODEL_ID)
-    if kind not in ("epochs", "evoked"):
-        raise InvalidParameterError(f"kind must be 'epochs' or 'evoked', got {kind!r}")
     if not isinstance(average_repetitions, (bool, np.bool_)):
         raise InvalidParameterError(f"average_repetitions must be True or False, got {average_repetitions!r}")
     times = np.asarray(da["time"].values, dtype=np.float64)
-    info = _info([str(c) for c in da["channel"].values], _sfreq(times))
-    tmin = float(times[0])
-    data = np.asarray(da.values, dtype=np.float64)  # (stim, rep, ch, time)
-    stim_ids = da["stimulus"].values
-    reps = da["repetition"].values
-
-    if kind == "evoked":
-        if average_repetitions:
-            return mne.EvokedArray(
-                data.mean(axis=(0, 1)),
-                info,
-                tmin=tmin,
-                nave=data.shape[0] * data.shape[1],
-                comment="in silico EEG, mean over stimuli and repetitions",
-                verbose=False,
-            )
-        return [
-            mne.EvokedArray(
-                data[:, i].mean(axis=0),
-                info.copy(),
-                tmin=tmin,
-                nave=data.shape[0],
-                comment=f"in silico EEG, repetition {int(r)}",
-                verbose=False,
-            )
-            for i, r in enumerate(reps)
-        ]
-
-    if average_repetitions:
-        epochs_data = data.mean(axis=1)
-        meta = pd.DataFrame({"stimulus": stim_ids})
-        codes = np.ones(len(stim_ids), dtype=int)
-        event_id = {"stimulus": 1}
-    else:
-        epochs_data = data.reshape(-1, *data.shape[2:])  # stimulus-major: (s0 r1, s0 r2, ...)
-        meta = pd.DataFrame({"stimulus": np.repeat(stim_ids, len(reps)), "repetition": np.tile(reps, len(stim_ids))})
-        codes = np.tile(np.asarray(reps, dtype=int), len(stim_ids))
-        event_id = {f"repetition_{int(r)}": int(r) for r in reps}
-    n = epochs_data.shape[0]
-    # synthetic, non-overlapping onsets: MNE wants distinct event samples
-    events = np.column_stack([np.arange(n) * times.size, np.zeros(n, dtype=int), codes])
-    return mne.EpochsArray(epochs_data, info, events=events, tmin=tmin, event_id=event_id, metadata=meta, verbose=False)
+    info = _info([str(c) for c in da["channel"].values], even_sampling_frequency(times, SFREQ, "timepoints=slice(0.0, 0.3)"))
+    return to_mne_arrays(np.asarray(da.values, dtype=np.float64), info, float(times[0]), da["stimulus"].values,
+                         da["repetition"].values.tolist(), kind, bool(average_repetitions), "in silico EEG",
+                         group="repetition", group_label="repetition")

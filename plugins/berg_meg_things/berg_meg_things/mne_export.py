@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from berg_core.plugin import InvalidParameterError, check_result
+from berg_core.plugin import InvalidParameterError, check_result, even_sampling_frequency, to_mne_arrays
 
 from .layout import MODEL_ID, SFREQ
 
@@ -89,19 +89,6 @@ def _names(result_or_names: xr.DataArray | list[str]) -> list[str]:
     return [str(n) for n in result_or_names]
 
 
-def _sfreq(times: np.ndarray) -> float:
-    if times.size == 1:
-        return SFREQ
-    steps = np.diff(times)
-    if not np.allclose(steps, steps[0], rtol=0, atol=1e-6) or steps[0] <= 0:
-        raise InvalidParameterError(
-            "MNE needs evenly spaced, increasing times; this result's times are "
-            f"{np.round(times[:6], 4).tolist()}{'...' if times.size > 6 else ''}. "
-            "Select a contiguous range (e.g. timepoints=slice(0.0, 0.5)) or encode all times"
-        )
-    return float(1.0 / steps[0])
-
-
 def _info(names: list[str], sfreq: float) -> Any:
     import mne
 
@@ -131,47 +118,14 @@ def to_mne(
     -------
     mne.EpochsArray, mne.EvokedArray or list of mne.EvokedArray
     """
-    import mne
-    import pandas as pd
-
     da = check_meg_result(result)
-    if kind not in ("epochs", "evoked"):
-        raise InvalidParameterError(f"kind must be 'epochs' or 'evoked', got {kind!r}")
     if not isinstance(average_splits, (bool, np.bool_)):
         raise InvalidParameterError(f"average_splits must be True or False, got {average_splits!r}")
     times = np.asarray(da["time"].values, dtype=np.float64)
-    info = _info([str(c) for c in da["sensor_name"].values], _sfreq(times))
-    tmin = float(times[0])
+    info = _info([str(c) for c in da["sensor_name"].values], even_sampling_frequency(times, SFREQ, "timepoints=slice(0.0, 0.5)"))
     data = np.asarray(da.values, dtype=np.float64)
-    stim_ids = da["stimulus"].values
-    has_splits = "split" in da.dims
-    if not has_splits:
+    splits = da["split"].values.tolist() if "split" in da.dims else None
+    if splits is None:
         data = data[:, None]  # one "split": the all-splits model
-    splits = da["split"].values if has_splits else np.array([0])
-    label = "in silico MEG"
-
-    if kind == "evoked":
-        if average_splits or not has_splits:
-            return mne.EvokedArray(data.mean(axis=(0, 1)), info, tmin=tmin, nave=data.shape[0] * data.shape[1],
-                                   comment=f"{label}, mean over stimuli" + (" and splits" if has_splits else ""),
-                                   verbose=False)
-        return [
-            mne.EvokedArray(data[:, i].mean(axis=0), info.copy(), tmin=tmin, nave=data.shape[0],
-                            comment=f"{label}, training split {int(k)}", verbose=False)
-            for i, k in enumerate(splits)
-        ]
-
-    if average_splits or not has_splits:
-        epochs_data = data.mean(axis=1)
-        meta = pd.DataFrame({"stimulus": stim_ids})
-        codes = np.ones(len(stim_ids), dtype=int)
-        event_id = {"stimulus": 1}
-    else:
-        epochs_data = data.reshape(-1, *data.shape[2:])  # stimulus-major: (s0 k1, s0 k2, ...)
-        meta = pd.DataFrame({"stimulus": np.repeat(stim_ids, len(splits)), "split": np.tile(splits, len(stim_ids))})
-        codes = np.tile(np.asarray(splits, dtype=int), len(stim_ids))
-        event_id = {f"split_{int(k)}": int(k) for k in splits}
-    n = epochs_data.shape[0]
-    # synthetic, non-overlapping onsets: MNE wants distinct event samples
-    events = np.column_stack([np.arange(n) * times.size, np.zeros(n, dtype=int), codes])
-    return mne.EpochsArray(epochs_data, info, events=events, tmin=tmin, event_id=event_id, metadata=meta, verbose=False)
+    return to_mne_arrays(data, info, float(times[0]), da["stimulus"].values, splits, kind, bool(average_splits),
+                         "in silico MEG", group="split", group_label="training split")
