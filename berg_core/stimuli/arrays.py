@@ -18,14 +18,13 @@ values are checked once, and each batch is converted when it is read.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import math
 from typing import Any
 
 import numpy as np
 
 from berg_core.errors import BERGError, StimulusError
+from berg_core.io.zarr_chunks import missing_chunks
 
 __all__ = ["as_rgb_view", "check_lazy", "check_values", "read_rows", "to_pixels", "torch_to_numpy"]
 
@@ -190,31 +189,12 @@ def check_lazy(arr: Any, what: str) -> tuple[int, ...]:
 
 
 def _missing_zarr_chunks(arr: Any, start: int, stop: int) -> list[str]:
-    """Storage keys of a Zarr array's chunks (or shards) holding rows start..stop-1 that do not exist.
-
-    Zarr reads a missing chunk as its fill value without a word, which would encode black images.
-    Arrays that are not Zarr v3-library arrays are not checked here.
-    """
+    """Storage keys of a Zarr array's chunks (or shards) holding rows start..stop-1 that do not exist."""
     if not type(arr).__module__.startswith("zarr"):
         return []
-    try:
-        grid = tuple(int(g) for g in (getattr(arr, "shards", None) or arr.chunks))
-        shape = tuple(int(s) for s in arr.shape)
-        encode = arr.metadata.encode_chunk_key
-        store = arr.store
-        prefix = f"{arr.path}/" if arr.path else ""
-        from zarr.core.sync import sync
-    except Exception:  # another zarr version: nothing to check with
-        return []
-    rows = range(start // grid[0], (stop - 1) // grid[0] + 1)
-    others = [range(-(-s // g)) for s, g in zip(shape[1:], grid[1:], strict=True)]
-    keys = [prefix + encode((r, *rest)) for r in rows for rest in itertools.product(*others)]
-
-    async def exist() -> list[bool]:
-        return list(await asyncio.gather(*(store.exists(k) for k in keys)))
-
-    found = sync(exist())
-    return [k for k, ok in zip(keys, found, strict=True) if not ok]
+    grid = getattr(arr, "shards", None) or arr.chunks
+    rows = int(grid[0])
+    return missing_chunks(arr, range(start // rows, (stop - 1) // rows + 1))
 
 
 def read_rows(arr: Any, start: int, stop: int, shape: tuple[int, ...], what: str) -> np.ndarray:

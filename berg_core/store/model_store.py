@@ -318,7 +318,15 @@ class Store:
             if missing_ok:
                 return None
             raise StoreError(f"missing file in store: {url} (not listed in {manifest.source})")
-        return self._raw_bytes(rel, missing_ok, size=entry.size, check=lambda data: manifest.check_bytes(inner, data, url))
+        data = self._raw_bytes(rel, True, size=entry.size, check=lambda data: manifest.check_bytes(inner, data, url))
+        if data is None:
+            # a file the manifest lists must be there, even where a missing one is allowed: Zarr would read a
+            # missing chunk as zeros
+            raise IntegrityError(
+                f"{url} is listed in {manifest.source} but missing: the store is damaged or was not copied "
+                "completely; convert or download it again"
+            )
+        return data
 
     # ---- raw access (no manifest) ---------------------------------------------------------
     def _raw_size(self, rel: str) -> int | None:

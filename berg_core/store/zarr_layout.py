@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from berg_core.errors import IntegrityError
+from berg_core.io.zarr_chunks import missing_chunks
 
 __all__ = [
     "LAYOUT_ATTR",
@@ -31,6 +32,8 @@ __all__ = [
     "ROW_ORDER_ATTR",
     "VALUES_ATTR",
     "ArraySpec",
+    "check_chunks",
+    "read_array",
     "read_tree",
     "roi_row_groups",
     "stored_order",
@@ -203,8 +206,29 @@ def _default_chunks(arr: np.ndarray) -> tuple[int, ...]:
     return (rows, *arr.shape[1:])
 
 
+def check_chunks(node: Any, blocks: Any = None) -> None:
+    """Refuse to read an array of berg's layout whose chunks (those of rows in ``blocks``; ``None``: all) are missing.
+
+    berg writes every chunk, so a missing one means a damaged or partly copied store.
+    """
+    missing = missing_chunks(node, blocks)
+    if missing:
+        shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+        raise IntegrityError(
+            f"{node.store}: {len(missing)} chunk(s) of array {node.path!r} are missing ({shown}); Zarr would read them as "
+            f"{node.fill_value!r}. The store is damaged or was not copied completely: convert or download it again"
+        )
+
+
 def read_array(node: Any, root: Any) -> np.ndarray:
-    """All of a stored array, in its original row order."""
+    """All of a stored array, in its original row order.
+
+    Raises
+    ------
+    IntegrityError
+        Chunks of it are missing from the store (Zarr would read them as the fill value).
+    """
+    check_chunks(node)
     data = node[()] if node.ndim == 0 else node[...]
     text_dtype = node.attrs.get(DTYPE_ATTR)
     if text_dtype:

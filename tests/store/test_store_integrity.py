@@ -54,6 +54,25 @@ def test_altered_chunk_is_refused_naming_it(native_copy: Path, vit_weights_file:
         BERG(str(native_copy)).get_encoding_model(FSAVERAGE, subject=1, **vit_options(vit_weights_file))
 
 
+def test_a_listed_chunk_that_is_missing_is_refused_not_read_as_zeros(native_copy: Path, vit_weights_file: Path) -> None:
+    (native_copy / COEF_CHUNK).unlink()
+    wf = open_weight_file(Store(str(native_copy)), f"{FS_DIR}/encoding_models_weights/weights_subject-01.npy")
+    with pytest.raises(IntegrityError, match=r"coef_/c/0/0 is listed in .*berg-manifest.json but missing"):
+        wf.read("lh_reg_param/coef_")
+    with pytest.raises(IntegrityError, match="coef_/c/0/0 is listed"):
+        BERG(str(native_copy)).get_encoding_model(FSAVERAGE, subject=1, **vit_options(vit_weights_file))
+
+
+@pytest.mark.parametrize("by_rows", [False, True], ids=["whole", "rows"])
+def test_without_a_manifest_a_missing_chunk_is_refused_too(native_copy: Path, by_rows: bool) -> None:
+    (native_copy / FS_DIR / "berg-manifest.json").unlink()
+    (native_copy / COEF_CHUNK).unlink()
+    wf = open_weight_file(Store(str(native_copy)), f"{FS_DIR}/encoding_models_weights/weights_subject-01.npy")
+    rows = np.arange(wf.read("lh_reg_param/intercept_").shape[0]) if by_rows else None
+    with pytest.raises(IntegrityError, match=r"1 chunk\(s\) of array 'lh_reg_param/coef_' are missing \(lh_reg_param/coef_/c/0/0\)"):
+        wf.read("lh_reg_param/coef_", rows=rows)
+
+
 def test_truncated_checkpoint_is_refused(native_copy: Path) -> None:
     pt = next((native_copy / FWRF_DIR).rglob("*roi-V1.pt"))
     with open(pt, "r+b") as fh:
