@@ -116,10 +116,11 @@ def test_joins_the_demo(env: dict[str, str], tmp_path: Path):
     assert grey.size > 100_000 and grey.std() > 10, "a blank picture"
 
 
-def test_its_own_tests_pass(scaffold: Path, env: dict[str, str]):
+def test_its_own_tests_pass(scaffold: Path, env: dict[str, str], tmp_path: Path):
     """The generated tests run berg's conformance kit on a synthetic store (seeded backbone included)."""
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=scaffold,
-                         capture_output=True, text=True, env=env, timeout=600)
+    # their temporary store lives in this test's folder, which goes with it
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "run")],
+                         cwd=scaffold, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
 
