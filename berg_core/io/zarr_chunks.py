@@ -12,18 +12,20 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 __all__ = ["missing_chunks"]
 
 
-def missing_chunks(arr: Any, blocks: Iterable[int] | None = None) -> list[str]:
+def missing_chunks(arr: Any, rows: Iterable[int] | None = None) -> list[str]:
     """Storage keys of ``arr``'s chunks (or shards) that its store does not hold.
 
     Parameters
     ----------
     arr
         A Zarr v3-library array; anything else (an HDF5 dataset, another zarr) is not checked.
-    blocks
-        Only the chunks of these indices along the first axis (the rows about to be read);
+    rows
+        Only the chunks holding these rows (first-axis indices, those about to be read);
         ``None``: every chunk.
 
     Returns
@@ -45,8 +47,8 @@ def missing_chunks(arr: Any, blocks: Iterable[int] | None = None) -> list[str]:
     if any(s == 0 for s in shape):
         return []
     per_axis: list[Iterable[int]] = [range(-(-s // g)) for s, g in zip(shape, grid, strict=True)]
-    if blocks is not None and shape:
-        per_axis[0] = sorted({int(b) for b in blocks})
+    if rows is not None and shape:
+        per_axis[0] = np.unique(np.fromiter(rows, dtype=np.int64) // grid[0]).tolist()
     keys = [prefix + encode(tuple(index)) for index in itertools.product(*per_axis)]
 
     async def exist() -> list[bool]:

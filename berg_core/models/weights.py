@@ -420,7 +420,7 @@ class ZarrWeightFile:
             pos = inv[idx] if inv is not None else idx
             # sorted unique positions: zarr then reads each needed chunk once
             uniq, back = np.unique(pos, return_inverse=True)
-            check_chunks(node, uniq // int((getattr(node, "shards", None) or node.chunks)[0]))
+            check_chunks(node, uniq)
             block = node.oindex[uniq] if uniq.size else np.empty((0, *node.shape[1:]), dtype=node.dtype)
             arr = np.asarray(block)[back]
         return arr

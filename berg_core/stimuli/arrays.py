@@ -188,20 +188,11 @@ def check_lazy(arr: Any, what: str) -> tuple[int, ...]:
     return raw
 
 
-def _missing_zarr_chunks(arr: Any, start: int, stop: int) -> list[str]:
-    """Storage keys of a Zarr array's chunks (or shards) holding rows start..stop-1 that do not exist."""
-    if not type(arr).__module__.startswith("zarr"):
-        return []
-    grid = getattr(arr, "shards", None) or arr.chunks
-    rows = int(grid[0])
-    return missing_chunks(arr, range(start // rows, (stop - 1) // rows + 1))
-
-
 def read_rows(arr: Any, start: int, stop: int, shape: tuple[int, ...], what: str) -> np.ndarray:
     """Rows ``start..stop-1`` of an on-disk array of ``shape`` (from :func:`check_lazy`) as checked ``(B, 3, H, W)`` pixels."""
     rows = f"stimulus rows {start}-{stop - 1} of {what}"
     try:
-        missing = _missing_zarr_chunks(arr, start, stop)
+        missing = missing_chunks(arr, range(start, stop))
         if missing:
             shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
             raise StimulusError(

@@ -223,10 +223,10 @@ class VideoStimuli(ItemCollection):
 
 
 def _read_row(arr: Any, row: int, what: str) -> np.ndarray:
-    from berg_core.stimuli.arrays import _missing_zarr_chunks
+    from berg_core.io.zarr_chunks import missing_chunks
 
     try:
-        missing = _missing_zarr_chunks(arr, row, row + 1)
+        missing = missing_chunks(arr, [row])
         if missing:
             raise StimulusError(f"{what}: {len(missing)} chunk(s) are missing from the Zarr store ({missing[0]} ...)")
         clip = np.asarray(arr[row])

@@ -206,12 +206,12 @@ def _default_chunks(arr: np.ndarray) -> tuple[int, ...]:
     return (rows, *arr.shape[1:])
 
 
-def check_chunks(node: Any, blocks: Any = None) -> None:
-    """Refuse to read an array of berg's layout whose chunks (those of rows in ``blocks``; ``None``: all) are missing.
+def check_chunks(node: Any, rows: Any = None) -> None:
+    """Refuse to read an array of berg's layout whose chunks (those holding ``rows``; ``None``: all) are missing.
 
     berg writes every chunk, so a missing one means a damaged or partly copied store.
     """
-    missing = missing_chunks(node, blocks)
+    missing = missing_chunks(node, rows)
     if missing:
         shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
         raise IntegrityError(

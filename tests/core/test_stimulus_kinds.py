@@ -327,6 +327,20 @@ def test_on_disk_video_arrays_are_read_one_batch_at_a_time(tmp_path: Path) -> No
         as_video(bad)
 
 
+
+def test_a_video_clip_whose_chunk_is_missing_is_refused_not_read_black(tmp_path: Path) -> None:
+    import zarr
+
+    arr = zarr.create_array(str(tmp_path / "v.zarr"), shape=CLIPS.shape, chunks=(1, 5, 3, 8, 10), dtype="uint8")
+    arr[:] = CLIPS
+    chunk = next(p for p in (tmp_path / "v.zarr" / "c" / "1").rglob("*") if p.is_file())
+    chunk.unlink()
+    v = as_video(zarr.open_array(str(tmp_path / "v.zarr"), mode="r"))
+    np.testing.assert_array_equal(v[:1].clips()[0].numpy(), CLIPS[0])
+    with pytest.raises(StimulusError, match=r"chunk\(s\) are missing from the Zarr store \(c/1/"):
+        v[1:2].clips()
+
+
 # ---- dispatch, fingerprints, pickling ----------------------------------------------------------
 def test_dispatch_reads_a_list_of_str_by_the_kind(tmp_path: Path) -> None:
     assert as_kind_stimuli("sentences", ["a.png", "b c"]).texts() == ["a.png", "b c"]

@@ -25,8 +25,9 @@ def test_a_deleted_chunk_is_named_and_only_where_its_rows_are_asked(tmp_path: Pa
     arr = _array(tmp_path)
     (tmp_path / "a.zarr" / "c" / "1" / "1").unlink()  # rows 4-7, columns 3-5
     assert missing_chunks(arr) == ["c/1/1"]
-    assert missing_chunks(arr, blocks=[1]) == ["c/1/1"]
-    assert missing_chunks(arr, blocks=[0, 2]) == []
+    assert missing_chunks(arr, rows=[5]) == ["c/1/1"]
+    assert missing_chunks(arr, rows=range(4, 8)) == ["c/1/1"]
+    assert missing_chunks(arr, rows=[0, 3, 8, 9]) == []
     # the array reads the hole as its fill value without a word: what the check is for
     assert float(np.asarray(arr[4:8, 3:]).sum()) == 0.0
 
